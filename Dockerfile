@@ -1,0 +1,15 @@
+# The flow image. The PP-OCR models come inside the rapidocr wheel: nothing downloads at
+# run time, so it runs on air-gapped sites.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY alpr alpr
+COPY flows flows
+COPY recognizers recognizers
+COPY hotlists hotlists
+COPY connectors connectors
+COPY benchmarks benchmarks
+RUN pip install --no-cache-dir .
+USER nobody
+EXPOSE 9108
+CMD ["python", "-m", "bytewax.run", "flows.pipeline:build_flow", "-w", "2"]
