@@ -1,0 +1,150 @@
+"""`alpr`: one command, a subcommand per operator job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from safeguards.cli import register as register_safeguards
+
+app = typer.Typer(
+    help="Real-time licence-plate hotlist alerting with civil-liberties safeguards.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+hotlist_app = typer.Typer(help="Hotlists: import and inspect.", no_args_is_help=True)
+app.add_typer(hotlist_app, name="hotlist")
+
+
+@app.command()
+def demo(
+    duration: Annotated[float, typer.Option(help="Seconds to run; Ctrl-C stops earlier.")] = 90,
+    kafka: Annotated[str | None, typer.Option(help="Use this broker instead of starting one.")]
+    = None,
+    redis_url: Annotated[str | None, typer.Option("--redis", help="Use this Redis URL.")] = None,
+    workers: Annotated[int, typer.Option(help="Flow workers (one per core is fastest).")] = 2,
+    fps: Annotated[float, typer.Option(help="Synthetic camera frames per second.")] = 5.0,
+    cameras: Annotated[int, typer.Option(help="Synthetic cameras.")] = 2,
+) -> None:
+    """Run the whole system locally on synthetic traffic and print alerts as they arrive."""
+    from alpr.demo import run_demo
+
+    run_demo(duration, kafka=kafka, redis_url=redis_url, workers=workers, fps=fps,
+             cameras=cameras)
+
+
+@app.command()
+def flow(
+    workers: Annotated[int, typer.Option("-w", "--workers", help="Worker threads.")] = 1,
+    process_id: Annotated[int | None, typer.Option("-i", help="This process's index.")] = None,
+    addresses: Annotated[
+        str | None, typer.Option("-a", help="All processes' host:port, ';'-separated.")
+    ] = None,
+    recovery_dir: Annotated[Path | None, typer.Option("-r", help="bytewax recovery dir.")] = None,
+) -> None:
+    """Run the dataflow (settings from ALPR_* environment variables)."""
+    from flows.runner import FLOW_COMMAND
+
+    cmd = [*FLOW_COMMAND, "-w", str(workers)]
+    if process_id is not None and addresses:
+        cmd += ["-i", str(process_id), "-a", addresses]
+    if recovery_dir is not None:
+        cmd += ["-r", str(recovery_dir)]
+    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+
+
+@app.command()
+def camera(
+    kafka: Annotated[str, typer.Option(help="Broker bootstrap address.")],
+    passes: Annotated[int, typer.Option(help="Vehicles to send.")] = 20,
+    frames_per_pass: Annotated[int, typer.Option(help="Frames per vehicle.")] = 5,
+    fps: Annotated[float, typer.Option(help="Frames per second; 0 = as fast as possible.")]
+    = 5.0,
+    cameras: Annotated[int, typer.Option(help="Cameras.")] = 1,
+    conditions: Annotated[str, typer.Option(help="clean, typical or hard.")] = "typical",
+    seed: Annotated[int, typer.Option(help="Same seed, same frames.")] = 0,
+    truth: Annotated[Path | None, typer.Option(help="Write ground truth JSON here.")] = None,
+) -> None:
+    """Publish synthetic camera frames (with ground truth) to the frames topic."""
+    from alpr.config import Topics
+    from connectors.kafka import ensure_topics, make_producer
+    from connectors.synthetic_camera import generate_passes, iter_frames, publish_frames
+
+    topic = Topics().frames
+    ensure_topics(kafka, [topic])
+    generated = generate_passes(passes, frames_per_pass, seed=seed, conditions=conditions,
+                                cameras=[f"cam-{i + 1}" for i in range(cameras)])
+    sent = publish_frames(make_producer(kafka), topic, iter_frames(generated),
+                          rate_fps=fps or None, rewrite_time=True)
+    if truth:
+        truth.write_text(json.dumps(
+            [{"camera_id": p.camera_id, "plate": p.plate, "pass": p.pass_index} for p in generated],
+            indent=1))
+    typer.echo(f"sent {sent} frames of {len(generated)} vehicles to {topic}")
+
+
+@hotlist_app.command("import")
+def hotlist_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The list file.")],
+    source: Annotated[str, typer.Option(help="Format: csv (more formats to come).")] = "csv",
+    redis_url: Annotated[str, typer.Option("--redis", envvar="ALPR_REDIS_URL")]
+    = "redis://127.0.0.1:6379/0",
+    allow_empty: Annotated[bool, typer.Option(help="Let an empty file empty the list.")]
+    = False,
+) -> None:
+    """Replace the hotlist entries of each source found in FILE, atomically."""
+    import redis
+
+    from hotlists.csv_loader import load_csv
+    from hotlists.store import HotlistStore
+
+    if source != "csv":
+        typer.echo(f"unsupported source format {source!r}", err=True)
+        raise typer.Exit(2)
+    entries, errors = load_csv(file)
+    for err in errors:
+        typer.echo(f"rejected line {err.line_no}: {err.reason}", err=True)
+    store = HotlistStore(redis.Redis.from_url(redis_url))
+    by_source: dict = {}
+    for entry in entries:
+        by_source.setdefault(entry.source, []).append(entry)
+    if not by_source and not allow_empty:
+        typer.echo("no valid entries: nothing replaced (use --allow-empty to empty lists)",
+                   err=True)
+        raise typer.Exit(1)
+    for src, batch in by_source.items():
+        result = store.replace_source(src, batch, allow_empty=allow_empty)
+        typer.echo(f"{src.value}: {result}")
+
+
+@hotlist_app.command("status")
+def hotlist_status(
+    redis_url: Annotated[str, typer.Option("--redis", envvar="ALPR_REDIS_URL")]
+    = "redis://127.0.0.1:6379/0",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Per source: serving version, entries, when imported."""
+    import redis
+
+    from hotlists.store import HotlistStore
+
+    status = HotlistStore(redis.Redis.from_url(redis_url)).status()
+    rows = {str(k): (v.model_dump() if hasattr(v, "model_dump") else vars(v))
+            for k, v in status.items()}
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1, default=str))
+        return
+    for name, row in rows.items():
+        typer.echo(f"{name}: " + " ".join(f"{k}={v}" for k, v in row.items()))
+
+
+# The safeguards' commands (search, audit, agency, user, serve, retention) live with them.
+register_safeguards(app)
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,65 @@
+"""Settings shared by the flow, the CLI and the deployment files.
+
+Every setting is an environment variable `ALPR_<NAME>` (docker-compose.yml uses the same
+names; tests check that they agree).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALPR_TOPIC_")
+
+    frames: str = "alpr.frames"
+    reads: str = "alpr.reads"
+    alerts: str = "alpr.alerts"
+    dead_letters: str = "alpr.dead-letters"
+    hotlist_updates: str = "alpr.hotlist-updates"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALPR_")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Consumer group id only names the client; offsets live in bytewax recovery.
+    kafka_client_id: str = "alpr-flow"
+    # Stop at the end of the partitions instead of waiting for more (tests, replays).
+    tail: bool = True
+
+    # Frames larger than this go to dead letters: a 1080p JPEG is ~0.3-1 MB.
+    max_frame_bytes: int = 4 * 1024 * 1024
+    # A vehicle pass closes after this many seconds without a read of its plate.
+    pass_gap_s: float = Field(2.0, gt=0)
+    # Frames kept per pass for the vote (the best by confidence); bounds state.
+    max_frames_per_pass: int = Field(12, ge=1)
+    # Open passes per camera; the oldest is closed early past this (bounds state).
+    max_open_passes: int = Field(32, ge=1)
+    # Reads below this are published but never alert on their own.
+    alert_min_confidence: float = Field(0.80, ge=0, le=1)
+    # Read I, O and Q as 1, 0, 0: standard-issue US serials never use those letters.
+    standard_issue_serials: bool = True
+    # Per-frame candidates below this confidence, or more than this many per frame, are
+    # not worth a pass of their own (stickers, slogans, distant cars).
+    min_candidate_confidence: float = Field(0.30, ge=0, le=1)
+    max_candidates_per_frame: int = Field(3, ge=1)
+    # Detector input: the long side is capped to this many pixels.
+    det_max_side: int = Field(960, ge=320)
+    # onnxruntime intra-op threads per worker: one worker per core is fastest.
+    ort_threads: int = Field(1, ge=1)
+    # Where the ONNX models live; empty means the ones shipped in the rapidocr wheel.
+    model_dir: Path | None = None
+
+    metrics_port: int = 9108  # 0 disables the /metrics endpoint
+    topics: Topics = Field(default_factory=Topics)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

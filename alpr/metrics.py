@@ -1,0 +1,56 @@
+"""Prometheus metrics of the flow, served at /metrics by each flow process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+
+FRAMES_IN = Counter("alpr_frames_in_total", "Frames consumed from the frames topic", ["camera"])
+FRAME_DECODE_FAILURES = Counter(
+    "alpr_frame_decode_failures_total", "Frames rejected before recognition", ["reason"]
+)
+RECOGNITION_SECONDS = Histogram(
+    "alpr_recognition_seconds",
+    "Time to detect and read plates in one frame",
+    buckets=(0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0),
+)
+PLATE_CANDIDATES = Counter("alpr_plate_candidates_total", "Per-frame plate reads kept")
+READS = Counter("alpr_reads_total", "Vehicle-pass reads published", ["camera"])
+PASSES_CLOSED = Counter("alpr_passes_closed_total", "Vehicle passes closed", ["cause"])
+HOTLIST_LOOKUPS = Counter("alpr_hotlist_lookups_total", "Reads looked up in the hotlists")
+HOTLIST_HITS = Counter("alpr_hotlist_hits_total", "Hotlist entries matched", ["source"])
+HOTLIST_LOOKUP_FAILURES = Counter(
+    "alpr_hotlist_lookup_failures_total", "Hotlist lookups that failed (Redis unreachable)"
+)
+ALERTS = Counter("alpr_alerts_total", "Verification-required alerts produced", ["source"])
+DEAD_LETTERS = Counter("alpr_dead_letters_total", "Messages sent to dead letters", ["reason"])
+CAPTURE_TO_ALERT_SECONDS = Histogram(
+    "alpr_capture_to_alert_seconds",
+    "From the capture of the frame that completed a read to the alert being produced",
+    buckets=_LATENCY_BUCKETS,
+)
+
+_server_lock = threading.Lock()
+_server_started = False
+
+
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> bool:
+    """Start the /metrics endpoint once per process. False if disabled or the port is
+    taken (another flow process on this host already serves it)."""
+    global _server_started
+    with _server_lock:
+        if _server_started or port <= 0:
+            return _server_started
+        try:
+            start_http_server(port, addr=addr)
+        except OSError as exc:
+            log.warning("metrics endpoint not started on port %s: %s", port, exc)
+            return False
+        _server_started = True
+        return True
