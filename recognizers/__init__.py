@@ -1,0 +1,44 @@
+"""Plate recognisers: a frame in, plate candidates out (see recognizers.base.Recognizer)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from recognizers.base import PlateCandidate, Recognizer
+
+if TYPE_CHECKING:
+    from alpr.config import Settings
+
+__all__ = ["BACKENDS", "PlateCandidate", "Recognizer", "load_recognizer"]
+
+BACKENDS: tuple[str, ...] = ("ppocr-onnx",)
+
+
+def load_recognizer(settings: Settings | None = None, backend: str = "ppocr-onnx") -> Recognizer:
+    """A recogniser configured from settings (det_max_side, ort_threads, model_dir).
+
+    `settings=None` uses alpr.config.get_settings(). Loading takes ~1 s (two ONNX
+    sessions): load once per worker, not per frame.
+    """
+    if backend not in BACKENDS:
+        known = ", ".join(BACKENDS)
+        raise ValueError(f"unknown recognizer backend {backend!r}; available: {known}")
+    if settings is None:
+        from alpr.config import get_settings
+
+        settings = get_settings()
+
+    # Imported here so `import recognizers` (e.g. for PlateCandidate) stays light.
+    from recognizers.ppocr_onnx import (
+        DET_MODEL_NAME,
+        REC_MODEL_NAME,
+        PPOCRRecognizer,
+        default_model_path,
+    )
+
+    return PPOCRRecognizer(
+        det_model=default_model_path(DET_MODEL_NAME, settings.model_dir),
+        rec_model=default_model_path(REC_MODEL_NAME, settings.model_dir),
+        det_max_side=settings.det_max_side,
+        threads=settings.ort_threads,
+    )

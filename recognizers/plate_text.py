@@ -1,0 +1,266 @@
+"""Which of the texts an OCR finds in a frame are licence plates: pure, testable functions.
+
+A road frame holds much more text than plates: the camera's burnt-in clock, the state name
+and slogan printed on every plate, dealer frames, badges. Measured on real US photos
+(see docs notes "ocr-baseline"), picking "the highest score among 4-8 alphanumerics" was
+right only 46% of the time, while these rules came within 0.5 point of the ceiling:
+
+1. drop non-Latin text, clock/date patterns and US state names / plate slogans;
+2. prefer 5-8 characters mixing letters and digits, a plate-like box (aspect 1.3-6) and
+   the tallest box (the nearest vehicle).
+
+Normalising here only upper-cases and strips non-alphanumerics: look-alike fixes
+(O/0, I/1) need the plate format and belong to a later stage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from recognizers.base import Box, PlateCandidate
+
+__all__ = [
+    "MAX_PLATE_LEN",
+    "MIN_PLATE_LEN",
+    "SLOGANS",
+    "US_STATES",
+    "TextRead",
+    "choose_candidates",
+    "is_clock",
+    "is_latin",
+    "is_state_or_slogan",
+    "normalise",
+    "normalise_read",
+    "plate_score",
+    "prefer_wider",
+    "reject_reason",
+]
+
+# US plates carry 2-8 characters; 1-2 character reads are nearly always bolts, stickers
+# or fragments, so they are dropped even though a few vanity plates are that short.
+MIN_PLATE_LEN = 3
+MAX_PLATE_LEN = 8
+
+US_STATES: tuple[str, ...] = (
+    "ALABAMA", "ALASKA", "ARIZONA", "ARKANSAS", "CALIFORNIA", "COLORADO", "CONNECTICUT",
+    "DELAWARE", "FLORIDA", "GEORGIA", "HAWAII", "IDAHO", "ILLINOIS", "INDIANA", "IOWA",
+    "KANSAS", "KENTUCKY", "LOUISIANA", "MAINE", "MARYLAND", "MASSACHUSETTS", "MICHIGAN",
+    "MINNESOTA", "MISSISSIPPI", "MISSOURI", "MONTANA", "NEBRASKA", "NEVADA",
+    "NEW HAMPSHIRE", "NEW JERSEY", "NEW MEXICO", "NEW YORK", "NORTH CAROLINA",
+    "NORTH DAKOTA", "OHIO", "OKLAHOMA", "OREGON", "PENNSYLVANIA", "RHODE ISLAND",
+    "SOUTH CAROLINA", "SOUTH DAKOTA", "TENNESSEE", "TEXAS", "UTAH", "VERMONT", "VIRGINIA",
+    "WASHINGTON", "WEST VIRGINIA", "WISCONSIN", "WYOMING",
+    "DISTRICT OF COLUMBIA", "PUERTO RICO", "GUAM",
+)  # fmt: skip
+
+# Slogans and other words printed on plates around the number (a list, not a model:
+# extend it when a state's plates show up in the wrong-pick statistics).
+SLOGANS: tuple[str, ...] = (
+    "COLORFUL", "COLORFUL COLORADO", "SUNSHINE STATE", "THE LONE STAR STATE", "LONE STAR",
+    "EMPIRE STATE", "GRAND CANYON STATE", "BIRTHPLACE OF AVIATION", "AMERICA THE BEAUTIFUL",
+    "DMV.CA.GOV", "LAND OF LINCOLN", "LIVE FREE OR DIE", "GARDEN STATE", "FAMOUS POTATOES",
+    "SCENIC IDAHO", "VACATIONLAND", "PURE MICHIGAN", "GREAT LAKES", "FIRST IN FLIGHT",
+    "FIRST IN FREEDOM", "SPIRIT OF AMERICA", "GREEN MOUNTAIN STATE", "KEYSTONE STATE",
+    "VISITPA.COM", "LAND OF ENCHANTMENT", "BIG SKY COUNTRY", "CONSTITUTION STATE",
+    "OCEAN STATE", "PEACH STATE", "SHOW ME STATE", "WILD WONDERFUL", "GREAT FACES",
+    "GREAT PLACES", "LIFE ELEVATED", "ALOHA STATE", "THE LAST FRONTIER", "NORTH TO THE FUTURE",
+    "HEART OF DIXIE", "SPORTSMANS PARADISE", "EVERGREEN STATE", "CROSSROADS OF AMERICA",
+    "THE NATURAL STATE", "IN GOD WE TRUST", "TAXATION WITHOUT REPRESENTATION",
+    "EXPLORE MINNESOTA", "10000 LAKES", "THE HEART OF IT ALL", "SILVER STATE", "HOME MEANS",
+    "THE FIRST STATE", "TOURISM", "PASSENGER", "COMMERCIAL", "TRUCK", "TRAILER", "DEALER",
+    "TEMPORARY", "OFFICIAL", "GOVERNMENT", "EXEMPT", "COUNTY",
+)  # fmt: skip
+
+
+def _squash(text: str) -> str:
+    return "".join(c for c in text.upper() if c.isascii() and c.isalnum())
+
+
+# Whole names and slogans, and their long single words ("CANYON", "AVIATION"), squashed.
+_PLATE_WORDS: frozenset[str] = frozenset(
+    {_squash(s) for s in US_STATES + SLOGANS}
+    | {_squash(w) for s in US_STATES + SLOGANS for w in s.split() if len(_squash(w)) >= 5}
+)
+# State names worth finding inside a longer read ("COLORFULCOLORADO", "VISITOHIO").
+_STATE_KEYS: tuple[str, ...] = tuple(_squash(s) for s in US_STATES)
+_NAMES_AND_SLOGANS: tuple[str, ...] = tuple(_squash(s) for s in US_STATES + SLOGANS)
+# OCR confuses letters with digits in words too ("C0LORAD0"): compare with digits folded.
+_DIGIT_TO_LETTER = str.maketrans("0158264", "OISBZGA")
+
+# Clocks and dates burnt in by cameras: 07:41, 07:41:03, 2026-11-22, 22/11/2026, 11.22.26.
+_CLOCK_RES = (
+    re.compile(r"\d{1,2}\s*:\s*\d{2}"),
+    re.compile(r"\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}"),
+    re.compile(r"\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}"),
+)
+# A date with its separators lost: 20261122.
+_COMPACT_DATE_RE = re.compile(r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
+
+
+def normalise(raw: str) -> str:
+    """Plate text from OCR text: upper case, ASCII letters and digits only."""
+    return _squash(raw)
+
+
+def normalise_read(raw: str, char_probs: Sequence[float]) -> tuple[str, tuple[float, ...]]:
+    """normalise() that keeps one probability per kept character.
+
+    `char_probs` has one value per character of `raw` (as the CTC decoder emits them).
+    """
+    if len(char_probs) != len(raw):
+        raise ValueError("char_probs needs one value per character of raw")
+    kept = [(c.upper(), p) for c, p in zip(raw, char_probs, strict=True)]
+    kept = [(c, p) for c, p in kept if c.isascii() and c.isalnum()]
+    return "".join(c for c, _ in kept), tuple(float(p) for _, p in kept)
+
+
+def is_latin(raw: str) -> bool:
+    """True when every letter or digit in `raw` is ASCII (A-Z, a-z, 0-9).
+
+    The recogniser also reads Chinese, Cyrillic, Greek...: such a read is a sign, a badge
+    or a confused plate, and stripping the foreign characters would invent a plate.
+    """
+    return all(c.isascii() for c in raw if c.isalnum())
+
+
+def is_clock(raw: str) -> bool:
+    """True for camera clock/date overlays (checked on the raw text, separators kept)."""
+    if any(r.search(raw) for r in _CLOCK_RES):
+        return True
+    text = normalise(raw)
+    return text.isdigit() and len(text) >= 8 and bool(_COMPACT_DATE_RE.match(text))
+
+
+def is_state_or_slogan(text: str) -> bool:
+    """True when a (normalised) read is a state name, a slogan or a piece of one.
+
+    A whole name matches even with letters misread as digits ("C0LORAD0"). Pieces of
+    names must have at most one digit: real plates have several, and a plate's letters
+    may well spell part of a word.
+    """
+    text = normalise(text)
+    if len(text) < 3:
+        return False
+    folded = text.translate(_DIGIT_TO_LETTER)
+    if folded in _PLATE_WORDS:
+        return True
+    if sum(c.isdigit() for c in text) >= 2:
+        return False
+    if any(len(key) >= 4 and key in folded for key in _STATE_KEYS):
+        return True
+    # A partial read of a name or slogan ("OLORADO", "LONESTAR").
+    return len(folded) >= 5 and any(folded in name for name in _NAMES_AND_SLOGANS)
+
+
+def reject_reason(raw: str) -> str | None:
+    """Why `raw` cannot be a plate ("non-latin", "clock", "length", "state"), else None."""
+    if not is_latin(raw):
+        return "non-latin"
+    if is_clock(raw):
+        return "clock"
+    text = normalise(raw)
+    if not MIN_PLATE_LEN <= len(text) <= MAX_PLATE_LEN:
+        return "length"
+    if is_state_or_slogan(text):
+        return "state"
+    return None
+
+
+def plate_score(text: str, confidence: float, box: Box, tallest: int) -> float:
+    """How plate-like a (kept) read is, 0..1: a ranking score, not a probability.
+
+    Factors multiply, so one bad sign cannot be outvoted: 5-8 characters; letters and
+    digits mixed (digits only is common, letters only is mostly words); a box 1.3-6 times
+    as wide as tall; the box height relative to the tallest read in the frame (the
+    nearest plate is the one to read first). The OCR confidence counts, but only in part:
+    a crisp slogan must not beat a slightly soft plate.
+    """
+    n = len(text)
+    length_k = 1.0 if 5 <= n <= 8 else 0.75 if n == 4 else 0.4
+    has_letter = any(c.isalpha() for c in text)
+    has_digit = any(c.isdigit() for c in text)
+    mix_k = 1.0 if has_letter and has_digit else 0.6 if has_digit else 0.35
+    _, _, w, h = box
+    aspect = w / max(1, h)
+    aspect_k = 1.0 if 1.3 <= aspect <= 6.0 else 0.5
+    height_k = 0.5 + 0.5 * min(1.0, h / max(1, tallest))
+    conf_k = 0.4 + 0.6 * max(0.0, min(1.0, confidence))
+    return length_k * mix_k * aspect_k * height_k * conf_k
+
+
+@dataclass(frozen=True)
+class TextRead:
+    """One text region the OCR read: its raw text, per-character probs and box."""
+
+    raw_text: str
+    char_probs: tuple[float, ...]  # one per character of raw_text
+    box: Box
+
+
+# A character that only the wider crop shows must be read at least this surely: bolts,
+# frame edges and stickers next to the number read as low-confidence "1", "I" or "L".
+WIDER_MIN_CHAR_PROB = 0.9
+
+
+def prefer_wider(tight: TextRead, wider: TextRead) -> bool:
+    """Whether a read of the same text box grown sideways should replace the tight read.
+
+    The detector often stops short of the first or last character (it fades out at the
+    ends of a line, e.g. "TC249" for WTC249). The wider read wins only when it is a plate
+    read that extends the tight one: the tight text appears in it unchanged and every
+    added character is read with high confidence.
+    """
+    if reject_reason(wider.raw_text) is not None:
+        return False
+    t_text, _ = normalise_read(tight.raw_text, tight.char_probs)
+    w_text, w_probs = normalise_read(wider.raw_text, wider.char_probs)
+    if not t_text or len(w_text) <= len(t_text):
+        return False
+    at = w_text.find(t_text)
+    if at < 0:
+        return False
+    added = w_probs[:at] + w_probs[at + len(t_text) :]
+    return min(added) >= WIDER_MIN_CHAR_PROB
+
+
+def _same_line_near(box: Box, other: Box) -> bool:
+    """`box` sits on the line of `other` and close to it (a continuation of that text)."""
+    x, y, w, h = box
+    ox, oy, ow, oh = other
+    overlap = min(y + h, oy + oh) - max(y, oy)
+    if overlap < 0.5 * min(h, oh):
+        return False
+    gap = max(ox - (x + w), x - (ox + ow), 0)
+    return gap <= 3 * max(h, oh)
+
+
+def choose_candidates(reads: Iterable[TextRead]) -> list[PlateCandidate]:
+    """The plate candidates among a frame's reads, most plate-like first.
+
+    Text on the same line as a clock (the camera label after the timestamp, "CAM-12")
+    is part of the overlay and dropped with it.
+    """
+    reads = list(reads)
+    clocks = [r.box for r in reads if is_clock(r.raw_text)]
+    kept: list[tuple[TextRead, str, tuple[float, ...]]] = []
+    for r in reads:
+        if reject_reason(r.raw_text) is not None:
+            continue
+        if any(_same_line_near(r.box, c) for c in clocks):
+            continue
+        text, probs = normalise_read(r.raw_text, r.char_probs)
+        kept.append((r, text, probs))
+    if not kept:
+        return []
+    tallest = max(r.box[3] for r, _, _ in kept)
+    scored = []
+    for r, text, probs in kept:
+        confidence = 1.0
+        for p in probs:
+            confidence *= p
+        candidate = PlateCandidate(text, confidence, probs, r.box, r.raw_text)
+        scored.append((plate_score(text, confidence, r.box, tallest), candidate))
+    scored.sort(key=lambda sc: sc[0], reverse=True)
+    return [c for _, c in scored]
