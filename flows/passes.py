@@ -1,0 +1,180 @@
+"""Grouping per-frame reads into vehicle passes, one camera at a time.
+
+A camera sees each vehicle in several frames. Reads of one camera join an open pass when
+their text is close to the pass's consensus (a misread frame still joins) and they come
+within the quiet gap of the pass's last read. A pass is published:
+
+- early, as soon as `settle_frames` frames agree with a confident consensus, so that an
+  alert reaches the dispatcher while the vehicle is still in view; later frames of the
+  same vehicle are absorbed, not published again;
+- otherwise when it closes: after `gap_ms` of capture time with no read of it (frames of
+  the camera with other plates, or no plate, move the camera's clock on), after
+  `gap_ms` of wall time with nothing from the camera while the flow is live (see
+  flows.pipeline.PassLogic), or at the end of the input.
+
+Frames of one camera arrive in capture order (one Kafka partition per camera key, read by
+one worker), so the same input always gives the same passes, the same ids and the same
+votes, whatever the number of workers. State is bounded: at most `max_open` passes per
+camera and `max_frames` reads kept per pass (the most confident).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from alpr.contracts import FrameMeta, PlateRead, b64, stable_id
+from recognizers.voting import FrameVote, vote
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One plate candidate read in one frame."""
+
+    meta: FrameMeta
+    text: str
+    confidence: float
+    char_confidences: tuple[float, ...]
+    crop_jpeg: bytes = b""
+
+
+@dataclass
+class OpenPass:
+    first: Observation
+    observations: list[Observation] = field(default_factory=list)
+    last_seen: int = 0
+    frames_seen: int = 0
+    published_text: str | None = None
+    consensus: str = ""
+
+    @property
+    def read_id(self) -> str:
+        return stable_id("read", self.first.meta.camera_id, self.first.meta.frame_id)
+
+
+@dataclass(frozen=True)
+class PassPolicy:
+    gap_ms: int = 2000
+    max_frames: int = 12
+    max_open: int = 32
+    settle_frames: int = 3
+    settle_confidence: float = 0.80
+    alert_min_confidence: float = 0.80
+    # Two reads are the same plate when their similarity ratio reaches this (7 chars: one
+    # wrong or missing character still joins).
+    join_similarity: float = 0.70
+    # The flow counts as live when frames arrive within this long of their capture
+    # (camera clocks drift by seconds); only then does wall-clock idleness close passes.
+    live_lag_ms: int = 10_000
+    # Behind (replay, backlog): a camera silent this long in wall time is closed anyway.
+    stale_idle_ms: int = 120_000
+
+
+def similarity(a: str, b: str) -> float:
+    return SequenceMatcher(a=a, b=b, autojunk=False).ratio()
+
+
+class PassTracker:
+    """The open passes of one camera. Feed it reads in capture order."""
+
+    def __init__(self, policy: PassPolicy) -> None:
+        self.camera_id = ""  # known from the first frame: bytewax builds state before it
+        self.policy = policy
+        self.open: list[OpenPass] = []
+        self.clock_ms = 0  # latest capture time seen from this camera
+
+    def observe_frame(self, meta: FrameMeta, observations: list[Observation]) -> list[PlateRead]:
+        """All reads of one frame (possibly none). Returns the reads to publish now."""
+        self.camera_id = meta.camera_id
+        self.clock_ms = max(self.clock_ms, meta.captured_at)
+        out = self._close_quiet(self.clock_ms)
+        for obs in observations:
+            out.extend(self._observe(obs))
+        return out
+
+    def close_all(self) -> list[PlateRead]:
+        out = [r for p in self.open if (r := self._final_read(p)) is not None]
+        self.open.clear()
+        return out
+
+    def _observe(self, obs: Observation) -> list[PlateRead]:
+        target = self._matching_pass(obs)
+        out: list[PlateRead] = []
+        if target is None:
+            if len(self.open) >= self.policy.max_open:
+                # Bounded state: the pass idle longest is closed early.
+                oldest = min(self.open, key=lambda p: p.last_seen)
+                self.open.remove(oldest)
+                if (read := self._final_read(oldest)) is not None:
+                    out.append(read)
+            target = OpenPass(first=obs, consensus=obs.text)
+            self.open.append(target)
+        target.frames_seen += 1
+        target.last_seen = max(target.last_seen, obs.meta.captured_at)
+        target.observations.append(obs)
+        if len(target.observations) > self.policy.max_frames:
+            # Keep the most confident reads, but always the first (it names the pass).
+            worst = min(target.observations[1:], key=lambda o: o.confidence)
+            target.observations.remove(worst)
+        result = vote([_frame_vote(o) for o in target.observations])
+        target.consensus = result.text
+        if (
+            target.published_text is None
+            and result.support >= self.policy.settle_frames
+            and result.confidence >= self.policy.settle_confidence
+        ):
+            out.append(self._publish(target))
+        return out
+
+    def _matching_pass(self, obs: Observation) -> OpenPass | None:
+        best, best_score = None, self.policy.join_similarity
+        for candidate in self.open:
+            if obs.meta.captured_at - candidate.last_seen > self.policy.gap_ms:
+                continue
+            score = similarity(obs.text, candidate.consensus)
+            if score >= best_score:
+                best, best_score = candidate, score
+        return best
+
+    def _close_quiet(self, now_ms: int) -> list[PlateRead]:
+        closing = [p for p in self.open if now_ms - p.last_seen > self.policy.gap_ms]
+        self.open = [p for p in self.open if p not in closing]
+        return [r for p in closing if (r := self._final_read(p)) is not None]
+
+    def _final_read(self, p: OpenPass) -> PlateRead | None:
+        """The read to publish when a pass closes: nothing if it was published already
+        with the same text; a corrected read if the full vote now says otherwise."""
+        if p.published_text is None:
+            return self._publish(p)
+        result = vote([_frame_vote(o) for o in p.observations])
+        if result.text != p.published_text and result.confidence >= self.policy.settle_confidence:
+            return self._publish(p, correction_of=p.published_text)
+        return None
+
+    def _publish(self, p: OpenPass, correction_of: str | None = None) -> PlateRead:
+        result = vote([_frame_vote(o) for o in p.observations])
+        p.published_text = result.text
+        best = max(p.observations, key=lambda o: (o.text == result.text, o.confidence))
+        meta = p.first.meta
+        read_id = p.read_id if correction_of is None else stable_id(p.read_id, result.text)
+        return PlateRead(
+            read_id=read_id,
+            plate=result.text,
+            confidence=round(result.confidence, 4),
+            char_confidences=[round(c, 4) for c in result.char_confidences],
+            camera_id=self.camera_id,
+            first_seen=p.first.meta.captured_at,
+            last_seen=p.last_seen,
+            frames_used=[o.meta.frame_id for o in p.observations],
+            frame_count=p.frames_seen,
+            crop_jpeg_b64=b64(best.crop_jpeg),
+            lat=meta.lat,
+            lon=meta.lon,
+            heading=meta.heading,
+            lane=meta.lane,
+            alertable=result.confidence >= self.policy.alert_min_confidence,
+        )
+
+
+def _frame_vote(o: Observation) -> FrameVote:
+    return FrameVote(o.text, o.char_confidences)

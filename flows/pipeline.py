@@ -1,0 +1,248 @@
+"""The dataflow: camera frames in Kafka -> plates -> vehicle passes -> hotlist alerts.
+
+    alpr.frames --decode/validate--> recognise (PP-OCR, on the worker that consumed the
+    partition) --key by camera--> vehicle passes (vote, dedupe) --batch--> Redis hotlist
+    join --> alpr.reads, alpr.alerts;   anything unusable --> alpr.dead-letters
+
+Run it with bytewax, as one or more workers and processes:
+
+    python -m bytewax.run flows.pipeline:build_flow -w 2
+    python -m bytewax.run flows.pipeline:build_flow -w 1 -i 0 -a "host:2101;host:2102"
+
+Frames are keyed by camera, so one camera's frames stay in one partition and reach the
+pass tracker in capture order; parallelism comes from the partitions (cameras spread over
+them), which is what makes the output the same for any number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import bytewax.operators as op
+import cv2
+import numpy as np
+import redis
+from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.dataflow import Dataflow
+from confluent_kafka import OFFSET_BEGINNING
+
+from alpr import metrics
+from alpr.config import Settings, get_settings
+from alpr.contracts import Alert, DeadLetter, FrameMeta, PlateRead
+from connectors.flow_sink import OutRecord, ReliableKafkaSink
+from flows.frames import DecodedFrame, FrameRejected, RawFrame, dead_letter, decode_frame
+from flows.hotlist_join import join_reads
+from flows.passes import Observation, PassPolicy, PassTracker
+from hotlists.store import HotlistStore
+from recognizers import load_recognizer
+from recognizers.base import Recognizer
+from recognizers.serials import standard_issue
+
+log = logging.getLogger(__name__)
+
+CROP_HEIGHT_PX = 64  # enough for a person to compare the characters, ~2-4 KB as JPEG
+
+
+class _WorkerResources(threading.local):
+    """Per worker thread: its own recogniser session and Redis connection."""
+
+    recognizer: Recognizer | None = None
+    store: HotlistStore | None = None
+
+
+_resources = _WorkerResources()
+
+
+def _recognizer(settings: Settings) -> Recognizer:
+    if _resources.recognizer is None:
+        _resources.recognizer = load_recognizer(settings)
+    return _resources.recognizer
+
+
+def _store(settings: Settings) -> HotlistStore:
+    if _resources.store is None:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        _resources.store = HotlistStore(client)
+    return _resources.store
+
+
+# ---- stage 1: decode, validate, recognise ---------------------------------------------
+
+
+def _raw(item: KafkaSourceMessage | KafkaError) -> RawFrame:
+    msg = item.msg if isinstance(item, KafkaError) else item
+    return RawFrame(
+        topic=msg.topic or "",
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        headers=tuple(msg.headers or ()),
+    )
+
+
+def _crop_jpeg(image: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
+    x, y, w, h = box
+    crop = image[max(0, y) : y + h, max(0, x) : x + w]
+    if crop.size == 0:
+        return b""
+    scale = CROP_HEIGHT_PX / crop.shape[0]
+    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), CROP_HEIGHT_PX))
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return buf.tobytes() if ok else b""
+
+
+def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
+    started = time.perf_counter()
+    candidates = _recognizer(settings).read(frame.image)
+    metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - started)
+    candidates = [c for c in candidates if c.confidence >= settings.min_candidate_confidence]
+    candidates = candidates[: settings.max_candidates_per_frame]
+    metrics.PLATE_CANDIDATES.inc(len(candidates))
+    return [
+        Observation(
+            meta=frame.meta,
+            text=standard_issue(c.text) if settings.standard_issue_serials else c.text,
+            confidence=c.confidence,
+            char_confidences=tuple(c.char_confidences),
+            crop_jpeg=_crop_jpeg(frame.image, c.box),
+        )
+        for c in candidates
+    ]
+
+
+def process_message(
+    settings: Settings, item: KafkaSourceMessage | KafkaError
+) -> tuple[FrameMeta, list[Observation]] | DeadLetter:
+    """One frames-topic message -> its plate reads, or a dead letter saying why not."""
+    raw = _raw(item)
+    if isinstance(item, KafkaError):
+        return _reject(raw, "consume_error", str(item.err))
+    metrics.FRAMES_IN.labels((raw.key or b"?").decode("utf-8", "replace")).inc()
+    try:
+        frame = decode_frame(raw, settings.max_frame_bytes)
+    except FrameRejected as exc:
+        metrics.FRAME_DECODE_FAILURES.labels(exc.reason).inc()
+        return _reject(raw, exc.reason, exc.detail)
+    try:
+        return frame.meta, recognise(settings, frame)
+    except Exception as exc:  # a model failure on one frame must not stop the flow
+        log.exception("recognition failed on frame %s", frame.meta.frame_id)
+        return _reject(raw, "recognition_error", f"{type(exc).__name__}: {exc}")
+
+
+def _reject(raw: RawFrame, reason: str, detail: str) -> DeadLetter:
+    metrics.DEAD_LETTERS.labels(reason).inc()
+    return dead_letter(raw, reason, detail)
+
+
+# ---- stage 2: vehicle passes (stateful, keyed by camera) ------------------------------
+
+
+class PassLogic(op.StatefulLogic):
+    """bytewax wrapper around one camera's PassTracker, adding a wall-clock idle close.
+
+    Passes close on capture time (the camera's later frames) in PassTracker. A camera that
+    goes quiet sends no later frame, so a wall-clock timer closes its passes too, but only
+    while the flow is live: if the last frame arrived long after it was captured, the
+    flow is replaying or catching up on a backlog, its later frames may still be queued,
+    and closing on wall time would split passes differently on every run. Then only
+    capture time closes passes (and, to bound state, a much longer stale timeout).
+    """
+
+    def __init__(self, policy: PassPolicy, state: PassTracker | None) -> None:
+        self.tracker = state or PassTracker(policy)
+        self.policy = policy
+        self.last_activity = datetime.now(UTC)
+
+    def on_item(self, value: tuple[FrameMeta, list[Observation]]) -> tuple[list, bool]:
+        meta, observations = value
+        self.last_activity = datetime.now(UTC)
+        reads = self.tracker.observe_frame(meta, observations)
+        return self._emit(reads, "early_or_quiet"), self.RETAIN
+
+    def on_notify(self) -> tuple[list, bool]:
+        # Nothing from this camera for the whole timeout: every open pass is over.
+        return self._emit(self.tracker.close_all(), "idle"), self.RETAIN
+
+    def on_eof(self) -> tuple[list, bool]:
+        return self._emit(self.tracker.close_all(), "end_of_input"), self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        if not self.tracker.open:
+            return None
+        lag_ms = self.last_activity.timestamp() * 1000 - self.tracker.clock_ms
+        live = lag_ms <= self.policy.live_lag_ms
+        idle_ms = self.policy.gap_ms if live else self.policy.stale_idle_ms
+        return self.last_activity + timedelta(milliseconds=idle_ms)
+
+    def snapshot(self) -> PassTracker:
+        import copy
+
+        return copy.deepcopy(self.tracker)
+
+    @staticmethod
+    def _emit(reads: list[PlateRead], cause: str) -> list[PlateRead]:
+        for read in reads:
+            metrics.READS.labels(read.camera_id).inc()
+            metrics.PASSES_CLOSED.labels(cause).inc()
+        return reads
+
+
+# ---- stage 3: hotlist join and outputs ------------------------------------------------
+
+
+def join_batch(settings: Settings, reads: list[PlateRead]) -> list[OutRecord]:
+    alerts = join_reads(_store(settings), reads)
+    out = [_record(settings.topics.reads, r.camera_id, r) for r in reads]
+    for alert in alerts:
+        metrics.ALERTS.labels(alert.entry.source.value).inc()
+        metrics.CAPTURE_TO_ALERT_SECONDS.observe(alert.latency_ms / 1000)
+        out.append(_record(settings.topics.alerts, alert.read.camera_id, alert))
+    return out
+
+
+def _record(topic: str, key: str, record: PlateRead | Alert | DeadLetter) -> OutRecord:
+    return OutRecord(topic=topic, key=key.encode(), value=record.to_json_bytes())
+
+
+def build_flow(settings: Settings | None = None) -> Dataflow:
+    s = settings or get_settings()
+    metrics.serve_metrics(s.metrics_port)
+    policy = PassPolicy(
+        gap_ms=int(s.pass_gap_s * 1000),
+        max_frames=s.max_frames_per_pass,
+        max_open=s.max_open_passes,
+        settle_confidence=s.alert_min_confidence,
+        alert_min_confidence=s.alert_min_confidence,
+    )
+    flow = Dataflow("alpr")
+    source = KafkaSource(
+        [s.kafka_bootstrap],
+        [s.topics.frames],
+        tail=s.tail,
+        starting_offset=OFFSET_BEGINNING,
+        # Frames are large and each costs ~0.1-0.3 s of CPU: small batches keep latency
+        # low and memory bounded.
+        batch_size=4,
+        raise_on_errors=False,
+        add_config={"fetch.message.max.bytes": str(max(s.max_frame_bytes * 2, 1 << 20))},
+    )
+    messages = op.input("frames_in", flow, source)
+    processed = op.map("recognise", messages, lambda m: process_message(s, m))
+    split = op.branch("valid", processed, lambda x: not isinstance(x, DeadLetter))
+    by_camera = op.key_on("by_camera", split.trues, lambda v: v[0].camera_id)
+    passes = op.stateful(
+        "vehicle_passes", by_camera, lambda state: PassLogic(policy, state)
+    )
+    reads = op.key_rm("reads", passes)
+    joined = op.flat_map_batch("hotlist_join", reads, lambda batch: join_batch(s, batch))
+    dead = op.map(
+        "dead_letters", split.falses, lambda d: _record(s.topics.dead_letters, d.key or "", d)
+    )
+    out = op.merge("outputs", joined, dead)
+    op.output("kafka_out", out, ReliableKafkaSink(s.kafka_bootstrap))
+    return flow
