@@ -1,0 +1,27 @@
+"""Hotlists: the Redis store (versioned, atomically swapped per source), the importers,
+and misread-tolerant matching."""
+
+from hotlists.csv_loader import RowError, load_csv
+from hotlists.store import (
+    EmptyHotlistError,
+    HotlistStore,
+    ImportInProgressError,
+    ImportLockLostError,
+    ImportResult,
+    RefusedEntryError,
+    SourceStatus,
+    normalise_plate,
+)
+
+__all__ = [
+    "EmptyHotlistError",
+    "HotlistStore",
+    "ImportInProgressError",
+    "ImportLockLostError",
+    "ImportResult",
+    "RefusedEntryError",
+    "RowError",
+    "SourceStatus",
+    "load_csv",
+    "normalise_plate",
+]

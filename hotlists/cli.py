@@ -1,0 +1,298 @@
+"""`alpr hotlist import|status|watch`: the operator's commands for hotlists.
+
+Wired into the main CLI by `register_hotlist_commands(hotlist_app)` (alpr/cli.py), which
+replaces any earlier commands of the same names.
+
+Exit codes: 0 done; 1 the import was refused or failed (the previous list keeps
+serving); 2 bad arguments; 3 the list changed but its hotlist-update event was not
+published (historical hits will miss it: re-run the import once Kafka is back).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import UTC, datetime, tzinfo
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["register_hotlist_commands"]
+
+_COMMANDS = ("import", "status", "watch")
+
+
+class FormatName(StrEnum):
+    ncic = "ncic"
+    ccic = "ccic"
+    ncmec = "ncmec"
+    csv = "csv"
+
+
+RedisOpt = Annotated[
+    str, typer.Option("--redis", envvar="ALPR_REDIS_URL", help="Redis holding the hotlists.")
+]
+KafkaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kafka",
+        envvar="ALPR_KAFKA_BOOTSTRAP",
+        help="Broker for hotlist-update events (default 127.0.0.1:9092).",
+    ),
+]
+SourceOpt = Annotated[
+    FormatName,
+    typer.Option("--source", "-s", help="File format: ncic, ccic, ncmec (Amber) or csv (agency)."),
+]
+NoEventsOpt = Annotated[
+    bool, typer.Option("--no-events", help="Do not publish to alpr.hotlist-updates.")
+]
+ForceOpt = Annotated[
+    bool,
+    typer.Option("--force", help="Let an empty or much smaller file replace the list."),
+]
+BadShareOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-bad-share",
+        envvar="ALPR_HOTLIST_MAX_BAD_SHARE",
+        min=0.0,
+        max=1.0,
+        help="Abort (keep the old list) if more than this share of rows is malformed.",
+    ),
+]
+ShrinkOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-shrink",
+        min=0.0,
+        max=1.0,
+        help="Abort if the new list is more than this share smaller than the serving one.",
+    ),
+]
+TzOpt = Annotated[
+    str, typer.Option("--tz", help="Time zone of dates without one (agency lists).")
+]
+
+
+def register_hotlist_commands(hotlist_app: typer.Typer) -> None:
+    """Add import, status and watch to `alpr hotlist` (replacing same-named commands)."""
+    hotlist_app.registered_commands = [
+        c for c in hotlist_app.registered_commands if c.name not in _COMMANDS
+    ]
+    hotlist_app.command("import")(import_command)
+    hotlist_app.command("status")(status_command)
+    hotlist_app.command("watch")(watch_command)
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The list file.")],
+    source: SourceOpt = FormatName.csv,
+    redis_url: RedisOpt = "redis://127.0.0.1:6379/0",
+    kafka: KafkaOpt = None,
+    no_events: NoEventsOpt = False,
+    force: ForceOpt = False,
+    max_bad_share: BadShareOpt = 0.05,
+    max_shrink: ShrinkOpt = 0.5,
+    tz: TzOpt = "UTC",
+    progress: Annotated[
+        bool, typer.Option(help="Progress bar (on a terminal only).")
+    ] = True,
+) -> None:
+    """Import FILE: replace the source's list atomically (NCIC, CCIC, agency CSV) or add
+    and cancel Amber alerts (NCMEC). A bad file leaves the serving list untouched."""
+    from tqdm import tqdm
+
+    from hotlists.service import ImportFailedError
+
+    importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz)
+    bar = tqdm(
+        total=file.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        desc=f"{source.value} {file.name}",
+        disable=not progress or None,  # None: only on a terminal
+        file=sys.stderr,
+    )
+    try:
+        report = importer.import_file(source.value, file, force=force, progress=bar.update)
+    except ImportFailedError as exc:
+        bar.close()
+        _print_rejections(exc.report.as_dict())
+        typer.echo(f"import refused, the serving list is unchanged: {exc}", err=True)
+        raise typer.Exit(1) from None
+    bar.close()
+    data = report.as_dict()
+    _print_rejections(data)
+    typer.echo(_summary(data))
+    if report.event_published is False:
+        typer.echo(f"WARNING: hotlist-update event not published: {report.event_error}",
+                   err=True)
+        raise typer.Exit(3)
+
+
+def status_command(
+    redis_url: RedisOpt = "redis://127.0.0.1:6379/0",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Per source: serving version, entries, when imported, rejected rows and why."""
+    import redis
+
+    from hotlists.store import HotlistStore
+
+    status = HotlistStore(redis.Redis.from_url(redis_url)).status()
+    rows = {src.value: _status_row(s.as_dict()) for src, s in sorted(status.items())}
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        typer.echo("no hotlists loaded")
+    for name, row in rows.items():
+        typer.echo(
+            f"{name}: version={row['version']} entries={row['entries']} "
+            f"imported_at={_when(row['imported_at'])} updated_at={_when(row['updated_at'])} "
+            f"misread_index_depth={row['index_depth']}"
+            + (" IMPORTING" if row["importing"] else "")
+        )
+        rep = row.get("report") or {}
+        if rep:
+            typer.echo(
+                f"  last import: {rep.get('file')} rows={rep.get('rows')} "
+                f"rejected={rep.get('rejected')} {rep.get('rejected_by_code') or ''} "
+                f"refused={rep.get('refused')} {rep.get('refused_by_reason') or ''}"
+            )
+        last = row.get("last_attempt") or {}
+        if last and not last.get("ok"):
+            typer.echo(
+                f"  LAST ATTEMPT FAILED {_when(last.get('finished_at'))}: {last.get('file')}: "
+                f"{last.get('error')}"
+            )
+
+
+def watch_command(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Drop folder.")],
+    source: SourceOpt = FormatName.ncic,
+    pattern: Annotated[str, typer.Option(help="Files to take (glob).")] = "*",
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between polls.")] = 10.0,
+    settle: Annotated[
+        float, typer.Option(min=0.0, help="Seconds a file must be unchanged before import.")
+    ] = 5.0,
+    once: Annotated[bool, typer.Option("--once", help="One poll, then exit.")] = False,
+    redis_url: RedisOpt = "redis://127.0.0.1:6379/0",
+    kafka: KafkaOpt = None,
+    no_events: NoEventsOpt = False,
+    max_bad_share: BadShareOpt = 0.05,
+    max_shrink: ShrinkOpt = 0.5,
+    tz: TzOpt = "UTC",
+) -> None:
+    """Import every new file dropped in FOLDER (newest only for full extracts)."""
+    from hotlists.importers import get_format
+    from hotlists.watch import FolderWatcher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz)
+    fmt = get_format(source.value)
+    watcher = FolderWatcher(
+        folder,
+        lambda path: importer.import_file(fmt, path),
+        replaces=fmt.mode == "replace",
+        pattern=pattern,
+        settle_s=settle,
+        state_name=f".alpr-hotlist-watch-{fmt.name}.json",
+    )
+    if once:
+        for outcome in watcher.poll():
+            typer.echo(f"{outcome.path.name}: {outcome.status}"
+                       + (f" ({outcome.error})" if outcome.error else ""))
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    watcher.run(interval, stop)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _importer(
+    redis_url: str,
+    kafka: str | None,
+    no_events: bool,
+    max_bad_share: float,
+    max_shrink: float,
+    tz_name: str,
+) -> Any:
+    import redis
+
+    from hotlists.events import KafkaUpdatePublisher
+    from hotlists.service import Importer
+    from hotlists.store import HotlistStore
+
+    publisher = None
+    if not no_events:
+        from alpr.config import Settings
+
+        try:
+            publisher = KafkaUpdatePublisher(kafka or Settings().kafka_bootstrap)
+        except Exception as exc:  # no broker: say so before touching any list
+            typer.echo(f"cannot reach Kafka for hotlist-update events ({exc}); "
+                       "use --no-events to import without them", err=True)
+            raise typer.Exit(2) from None
+    store = HotlistStore(redis.Redis.from_url(redis_url))
+    return Importer(store, publisher=publisher, max_bad_share=max_bad_share,
+                    max_shrink=max_shrink, tz=_tz(tz_name))
+
+
+def _tz(name: str) -> tzinfo:
+    if name.upper() == "UTC":
+        return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        typer.echo(f"unknown time zone {name!r}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print_rejections(data: dict[str, Any], limit: int = 20) -> None:
+    for rej in data.get("rejections", [])[:limit]:
+        typer.echo(f"rejected line {rej['line']} [{rej['code']}]: {rej['detail']}", err=True)
+    more = data.get("rejected", 0) - min(limit, len(data.get("rejections", [])))
+    if more > 0:
+        typer.echo(f"... and {more} more rejected rows (see alpr hotlist status --json)",
+                   err=True)
+    if data.get("refused"):
+        typer.echo(f"refused (never stored): {data['refused']} {data['refused_by_reason']}",
+                   err=True)
+
+
+def _summary(data: dict[str, Any]) -> str:
+    if data["mode"] == "upsert":
+        return (f"{data['source']}: {data['upserted']} alert(s) added, {data['removed']} "
+                f"cancelled; version {data['version']} now {data['entries']} entries")
+    added = "all new" if data["previous_version"] is None else f"{data['added']} new plates"
+    return (
+        f"{data['source']}: version {data['version']} live with {data['entries']} entries "
+        f"({added}; {data['rows']} rows, {data['rejected']} rejected, {data['refused']} "
+        f"refused, {data['skipped_expired']} expired) in {data['seconds']:.1f} s"
+    )
+
+
+def _status_row(row: dict[str, Any]) -> dict[str, Any]:
+    # Keep the stored report compact in status: counts and the first rejections.
+    rep = row.get("report")
+    if isinstance(rep, dict):
+        rep["rejections"] = rep.get("rejections", [])[:20]
+    return row
+
+
+def _when(ms: Any) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

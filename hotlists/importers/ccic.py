@@ -1,0 +1,72 @@
+"""The Colorado CCIC extract: fixed-width plate, state, category text, vehicle text; one
+file replaces the whole CCIC list.
+
+Columns (0-based, end exclusive), as the open-source openalpr hotlist importer reads them:
+
+    0-10    plate, space padded
+    10-12   state
+    12-34   category text ("Stolen Plate", "Felony Warrant"; long names truncated)
+    34-     vehicle description
+
+    ABC123    COAttempt To Locate     2002 FORD FOC BLK
+
+The extract carries no record id: an entry's id is a hash of plate, state and category,
+stable across drops. A category this module does not know is kept (priority 3) and
+counted in stats.unknown_categories; immigration-related ones are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from alpr.contracts import HotlistEntry, HotlistSource, stable_id
+from hotlists.categories import agency_category, ccic_category
+from hotlists.importers.base import (
+    ImportStats,
+    RowInvalid,
+    guard_rows,
+    parse_plate,
+    parse_state,
+)
+
+__all__ = ["ENCODING", "format_record", "parse_ccic"]
+
+ENCODING = "latin-1"
+_MIN_LENGTH = 13  # plate, state and at least one category character
+
+
+def parse_ccic(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEntry]:
+    """CCIC entries of an extract's lines; rejections and refusals go to `stats`."""
+
+    def parse_line(line_no: int, raw: str) -> HotlistEntry:
+        if len(raw) < _MIN_LENGTH:
+            raise RowInvalid(
+                "short_line", f"{len(raw)} characters; a record has at least {_MIN_LENGTH}"
+            )
+        plate = parse_plate(raw[0:10])
+        state = parse_state(raw[10:12], required=True)
+        text = " ".join(raw[12:34].split())
+        if not text:
+            raise RowInvalid("missing_category", "no category text in columns 12-34")
+        category = ccic_category(text)
+        if category is None:
+            category = agency_category(text)
+            stats.unknown_categories[text] += 1
+        vehicle = " ".join(raw[34:].split())
+        reason = f"{category.label}: {vehicle}" if vehicle else category.label
+        return HotlistEntry(
+            plate=plate,
+            state=state,
+            source=HotlistSource.CCIC,
+            reason=reason,
+            entry_id="CCIC-" + stable_id("ccic", plate, state, text.casefold())[:16],
+            priority=category.priority,
+            category=category.slug,
+        )
+
+    return guard_rows(lines, stats, parse_line, header_allowed=True)
+
+
+def format_record(plate: str, state: str, category: str, vehicle: str = "") -> str:
+    """One extract line (for tests and fixtures)."""
+    return f"{plate:10.10}{state:2.2}{category:22.22}{vehicle}"

@@ -1,0 +1,119 @@
+"""The NCIC licence plate reader extract (FBI CJIS): fixed-width records, refreshed twice
+a day, one file replacing the whole NCIC list.
+
+Columns (0-based, end exclusive), as the open-source openalpr hotlist importer reads them:
+
+    0       list code: V P W M A F C H K L R T X (hotlists.categories.NCIC_LIST_CODES)
+    1-19    NCIC number and ORI (believed; unverified): with the code, the entry id
+    19-27   incident date YYYYMMDD (may be blank)
+    27-37   plate, space padded
+    37-39   plate state
+    39-43   tag year, 45-49 vehicle year, 49-53 make, 53-56 model, 58- colour
+
+    V123456789LA057020020190509AB123456  CA2009MC2009YAMACYLMCBLK
+
+Lines are read as Latin-1 so a stray non-ASCII byte never shifts the columns. A first
+line that is not a record is taken for a header. Immigration Violator records are
+refused (never stored); an unknown list code is a malformed row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+
+from alpr.contracts import HotlistEntry, HotlistSource
+from hotlists.categories import NCIC_IMMIGRATION_CODE, NCIC_LIST_CODES, Category
+from hotlists.importers.base import (
+    ImportStats,
+    RowInvalid,
+    guard_rows,
+    parse_plate,
+    parse_state,
+)
+
+__all__ = ["ENCODING", "format_record", "parse_ncic"]
+
+ENCODING = "latin-1"
+_MIN_LENGTH = 39  # through the state field
+_IMMIGRATION = Category("immigration_violator", "Immigration violator", 5)
+
+
+def parse_ncic(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEntry]:
+    """NCIC entries of an extract's lines; rejections and refusals go to `stats`."""
+    return guard_rows(lines, stats, _parse_line, header_allowed=True)
+
+
+def _parse_line(line_no: int, raw: str) -> HotlistEntry:
+    if len(raw) < _MIN_LENGTH:
+        raise RowInvalid(
+            "short_line", f"{len(raw)} characters; a record has at least {_MIN_LENGTH}"
+        )
+    code = raw[0]
+    category = NCIC_LIST_CODES.get(code)
+    if category is None:
+        if code != NCIC_IMMIGRATION_CODE:
+            raise RowInvalid("unknown_list_code", f"list code {code!r} is not an NCIC list")
+        category = _IMMIGRATION  # refused by guard_rows, never stored
+    incident = _incident_date(raw[19:27])
+    plate = parse_plate(raw[27:37])
+    # The openalpr importer fixes a zero typed for the letter O (0H, 0K, 0R).
+    state = parse_state(raw[37:39].replace("0", "O"), required=True)
+    record_id = raw[1:19].strip()
+    entry_id = f"{code}{record_id}" if record_id else f"{code}-{plate}-{state}"
+    reason = category.label
+    vehicle = _vehicle(raw)
+    if vehicle:
+        reason += f": {vehicle}"
+    if incident:
+        reason += f" (incident {incident})"
+    # Every field is already checked: skip pydantic's validation (a million rows).
+    return HotlistEntry.model_construct(
+        plate=plate,
+        state=state,
+        source=HotlistSource.NCIC,
+        reason=reason,
+        entry_id=entry_id,
+        priority=category.priority,
+        expires_at=None,
+        effective_at=None,
+        category=category.slug,
+    )
+
+
+def _incident_date(text: str) -> str | None:
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        if len(value) != 8 or not value.isdigit():
+            raise ValueError
+        return date(int(value[:4]), int(value[4:6]), int(value[6:])).isoformat()
+    except ValueError:
+        raise RowInvalid("bad_date", f"incident date {value!r} is not YYYYMMDD") from None
+
+
+def _vehicle(raw: str) -> str:
+    """'BLK 2009 YAMA CYL': colour, year, make, model, as a dispatcher compares them."""
+    parts = (raw[58:].strip(), raw[45:49].strip(), raw[49:53].strip(), raw[53:56].strip())
+    return " ".join(p for p in parts if p.isprintable() and p)
+
+
+def format_record(
+    code: str,
+    plate: str,
+    state: str,
+    *,
+    record_id: str = "",
+    incident: str = "",
+    tag_year: str = "",
+    vehicle_year: str = "",
+    make: str = "",
+    model: str = "",
+    colour: str = "",
+) -> str:
+    """One extract line (for tests, fixtures and the benchmark's generated file)."""
+    return (
+        f"{code:1.1}{record_id:18.18}{incident:8.8}{plate:10.10}{state:2.2}"
+        f"{tag_year:4.4}{'':2}{vehicle_year:4.4}{make:4.4}{model:3.3}{'':2}{colour}"
+    )

@@ -1,0 +1,179 @@
+-- Hotlist candidates for a batch of reads, in one atomic step.
+--
+-- KEYS[1]  the set of sources (alpr:hl:sources)
+-- ARGV[1]  key prefix ("alpr:hl:")
+-- ARGV[2]  deepest misread index to use (0 = exact/equivalence keys only; max 2)
+-- ARGV[3]  the reads' canonical keys (hotlists.plates.canonical), ','-joined, unique
+--
+-- For every source's ACTIVE version:
+--   * entries[read key]: entries whose canonical plate equals the read's (exact and
+--     OCR-equivalent matches);
+--   * if the version has a misread index (meta depth > 0): fuzzy[k] for the read's
+--     wildcard keys of every depth 1..depth ("w{d}:" + the read with d positions
+--     replaced by "?", every choice of positions: hotlists.plates.wildcard_keys) and
+--     its end keys ("x:" + the read minus its first or last character, "m:" + the
+--     read). An entry allowed d extra differences is indexed under its own wildcard
+--     keys of depth d and end-trimmed forms (hotlists.plates.index_keys): a read within
+--     d substitutions, or one end character longer or shorter, shares a key with it.
+--
+-- Returns only sources with candidates: { {source, {canon, records, ...},
+-- {read key, "canon,canon", ...}}, ... } where records are the entry JSON records of
+-- that canonical plate, '\n'-separated. The caller verifies every candidate (edit
+-- budget, state, expiry). Running as one script makes the read atomic: each source is
+-- seen entirely before or entirely after an import's pointer flip.
+--
+-- Keys are built here rather than passed in KEYS: fine on a standalone Redis (the
+-- deployment target), not on Redis Cluster.
+
+local prefix = ARGV[1]
+local want = tonumber(ARGV[2]) or 0
+local reads = {}
+for key in string.gmatch(ARGV[3], '[^,]+') do
+    reads[#reads + 1] = key
+end
+-- unpack() has a stack limit: batch the fields of one HMGET.
+local CHUNK = 4000
+
+local function hmget(key, fields)
+    if #fields <= CHUNK then
+        return redis.call('HMGET', key, unpack(fields))
+    end
+    local out = {}
+    for i = 1, #fields, CHUNK do
+        local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
+        for k = 1, #part do
+            out[#out + 1] = part[k]
+        end
+    end
+    return out
+end
+
+-- Index keys of all reads, built once, flat: key, owning read, depth.
+local probe_keys, probe_owner, probe_depth
+local function add_key(key, r, d)
+    probe_keys[#probe_keys + 1] = key
+    probe_owner[#probe_owner + 1] = r
+    probe_depth[#probe_depth + 1] = d
+end
+local function build_probe_keys(depth)
+    probe_keys, probe_owner, probe_depth = {}, {}, {}
+    for r = 1, #reads do
+        local word = reads[r]
+        local n = #word
+        if n >= 2 then
+            add_key('x:' .. string.sub(word, 2), r, 1)
+            add_key('x:' .. string.sub(word, 1, -2), r, 1)
+            add_key('m:' .. word, r, 1)
+        end
+        if depth >= 1 and n > 1 then
+            for i = 1, n do
+                add_key('w1:' .. string.sub(word, 1, i - 1) .. '?' .. string.sub(word, i + 1), r, 1)
+            end
+        end
+        if depth >= 2 and n > 2 then
+            for i = 1, n - 1 do
+                for j = i + 1, n do
+                    add_key('w2:' .. string.sub(word, 1, i - 1) .. '?' .. string.sub(word, i + 1, j - 1)
+                            .. '?' .. string.sub(word, j + 1), r, 2)
+                end
+            end
+        end
+    end
+end
+
+-- Values of `fields` in hash `key`: a small index is read whole into a Lua table
+-- (one bulk reply), a big one probed field by field (HMGET).
+local function probe(key, fields)
+    local size = redis.call('HLEN', key)
+    if size == 0 then
+        return {}
+    end
+    if size > #fields then
+        return hmget(key, fields)
+    end
+    local all = redis.call('HGETALL', key)
+    local map = {}
+    for i = 1, #all, 2 do
+        map[all[i]] = all[i + 1]
+    end
+    local out = {}
+    for i = 1, #fields do
+        out[i] = map[fields[i]] or false
+    end
+    return out
+end
+
+local result = {}
+if #reads == 0 then
+    return result
+end
+for _, source in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    local version = redis.call('GET', prefix .. source .. ':active')
+    if version then
+        local base = prefix .. source .. ':v' .. version .. ':'
+        local entries = base .. 'entries'
+        local records, fetched = {}, {}
+        local direct = hmget(entries, reads)
+        for i = 1, #reads do
+            if direct[i] then
+                fetched[reads[i]] = true
+                records[#records + 1] = reads[i]
+                records[#records + 1] = direct[i]
+            end
+        end
+        local links = {}
+        local depth = math.min(want, tonumber(redis.call('HGET', base .. 'meta', 'depth') or '0') or 0)
+        if depth > 0 then
+            if probe_keys == nil then
+                build_probe_keys(want)
+            end
+            local keys, owner = probe_keys, probe_owner
+            if depth < want then
+                keys, owner = {}, {}
+                for i = 1, #probe_keys do
+                    if probe_depth[i] <= depth then
+                        keys[#keys + 1] = probe_keys[i]
+                        owner[#owner + 1] = probe_owner[i]
+                    end
+                end
+            end
+            local linked = probe(base .. 'fuzzy', keys)
+            local per_read, missing = {}, {}
+            for i = 1, #keys do
+                if linked[i] then
+                    local r = owner[i]
+                    local set = per_read[r] or {}
+                    per_read[r] = set
+                    for canon in string.gmatch(linked[i], '[^,]+') do
+                        set[canon] = true
+                        if not fetched[canon] then
+                            fetched[canon] = true
+                            missing[#missing + 1] = canon
+                        end
+                    end
+                end
+            end
+            if #missing > 0 then
+                local values = hmget(entries, missing)
+                for i = 1, #missing do
+                    if values[i] then
+                        records[#records + 1] = missing[i]
+                        records[#records + 1] = values[i]
+                    end
+                end
+            end
+            for r, set in pairs(per_read) do
+                local list = {}
+                for canon in pairs(set) do
+                    list[#list + 1] = canon
+                end
+                links[#links + 1] = reads[r]
+                links[#links + 1] = table.concat(list, ',')
+            end
+        end
+        if #records > 0 then
+            result[#result + 1] = {source, records, links}
+        end
+    end
+end
+return result

@@ -1,0 +1,339 @@
+"""Running one import: file -> parser -> checks -> store -> report -> event.
+
+The safety rules live here, in front of the store's atomic swap:
+
+* the whole file is parsed before the new version goes live; if more than
+  `max_bad_share` of its data rows are malformed the import aborts and the previous
+  version keeps serving (the parser's generator raises at its end, inside the store's
+  write, which abandons the half-written version);
+* an empty file (or one whose every row was refused or had expired) never wipes a list,
+  and a file with fewer than (1 - max_shrink) of the serving entries is taken for a
+  truncated feed; `force` overrides both;
+* immigration-related rows are refused and counted, never stored;
+* every outcome is kept for `alpr hotlist status` (the serving version's report, and the
+  latest attempt even when it failed), and every change is announced on
+  alpr.hotlist-updates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from pathlib import Path
+from typing import Any
+
+from alpr.contracts import HotlistEntry, HotlistSource
+from hotlists.events import HotlistUpdate, UpdatePublisher, new_event_id
+from hotlists.importers import Format, get_format
+from hotlists.importers.base import ImportStats
+from hotlists.store import HotlistStore, ImportResult
+
+__all__ = [
+    "DEFAULT_MAX_BAD_SHARE",
+    "DEFAULT_MAX_SHRINK",
+    "ImportFailedError",
+    "ImportReport",
+    "Importer",
+    "ListShrinkError",
+    "TooManyBadRowsError",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BAD_SHARE = 0.05
+DEFAULT_MAX_SHRINK = 0.5
+# Imports smaller than this are never suspected of being truncated.
+_SHRINK_MIN_ENTRIES = 100
+# Added entries carried in the event itself up to this many (else: ask the store).
+INLINE_ADDED_LIMIT = 1000
+# Lines between two progress callbacks.
+_PROGRESS_EVERY = 2048
+
+
+class TooManyBadRowsError(ValueError):
+    """More malformed rows than the configured share: the file is not imported."""
+
+
+class ListShrinkError(ValueError):
+    """The file has far fewer entries than the serving list: probably truncated."""
+
+
+@dataclass(slots=True)
+class ImportReport:
+    format: str
+    source: HotlistSource
+    mode: str
+    file: str | None
+    stats: ImportStats
+    ok: bool = False
+    error: str | None = None
+    version: int | None = None
+    previous_version: int | None = None
+    entries: int = 0  # serving after the import
+    skipped_expired: int = 0
+    added: int | None = None
+    upserted: int = 0
+    removed: int = 0
+    index_depth: int = 0
+    seconds: float = 0.0
+    finished_at: int = 0  # epoch ms
+    event_published: bool | None = None
+    event_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "source": self.source.value,
+            "mode": self.mode,
+            "file": self.file,
+            "ok": self.ok,
+            "error": self.error,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "entries": self.entries,
+            "skipped_expired": self.skipped_expired,
+            "added": self.added,
+            "upserted": self.upserted,
+            "removed": self.removed,
+            "index_depth": self.index_depth,
+            "seconds": round(self.seconds, 3),
+            "finished_at": self.finished_at,
+            "event_published": self.event_published,
+            "event_error": self.event_error,
+            **self.stats.as_dict(),
+        }
+
+
+class ImportFailedError(RuntimeError):
+    """The import did not change the list; `report` says what was read and why not."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(report.error or "import failed")
+        self.report = report
+
+
+class Importer:
+    """Imports hotlist files into a store and announces them.
+
+    publisher: where hotlist-update events go (None: no events, e.g. offline use).
+    """
+
+    def __init__(
+        self,
+        store: HotlistStore,
+        *,
+        publisher: UpdatePublisher | None = None,
+        max_bad_share: float = DEFAULT_MAX_BAD_SHARE,
+        max_shrink: float = DEFAULT_MAX_SHRINK,
+        tz: tzinfo = UTC,
+    ) -> None:
+        if not 0 <= max_bad_share <= 1 or not 0 <= max_shrink <= 1:
+            raise ValueError("max_bad_share and max_shrink are shares between 0 and 1")
+        self.store = store
+        self.publisher = publisher
+        self.max_bad_share = max_bad_share
+        self.max_shrink = max_shrink
+        self.tz = tz
+
+    def import_file(
+        self,
+        fmt: str | Format,
+        path: str | Path,
+        *,
+        force: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportReport:
+        """Import one file; `progress(n)` is told every n characters read."""
+        f = get_format(fmt) if isinstance(fmt, str) else fmt
+        path = Path(path)
+        errors = "strict" if f.encoding == "latin-1" else "surrogateescape"
+        with open(path, encoding=f.encoding, errors=errors, newline="") as handle:
+            lines: Iterable[str] = handle if progress is None else _counted(handle, progress)
+            return self.import_lines(f, lines, name=str(path), force=force)
+
+    def import_lines(
+        self,
+        fmt: str | Format,
+        lines: Iterable[str],
+        *,
+        name: str | None = None,
+        force: bool = False,
+    ) -> ImportReport:
+        """Import already-decoded lines (what import_file does after opening the file).
+
+        Raises ImportFailedError (with the report) when nothing changed."""
+        f = get_format(fmt) if isinstance(fmt, str) else fmt
+        stats = ImportStats()
+        report = ImportReport(f.name, f.source, f.mode, name, stats)
+        started = time.monotonic()
+        try:
+            entries = f.parse(lines, stats, self.tz)
+            if f.mode == "replace":
+                self._replace(f, entries, report, force)
+            else:
+                self._upsert(f, entries, report)
+        except Exception as exc:
+            report.error = f"{type(exc).__name__}: {exc}"
+            report.seconds = time.monotonic() - started
+            report.finished_at = _now_ms()
+            self._keep_attempt(report)
+            log.error("hotlist import of %s (%s) failed: %s", name or "-", f.name, report.error)
+            raise ImportFailedError(report) from exc
+        report.ok = True
+        report.seconds = time.monotonic() - started
+        report.finished_at = _now_ms()
+        self._announce(report)
+        if report.version is not None and f.mode == "replace":
+            self.store.record_report(f.source, report.version, report.as_dict())
+        self._keep_attempt(report)
+        return report
+
+    # --- the two modes --------------------------------------------------------------
+
+    def _replace(
+        self, f: Format, entries: Iterator[HotlistEntry], report: ImportReport, force: bool
+    ) -> None:
+        serving = self.store.status().get(f.source)
+        serving_entries = serving.entries if serving and serving.version is not None else 0
+        checked = self._checked(entries, report.stats, serving_entries, force)
+        result: ImportResult = self.store.replace_source(f.source, checked, allow_empty=force)
+        report.version = result.version
+        report.previous_version = result.previous_version
+        report.entries = result.entries
+        report.skipped_expired = result.skipped_expired
+        report.added = result.added
+        report.index_depth = result.index_depth
+        if result.refused:  # the store's own guard caught what the parser did not
+            report.stats.refused["immigration"] += result.refused
+
+    def _checked(
+        self,
+        entries: Iterator[HotlistEntry],
+        stats: ImportStats,
+        serving_entries: int,
+        force: bool,
+    ) -> Iterator[HotlistEntry]:
+        """The entries, then the whole-file checks: raising here, after the last entry
+        but before the store flips, abandons the new version."""
+        yield from entries
+        self._check_bad_share(stats)
+        if (
+            not force
+            and serving_entries >= _SHRINK_MIN_ENTRIES
+            and stats.accepted < serving_entries * (1 - self.max_shrink)
+        ):
+            raise ListShrinkError(
+                f"{stats.accepted} entries would replace {serving_entries}: more than "
+                f"{self.max_shrink:.0%} fewer, the file looks truncated (use --force)"
+            )
+
+    def _check_bad_share(self, stats: ImportStats) -> None:
+        if stats.rows and stats.bad_share > self.max_bad_share:
+            raise TooManyBadRowsError(
+                f"{stats.rejected_total} of {stats.rows} rows malformed "
+                f"({stats.bad_share:.1%} > {self.max_bad_share:.1%}): the serving list is "
+                "kept"
+            )
+
+    def _upsert(self, f: Format, entries: Iterator[HotlistEntry], report: ImportReport) -> None:
+        """Urgent single entries: all-or-nothing validation, then one upsert each."""
+        batch = list(entries)
+        stats = report.stats
+        self._check_bad_share(stats)
+        now = _now_ms()
+        live = [e for e in batch if e.expires_at is None or e.expires_at >= now]
+        report.skipped_expired = len(batch) - len(live)
+        if not live and not stats.removals:
+            raise ValueError("no live entry and no cancellation in the file: nothing to do")
+        for entry in live:
+            self.store.upsert(entry)
+        report.upserted = len(live)
+        removed = [(p, i) for p, i in stats.removals if self.store.remove(f.source, i, p)]
+        report.removed = len(removed)
+        report.extra["upserted_entries"] = live
+        report.extra["removed_entries"] = removed
+        status = self.store.status().get(f.source)
+        report.version = status.version if status else None
+        report.entries = status.entries if status else 0
+        report.added = len(live)
+
+    # --- outcome --------------------------------------------------------------------
+
+    def _announce(self, report: ImportReport) -> None:
+        if self.publisher is None:
+            return
+        try:
+            self.publisher.publish(self._event(report))
+            report.event_published = True
+        except Exception as exc:  # EventPublishError or a broker failure: the change is live
+            report.event_published = False
+            report.event_error = f"{type(exc).__name__}: {exc}"
+            log.error("hotlist %s: update event not published: %s", report.source, exc)
+
+    def _event(self, report: ImportReport) -> HotlistUpdate:
+        stats = report.stats
+        added: list[HotlistEntry] | None = None
+        added_all = truncated = False
+        if report.mode == "upsert":
+            added = list(report.extra.get("upserted_entries", []))
+        elif report.version is not None:
+            if report.previous_version is None:
+                added_all = True
+                if report.entries <= INLINE_ADDED_LIMIT:
+                    added = list(self.store.iter_entries(report.source))
+                else:
+                    truncated = True
+            elif report.added is not None and report.added <= INLINE_ADDED_LIMIT:
+                added = self.store.added_entries(report.source, report.version)
+            else:
+                truncated = True
+        return HotlistUpdate(
+            event_id=new_event_id(),
+            action="upsert" if report.mode == "upsert" else "import",
+            source=report.source,
+            version=report.version,
+            entries=report.entries,
+            imported_at=report.finished_at,
+            file=report.file,
+            rows=stats.rows,
+            rejected=stats.rejected_total,
+            rejected_by_code=dict(stats.rejected),
+            refused=stats.refused_total,
+            refused_by_reason=dict(stats.refused),
+            skipped_expired=report.skipped_expired,
+            added=added,
+            added_count=report.entries if added_all else report.added,
+            added_all=added_all,
+            added_truncated=truncated,
+            removed=[
+                {"plate": p, "entry_id": i} for p, i in report.extra.get("removed_entries", [])
+            ],
+        )
+
+    def _keep_attempt(self, report: ImportReport) -> None:
+        try:
+            self.store.record_attempt(report.source, report.as_dict())
+        except Exception:  # status is informational: never hide the import's outcome
+            log.warning("hotlist %s: could not record the import attempt", report.source,
+                        exc_info=True)
+
+
+def _counted(lines: Iterable[str], progress: Callable[[int], None]) -> Iterator[str]:
+    size = count = 0
+    for line in lines:
+        size += len(line)
+        count += 1
+        if count == _PROGRESS_EVERY:
+            progress(size)
+            size = count = 0
+        yield line
+    if size:
+        progress(size)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

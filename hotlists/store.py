@@ -1,0 +1,967 @@
+"""Hotlists in Redis: versioned per source, swapped atomically, looked up in one trip.
+
+Key layout (every key of a version lives under its version prefix, so a version is
+deleted as a unit, index included):
+
+    alpr:hl:sources                          SET    sources that have data
+    alpr:hl:{source}:active                  STRING version serving lookups
+    alpr:hl:{source}:pending                 STRING version being imported (if any)
+    alpr:hl:{source}:next                    STRING version counter (INCR)
+    alpr:hl:{source}:versions                SET    versions with keys in Redis
+    alpr:hl:{source}:lock                    STRING import lock (token, PX ttl)
+    alpr:hl:{source}:last_attempt            STRING JSON outcome of the last import try
+    alpr:hl:{source}:v{N}:meta               HASH   count, state, layout, depth,
+                                                    started_at, imported_at, updated_at
+                                                    (epoch ms), report (import JSON)
+    alpr:hl:{source}:v{N}:entries            HASH   canonical plate -> entry records
+    alpr:hl:{source}:v{N}:fuzzy              HASH   index key -> canonical plates
+    alpr:hl:{source}:v{N}:added              SET    plates new since the previous version
+
+`entries` is keyed by the plate's canonical form (hotlists.plates: every OCR look-alike
+mapped to one representative), so an exact or OCR-equivalent read is one field lookup.
+A record is the entry's JSON without its source (implied by the key); several records
+of one canonical plate are '\n'-separated. `fuzzy` indexes only entries whose policy
+allows extra differing characters (hotlists.policy): each of their index keys
+(hotlists.plates.index_keys: wildcard patterns and end-trimmed forms) points at their canonical
+plate. One hash per version
+instead of a key per plate: a million entries cost a million hash fields, not a million
+Redis keys, and a batch of reads is one HMGET per source.
+
+An import (`replace_source`) writes a new version with non-transactional pipelines, flips
+`active` in one Lua script, then UNLINKs the old version. Lookups run as one Lua script
+reading `active` then the hashes, so they see either the whole old list or the whole new
+one. Urgent single entries (`upsert`) go into the active version and, while an import
+runs, into the pending one as well, so they survive the flip.
+
+Targets a standalone Redis: scripts build keys from ARGV, which Redis Cluster forbids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from itertools import chain
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+
+from alpr.contracts import HotlistEntry, HotlistSource
+from hotlists.categories import immigration_refusal
+from hotlists.plates import canonical, index_keys, normalise_plate
+from hotlists.policy import MAX_EXTRA_LIMIT, SourcePolicy, load_policies
+
+__all__ = [
+    "KEY_PREFIX",
+    "EmptyHotlistError",
+    "HotlistStore",
+    "ImportInProgressError",
+    "ImportLockLostError",
+    "ImportResult",
+    "RefusedEntryError",
+    "SourceStatus",
+    "normalise_plate",
+]
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "alpr:hl:"
+SOURCES_KEY = KEY_PREFIX + "sources"
+# Entries per write-script call during an import (~1-2 ms of Redis time each).
+_WRITE_CHUNK = 1000
+# Marks versions written with this layout (older ones are swept by SCAN when deleted).
+_LAYOUT = "2"
+# Fields per HMGET when reading entries back (added_entries, iter_entries).
+_READ_CHUNK = 2000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _text(value: Any) -> str:
+    """Redis replies are bytes or str depending on the client's decode_responses."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class EmptyHotlistError(ValueError):
+    """An import with no (live) entries: refused unless allow_empty=True, because an
+    empty file far more often means a broken feed than an empty list."""
+
+
+class ImportInProgressError(RuntimeError):
+    """Another import of the same source holds the lock."""
+
+
+class ImportLockLostError(RuntimeError):
+    """The import lock expired (the import stalled longer than lock_ttl) and may now
+    belong to another importer: this import is abandoned, the old version keeps serving."""
+
+
+class RefusedEntryError(ValueError):
+    """The entry is of a kind this system never stores (immigration enforcement)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    source: HotlistSource
+    version: int
+    entries: int  # distinct (plate, entry_id) pairs now serving
+    received: int  # entries read from the iterable
+    skipped_expired: int  # already expired at import time: never stored
+    previous_version: int | None
+    seconds: float
+    refused: int = 0  # immigration-related: never stored
+    added: int | None = None  # plates new since the previous version; None: no previous
+    index_depth: int = 0  # deepest misread index built (0: exact/equivalence only)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    source: HotlistSource
+    version: int | None
+    entries: int
+    imported_at: int | None  # epoch ms when the version went live
+    updated_at: int | None  # epoch ms of the last upsert/remove, if any
+    importing: bool  # an import is writing a new version right now
+    index_depth: int = 0  # misread index depth the version was built with
+    report: dict[str, Any] | None = None  # the import report of the serving version
+    last_attempt: dict[str, Any] | None = None  # outcome of the latest import try
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source.value,
+            "version": self.version,
+            "entries": self.entries,
+            "imported_at": self.imported_at,
+            "updated_at": self.updated_at,
+            "importing": self.importing,
+            "index_depth": self.index_depth,
+            "report": self.report,
+            "last_attempt": self.last_attempt,
+        }
+
+
+# --- Lua: record helpers shared by the write scripts ----------------------------------
+
+# put: add or replace the record of (plate, entry_id) under canonical plate c; 1 if new.
+# drop: remove it; returns removed (0/1) and whether c has no record left.
+# link/unlink: add/remove c to/from the ','-list of every key of an index key list;
+# link_many: merge a ','-list of canonical plates into one key's list (linear time).
+_HELPERS = """
+local function same_entry(record, plate, id)
+    local ok, e = pcall(cjson.decode, record)
+    return ok and type(e) == 'table' and e.plate == plate and e.entry_id == id
+end
+local function put(key, c, plate, id, rec)
+    if redis.call('HSETNX', key, c, rec) == 1 then return 1 end
+    local parts, new = {}, 1
+    for r in string.gmatch(redis.call('HGET', key, c), '[^\\n]+') do
+        if new == 1 and same_entry(r, plate, id) then
+            parts[#parts + 1] = rec
+            new = 0
+        else
+            parts[#parts + 1] = r
+        end
+    end
+    if new == 1 then parts[#parts + 1] = rec end
+    redis.call('HSET', key, c, table.concat(parts, '\\n'))
+    return new
+end
+local function drop(key, c, plate, id)
+    local cur = redis.call('HGET', key, c)
+    if not cur then return 0, false end
+    local parts, removed = {}, 0
+    for r in string.gmatch(cur, '[^\\n]+') do
+        if removed == 0 and same_entry(r, plate, id) then removed = 1 else parts[#parts + 1] = r end
+    end
+    if #parts == 0 then
+        redis.call('HDEL', key, c)
+        return removed, true
+    end
+    if removed == 1 then redis.call('HSET', key, c, table.concat(parts, '\\n')) end
+    return removed, false
+end
+local function link_many(key, field, canons)
+    local v = redis.call('HGET', key, field)
+    if not v then
+        redis.call('HSET', key, field, canons)
+        return
+    end
+    local have, out = {}, {v}
+    for x in string.gmatch(v, '[^,]+') do have[x] = true end
+    for x in string.gmatch(canons, '[^,]+') do
+        if not have[x] then
+            have[x] = true
+            out[#out + 1] = x
+        end
+    end
+    if #out > 1 then redis.call('HSET', key, field, table.concat(out, ',')) end
+end
+local function link(key, index, c)
+    for k in string.gmatch(index, '[^,]+') do link_many(key, k, c) end
+end
+local function unlink(key, index, c)
+    for k in string.gmatch(index, '[^,]+') do
+        local v = redis.call('HGET', key, k)
+        if v then
+            local keep = {}
+            for x in string.gmatch(v, '[^,]+') do
+                if x ~= c then keep[#keep + 1] = x end
+            end
+            if #keep == 0 then redis.call('HDEL', key, k)
+            else redis.call('HSET', key, k, table.concat(keep, ',')) end
+        end
+    end
+end
+local function raise_depth(meta, d)
+    if d > tonumber(redis.call('HGET', meta, 'depth') or '0') then
+        redis.call('HSET', meta, 'depth', d)
+    end
+end
+"""
+
+# Allocate a version, take the lock, point `pending` at it.
+# Returns {version, active or 0, stale...}: stale = versions left by a crashed import
+# (neither active nor ours) for the caller to delete.
+_BEGIN = """
+if not redis.call('SET', KEYS[5], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+local active = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = redis.call('INCR', KEYS[3])
+if n <= active then n = active + 1; redis.call('SET', KEYS[3], n) end
+local out = {n, active}
+for _, v in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+    if tonumber(v) ~= active then out[#out + 1] = tonumber(v) end
+end
+redis.call('SET', KEYS[2], n)
+redis.call('SADD', KEYS[4], n)
+redis.call('HSET', ARGV[3] .. 'v' .. n .. ':meta', 'count', 0, 'state', 'writing',
+           'started_at', ARGV[4], 'layout', ARGV[5], 'depth', 0)
+return out
+"""
+
+# Make the pending version active (only if we still own the lock and the pending slot).
+_FLIP = """
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+    return redis.error_reply('ALPR_LOCK_LOST import lock expired or taken over')
+end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then
+    return redis.error_reply('ALPR_LOCK_LOST pending version replaced')
+end
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('SADD', KEYS[4], ARGV[3])
+redis.call('HSET', ARGV[4] .. 'v' .. ARGV[2] .. ':meta', 'state', 'active',
+           'imported_at', ARGV[5])
+if old then redis.call('HSET', ARGV[4] .. 'v' .. old .. ':meta', 'state', 'retired') end
+return old
+"""
+
+# Stop upserts from writing into a version being abandoned.
+_ABORT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+# Write a chunk of entries into the pending version. The entries come as ONE JSON
+# argument (flat [canonical, plate, entry_id, record, ...]): decoding it in C is far
+# cheaper than redis-py packing one command per entry. Refuses (-1) unless this import
+# still owns the lock and the pending slot; refreshes the lock; counts new records in
+# meta; records plates the previous version did not have.
+# KEYS: lock, pending, meta, entries, added.
+# ARGV: token, ttl_ms, version, payload, previous version's entries key or ''.
+_WRITE = _HELPERS + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[3] then
+    return -1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local items = cjson.decode(ARGV[4])
+local old = ARGV[5]
+local added = 0
+for i = 1, #items, 4 do
+    local c, plate = items[i], items[i + 1]
+    added = added + put(KEYS[4], c, plate, items[i + 2], items[i + 3])
+    if old ~= '' then
+        local prev = redis.call('HGET', old, c)
+        if not prev or not string.find(prev, '"plate":"' .. plate .. '"', 1, true) then
+            redis.call('SADD', KEYS[5], plate)
+        end
+    end
+end
+redis.call('HINCRBY', KEYS[3], 'count', added)
+return added
+"""
+
+# Merge a chunk of the misread index into the pending version: the importer groups it
+# by key first, so each key is written once per chunk however many plates share it.
+# KEYS: lock, pending, meta, fuzzy.  ARGV: token, version, payload [key, canons, ...],
+# depth.
+_WRITE_INDEX = _HELPERS + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
+    return -1
+end
+local items = cjson.decode(ARGV[3])
+for i = 1, #items, 2 do link_many(KEYS[4], items[i], items[i + 1]) end
+raise_depth(KEYS[3], tonumber(ARGV[4]))
+return #items / 2
+"""
+
+# Delete the known keys of a version (UNLINK frees big hashes in the background).
+_UNLINK_VERSION = """
+return redis.call('UNLINK', ARGV[1] .. 'meta', ARGV[1] .. 'entries', ARGV[1] .. 'fuzzy',
+                  ARGV[1] .. 'added')
+"""
+
+# One step of sweeping a version of an older layout: SCAN (bounded by COUNT) and UNLINK
+# what matched, in one round trip. ARGV: cursor, pattern, count -> {next cursor, deleted}.
+_DELETE_STEP = """
+local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local found = r[2]
+for i = 1, #found, 4000 do
+    redis.call('UNLINK', unpack(found, i, math.min(i + 3999, #found)))
+end
+return {r[1], #found}
+"""
+
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Upsert one entry into the active version (created if none) and the pending one.
+# KEYS: sources, active, pending, next, versions
+# ARGV: source prefix, source, canonical, plate, entry_id, record, index keys, depth,
+#       now_ms, layout.  Returns 1 if new.
+_UPSERT = _HELPERS + """
+local active = redis.call('GET', KEYS[2])
+if not active then
+    local n = redis.call('INCR', KEYS[4])
+    active = tostring(n)
+    redis.call('SET', KEYS[2], active)
+    redis.call('SADD', KEYS[5], active)
+    redis.call('HSET', ARGV[1] .. 'v' .. active .. ':meta', 'count', 0, 'state', 'active',
+               'started_at', ARGV[9], 'imported_at', ARGV[9], 'layout', ARGV[10], 'depth', 0)
+end
+redis.call('SADD', KEYS[1], ARGV[2])
+local versions = {active}
+local pending = redis.call('GET', KEYS[3])
+if pending and pending ~= active then versions[2] = pending end
+local added = 0
+for i, v in ipairs(versions) do
+    local base = ARGV[1] .. 'v' .. v .. ':'
+    local n = put(base .. 'entries', ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+    if ARGV[7] ~= '' then
+        link(base .. 'fuzzy', ARGV[7], ARGV[3])
+        raise_depth(base .. 'meta', tonumber(ARGV[8]))
+    end
+    redis.call('HINCRBY', base .. 'meta', 'count', n)
+    if i == 1 then added = n end
+end
+redis.call('HSET', ARGV[1] .. 'v' .. active .. ':meta', 'updated_at', ARGV[9])
+return added
+"""
+
+# Remove one entry from the active and pending versions. KEYS: active, pending.
+# ARGV: source prefix, canonical, plate, entry_id, index keys (every depth), now_ms.
+# Returns 1 if it was in the active one.
+_REMOVE = _HELPERS + """
+local removed = 0
+local active = redis.call('GET', KEYS[1])
+local pending = redis.call('GET', KEYS[2])
+for _, v in ipairs({active or false, pending or false}) do
+    if v then
+        local base = ARGV[1] .. 'v' .. v .. ':'
+        local n, empty = drop(base .. 'entries', ARGV[2], ARGV[3], ARGV[4])
+        if n > 0 then redis.call('HINCRBY', base .. 'meta', 'count', -n) end
+        if empty then unlink(base .. 'fuzzy', ARGV[5], ARGV[2]) end
+        if v == active then
+            removed = n
+            redis.call('HSET', base .. 'meta', 'updated_at', ARGV[6])
+        end
+    end
+end
+return removed
+"""
+
+
+class _Keys:
+    """Key names of one source."""
+
+    def __init__(self, source: HotlistSource) -> None:
+        self.source = source
+        self.prefix = f"{KEY_PREFIX}{source.value}:"
+        self.active = self.prefix + "active"
+        self.pending = self.prefix + "pending"
+        self.next = self.prefix + "next"
+        self.versions = self.prefix + "versions"
+        self.lock = self.prefix + "lock"
+        self.last_attempt = self.prefix + "last_attempt"
+
+    def version_prefix(self, version: int | str) -> str:
+        return f"{self.prefix}v{version}:"
+
+    def meta(self, version: int | str) -> str:
+        return self.version_prefix(version) + "meta"
+
+    def entries(self, version: int | str) -> str:
+        return self.version_prefix(version) + "entries"
+
+    def fuzzy(self, version: int | str) -> str:
+        return self.version_prefix(version) + "fuzzy"
+
+    def added(self, version: int | str) -> str:
+        return self.version_prefix(version) + "added"
+
+
+class HotlistStore:
+    """Hotlists of all sources in one Redis (see the module docstring for the layout).
+
+    `policies` (default: hotlists.policy.load_policies()) decide which entries get a
+    misread index at write time; matching itself is hotlists.matching.
+
+    Thread-safe as far as the redis client is (redis.Redis with its pool is).
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        *,
+        policies: Mapping[HotlistSource, SourcePolicy] | None = None,
+        lock_ttl_s: float = 120.0,
+        delete_scan_count: int = 2000,
+    ) -> None:
+        self.redis = redis_client
+        self.policies: dict[HotlistSource, SourcePolicy] = dict(
+            policies if policies is not None else load_policies()
+        )
+        # Refreshed after every batch: an importer that dies frees the source after this.
+        self.lock_ttl_ms = int(lock_ttl_s * 1000)
+        # Keyspace slots examined per sweep step of an old-layout version.
+        self.delete_scan_count = delete_scan_count
+        r = redis_client
+        lua = resources.files(__package__ or "hotlists").joinpath("lookup.lua").read_text()
+        self._lookup = r.register_script(lua)
+        self._begin = r.register_script(_BEGIN)
+        self._flip = r.register_script(_FLIP)
+        self._abort = r.register_script(_ABORT)
+        self._write = r.register_script(_WRITE)
+        self._write_index = r.register_script(_WRITE_INDEX)
+        self._unlink_version = r.register_script(_UNLINK_VERSION)
+        self._delete_step = r.register_script(_DELETE_STEP)
+        self._release_lock = r.register_script(_RELEASE_LOCK)
+        self._upsert = r.register_script(_UPSERT)
+        self._remove = r.register_script(_REMOVE)
+
+    def policy(self, source: HotlistSource) -> SourcePolicy:
+        return self.policies.get(source) or SourcePolicy()
+
+    @property
+    def max_depth(self) -> int:
+        """Deepest misread index any policy asks for (what lookups search)."""
+        return max(
+            (max(p.max_extra, p.urgent_max_extra) for p in self.policies.values()), default=0
+        )
+
+    # --- imports -------------------------------------------------------------------
+
+    def replace_source(
+        self,
+        source: HotlistSource | str,
+        entries: Iterable[HotlistEntry],
+        *,
+        allow_empty: bool = False,
+        batch: int = 5000,
+        now_ms: int | None = None,
+    ) -> ImportResult:
+        """Replace every entry of `source` with `entries`, atomically for lookups.
+
+        Entries must belong to `source`; plates are normalised; entries already expired
+        are skipped, immigration-related ones refused (both counted). An empty list
+        raises EmptyHotlistError unless allow_empty. If anything fails (including the
+        iterable raising, which is how a caller aborts after validating the whole feed)
+        the old version keeps serving, the partial version is deleted and the error
+        propagates.
+        """
+        started = time.monotonic()
+        src = HotlistSource(source)
+        keys = _Keys(src)
+        now = _now_ms() if now_ms is None else now_ms
+        it = iter(entries)
+        first = next(it, None)
+        if first is None and not allow_empty:
+            raise EmptyHotlistError(f"refusing to replace {src} with an empty list")
+        stream = iter(()) if first is None else chain((first,), it)
+
+        token = uuid.uuid4().hex
+        begun = self._begin(
+            keys=[keys.active, keys.pending, keys.next, keys.versions, keys.lock],
+            args=[token, self.lock_ttl_ms, keys.prefix, now, _LAYOUT],
+        )
+        version = int(begun[0])
+        if version == 0:
+            raise ImportInProgressError(f"an import of {src} is already running")
+        active_before = int(begun[1]) or None
+        try:
+            for stale in begun[2:]:
+                # Left by an importer that crashed: nobody writes there any more.
+                self._delete_version(keys, int(stale))
+            stats = self._write_version(keys, version, stream, token, batch, now, active_before)
+            if stats.stored == 0 and not allow_empty:
+                raise EmptyHotlistError(
+                    f"refusing to replace {src}: none of the {stats.received} entries is "
+                    f"live ({stats.expired} expired, {stats.refused} refused)"
+                )
+            try:
+                old = self._flip(
+                    keys=[keys.active, keys.pending, keys.lock, SOURCES_KEY, keys.versions],
+                    args=[token, version, src.value, keys.prefix, _now_ms()],
+                )
+            except redis.ResponseError as exc:
+                if "ALPR_LOCK_LOST" in str(exc):
+                    raise ImportLockLostError(str(exc)) from exc
+                raise
+        except BaseException:
+            self._abandon(keys, version, token)
+            raise
+        previous = int(_text(old)) if old is not None else None
+        try:
+            if previous is not None:
+                self._delete_version(keys, previous)
+        except redis.RedisError:
+            # The new list is live; the next import sweeps the old version up.
+            log.warning("hotlist %s: could not delete old version %s", src, previous, exc_info=True)
+        finally:
+            self._release(keys, token)
+        added = None
+        if previous is not None:
+            added = int(self.redis.scard(keys.added(version)))
+        result = ImportResult(
+            source=src,
+            version=version,
+            entries=stats.stored,
+            received=stats.received,
+            skipped_expired=stats.expired,
+            previous_version=previous,
+            seconds=time.monotonic() - started,
+            refused=stats.refused,
+            added=added,
+            index_depth=stats.depth,
+        )
+        log.info(
+            "hotlist %s v%d live: %d entries (%d expired skipped, %d refused) in %.1f s",
+            src,
+            version,
+            stats.stored,
+            stats.expired,
+            stats.refused,
+            result.seconds,
+        )
+        return result
+
+    def _write_version(
+        self,
+        keys: _Keys,
+        version: int,
+        entries: Iterator[HotlistEntry],
+        token: str,
+        batch: int,
+        now: int,
+        previous: int | None,
+    ) -> _WriteStats:
+        """Write entries in pipelined batches.
+
+        `stored` is the version's final count: distinct (plate, entry_id) pairs, including
+        upserts that landed in the pending version meanwhile."""
+        stats = _WriteStats()
+        script_keys = [
+            keys.lock,
+            keys.pending,
+            keys.meta(version),
+            keys.entries(version),
+            keys.added(version),
+        ]
+        old_entries = keys.entries(previous) if previous is not None else ""
+        policy = self.policy(keys.source)
+        pipe = self.redis.pipeline(transaction=False)
+        chunk: list[str] = []
+        # Misread index of this batch, grouped by key (entries sharing a key are common:
+        # a fleet of sequential plates shares its prefix).
+        index: dict[str, dict[str, None]] = {}
+        queued = 0
+
+        def queue_chunk() -> None:
+            self._write(
+                keys=script_keys,
+                args=[token, self.lock_ttl_ms, version, json.dumps(chunk), old_entries],
+                client=pipe,
+            )
+            chunk.clear()
+
+        def queue_index() -> None:
+            items = [x for key, canons in index.items() for x in (key, ",".join(canons))]
+            for i in range(0, len(items), 2 * _WRITE_CHUNK):
+                self._write_index(
+                    keys=[keys.lock, keys.pending, keys.meta(version), keys.fuzzy(version)],
+                    args=[token, version, json.dumps(items[i : i + 2 * _WRITE_CHUNK]),
+                          stats.depth],
+                    client=pipe,
+                )
+            index.clear()
+
+        def execute() -> None:
+            if any(int(n) < 0 for n in pipe.execute()):
+                raise ImportLockLostError(f"import lock of {keys.source} lost mid-import")
+
+        for entry in entries:
+            stats.received += 1
+            if not isinstance(entry, HotlistEntry):
+                raise TypeError(f"expected HotlistEntry, got {type(entry).__name__}")
+            if entry.source != keys.source:
+                raise ValueError(
+                    f"entry {entry.entry_id} is from {entry.source}, importing {keys.source}"
+                )
+            if entry.expires_at is not None and entry.expires_at < now:
+                stats.expired += 1
+                continue
+            if _refused(entry):
+                stats.refused += 1
+                continue
+            plate = _plate_of(entry)
+            canon = canonical(plate)
+            chunk += (canon, plate, entry.entry_id, _record(entry, plate))
+            depth = policy.extra_for(entry.priority, len(plate))
+            if depth:
+                stats.depth = max(stats.depth, depth)
+                for key in index_keys(canon, depth):
+                    index.setdefault(key, {})[canon] = None
+            queued += 1
+            # Bounded script calls: each blocks lookups for ~1-2 ms at most.
+            if len(chunk) >= 4 * _WRITE_CHUNK:
+                queue_chunk()
+            if queued >= batch:
+                if chunk:
+                    queue_chunk()
+                if index:
+                    queue_index()
+                execute()
+                queued = 0
+        if chunk:
+            queue_chunk()
+        if index:
+            queue_index()
+        if queued:
+            execute()
+        meta = self.redis.hmget(keys.meta(version), ["count", "depth"])
+        stats.stored = int(meta[0] or 0)
+        stats.depth = int(meta[1] or 0)
+        return stats
+
+    def _abandon(self, keys: _Keys, version: int, token: str) -> None:
+        """Undo a failed import; never masks the original error."""
+        try:
+            self._abort(keys=[keys.pending], args=[version])
+            self._delete_version(keys, version)
+        except redis.RedisError:
+            log.warning(
+                "hotlist %s: could not clean up failed version %d (swept up by the next import)",
+                keys.source,
+                version,
+                exc_info=True,
+            )
+        finally:
+            self._release(keys, token)
+
+    def _release(self, keys: _Keys, token: str) -> None:
+        try:
+            self._release_lock(keys=[keys.lock], args=[token])
+        except redis.RedisError:
+            log.warning(
+                "hotlist %s: could not release the import lock (expires by itself)",
+                keys.source,
+                exc_info=True,
+            )
+
+    def _delete_version(self, keys: _Keys, version: int) -> int:
+        """Delete every key of a version; returns the number of keys deleted.
+
+        Versions of this layout have four known keys (UNLINK: big hashes are freed in a
+        background thread). Anything else (an older layout, stray keys) is swept by a
+        bounded SCAN+UNLINK per round trip, so lookups keep running in between."""
+        layout = self.redis.hget(keys.meta(version), "layout")
+        deleted = int(self._unlink_version(args=[keys.version_prefix(version)]))
+        if layout is None or _text(layout) != _LAYOUT:
+            pattern = _glob_escape(keys.version_prefix(version)) + "*"
+            cursor = "0"
+            while True:
+                cursor_raw, n = self._delete_step(args=[cursor, pattern, self.delete_scan_count])
+                cursor, deleted = _text(cursor_raw), deleted + int(n)
+                if cursor == "0":
+                    break
+        self.redis.srem(keys.versions, version)
+        return deleted
+
+    # --- single updates ------------------------------------------------------------
+
+    def upsert(self, entry: HotlistEntry, *, now_ms: int | None = None) -> bool:
+        """Add or replace one entry (e.g. an NCMEC Amber alert) in its source's active
+        version, creating version 1 if the source has none. Returns True if it is new.
+
+        While an import of the source runs, the entry also goes into the version being
+        written, so it survives the flip. Raises RefusedEntryError for immigration
+        records."""
+        if _refused(entry):
+            raise RefusedEntryError(
+                f"entry {entry.entry_id}: immigration-related records are never stored"
+            )
+        keys = _Keys(entry.source)
+        now = _now_ms() if now_ms is None else now_ms
+        plate = _plate_of(entry)
+        canon = canonical(plate)
+        depth = self.policy(entry.source).extra_for(entry.priority, len(plate))
+        index = ",".join(index_keys(canon, depth))
+        added = self._upsert(
+            keys=[SOURCES_KEY, keys.active, keys.pending, keys.next, keys.versions],
+            args=[
+                keys.prefix,
+                entry.source.value,
+                canon,
+                plate,
+                entry.entry_id,
+                _record(entry, plate),
+                index,
+                depth,
+                now,
+                _LAYOUT,
+            ],
+        )
+        return bool(added)
+
+    def remove(self, source: HotlistSource | str, entry_id: str, plate: str) -> bool:
+        """Remove one entry (from the active version and any import in progress).
+        Returns True if it was serving."""
+        keys = _Keys(HotlistSource(source))
+        normal = normalise_plate(plate)
+        canon = canonical(normal)
+        # Every depth's keys: the entry may have been indexed under any of them.
+        index = ",".join(
+            dict.fromkeys(k for d in range(1, MAX_EXTRA_LIMIT + 1) for k in index_keys(canon, d))
+        )
+        removed = self._remove(
+            keys=[keys.active, keys.pending],
+            args=[keys.prefix, canon, normal, entry_id, index, _now_ms()],
+        )
+        return bool(removed)
+
+    # --- reads ---------------------------------------------------------------------
+
+    def candidates(
+        self, keys: Sequence[str], depth: int, *, now_ms: int | None = None
+    ) -> dict[str, list[HotlistEntry]]:
+        """Live entries of every source that may match reads with these canonical keys.
+
+        One round trip. Per key: entries with the same canonical plate, plus (depth >
+        0, for sources whose version has a misread index) entries sharing an index key
+        of depth <= `depth` with it (possibly within that many differences). Expired
+        and not yet effective entries are dropped. Keys with no candidate are absent.
+        Candidates still need hotlists.plates.compare: the index only narrows a million
+        entries to a handful.
+        """
+        unique = [k for k in dict.fromkeys(keys) if k]
+        if not unique:
+            return {}
+        raw = self._lookup(keys=[SOURCES_KEY], args=[KEY_PREFIX, depth, ",".join(unique)])
+        now = _now_ms() if now_ms is None else now_ms
+        wanted = set(unique)
+        out: dict[str, list[HotlistEntry]] = {}
+        for source_raw, flat_records, flat_links in raw:
+            try:
+                source = HotlistSource(_text(source_raw))
+            except ValueError:
+                continue
+            records = {_text(flat_records[i]): flat_records[i + 1]
+                       for i in range(0, len(flat_records), 2)}
+            links = {_text(flat_links[i]): _text(flat_links[i + 1]).split(",")
+                     for i in range(0, len(flat_links), 2)}
+            parsed: dict[str, list[HotlistEntry]] = {}
+            for key in (wanted & records.keys()) | links.keys():
+                canons = dict.fromkeys([key] if key in records else [])
+                canons.update(dict.fromkeys(links.get(key, ())))
+                for canon in canons:
+                    if canon not in parsed:
+                        parsed[canon] = _parse_records(source, records.get(canon), now)
+                    if parsed[canon]:
+                        out.setdefault(key, []).extend(parsed[canon])
+        return out
+
+    def lookup_many(
+        self, plates: Sequence[str], now_ms: int | None = None
+    ) -> list[list[HotlistEntry]]:
+        """Live entries of every source listing exactly each plate, in one round trip.
+
+        Plates are normalised again (idempotent). Entries whose expires_at is before
+        `now_ms` (default: now) are dropped. Each list is sorted by priority (1 first),
+        then source and entry id. (Misread-tolerant matching: hotlists.matching.)
+        """
+        if not plates:
+            return []
+        normal = [normalise_plate(p) for p in plates]
+        found = self.candidates([canonical(p) for p in normal], 0, now_ms=now_ms)
+        out: list[list[HotlistEntry]] = []
+        for plate in normal:
+            hits = [e for e in found.get(canonical(plate), ()) if e.plate == plate]
+            hits.sort(key=lambda e: (e.priority, e.source.value, e.entry_id))
+            out.append(hits)
+        return out
+
+    def lookup(self, plate: str, now_ms: int | None = None) -> list[HotlistEntry]:
+        """`lookup_many` for one plate."""
+        return self.lookup_many([plate], now_ms)[0]
+
+    def added_entries(
+        self, source: HotlistSource | str, version: int, *, now_ms: int | None = None
+    ) -> list[HotlistEntry] | None:
+        """Entries of `version` whose plate the previous version did not list (for
+        historical hits), or None when the version had no predecessor (everything is
+        new: use iter_entries) or is gone."""
+        keys = _Keys(HotlistSource(source))
+        if not self.redis.exists(keys.meta(version)):
+            return None
+        plates = sorted(_text(p) for p in self.redis.smembers(keys.added(version)))
+        if not plates and self.redis.hget(keys.meta(version), "state") is None:
+            return None
+        now = _now_ms() if now_ms is None else now_ms
+        wanted = set(plates)
+        canons = list(dict.fromkeys(canonical(p) for p in plates))
+        out: list[HotlistEntry] = []
+        for i in range(0, len(canons), _READ_CHUNK):
+            part = canons[i : i + _READ_CHUNK]
+            for value in self.redis.hmget(keys.entries(version), part):
+                out += [e for e in _parse_records(keys.source, value, now) if e.plate in wanted]
+        return out
+
+    def iter_entries(
+        self, source: HotlistSource | str, *, now_ms: int | None = None
+    ) -> Iterator[HotlistEntry]:
+        """Every live entry of the source's serving version (HSCAN: not atomic with
+        imports; for exports, audits and the historical-hits backfill)."""
+        keys = _Keys(HotlistSource(source))
+        active = self.redis.get(keys.active)
+        if active is None:
+            return
+        now = _now_ms() if now_ms is None else now_ms
+        for _, value in self.redis.hscan_iter(keys.entries(_text(active)), count=_READ_CHUNK):
+            yield from _parse_records(keys.source, value, now)
+
+    # --- status and import reports --------------------------------------------------
+
+    def record_report(
+        self, source: HotlistSource | str, version: int, report: Mapping[str, Any]
+    ) -> None:
+        """Keep an import's report (rejections and why) with the version it made."""
+        keys = _Keys(HotlistSource(source))
+        self.redis.hset(keys.meta(version), "report", json.dumps(report, default=str))
+
+    def record_attempt(self, source: HotlistSource | str, attempt: Mapping[str, Any]) -> None:
+        """Keep the outcome of the latest import try (a failed one leaves the old version
+        serving, and status must say so)."""
+        keys = _Keys(HotlistSource(source))
+        self.redis.set(keys.last_attempt, json.dumps(attempt, default=str))
+
+    def status(self) -> dict[HotlistSource, SourceStatus]:
+        """Serving version, entry count, import time and report of every source with
+        data or with an import attempt."""
+        names = {_text(s) for s in self.redis.smembers(SOURCES_KEY)}
+        valid = {s.value for s in HotlistSource}
+        pipe = self.redis.pipeline(transaction=False)
+        for src in HotlistSource:
+            pipe.exists(_Keys(src).last_attempt)
+        attempted = {s.value for s, yes in zip(HotlistSource, pipe.execute(), strict=True) if yes}
+        known = [HotlistSource(s) for s in sorted(names | attempted) if s in valid]
+        for src in known:
+            k = _Keys(src)
+            pipe.get(k.active)
+            pipe.exists(k.pending)
+            pipe.get(k.last_attempt)
+        replies = pipe.execute()
+        actives, pendings, attempts = replies[0::3], replies[1::3], replies[2::3]
+        for src, active in zip(known, actives, strict=True):
+            pipe.hgetall(_Keys(src).meta(_text(active)) if active is not None else "-")
+        metas = pipe.execute() if known else []
+        result: dict[HotlistSource, SourceStatus] = {}
+        for src, active, pend, attempt, meta in zip(
+            known, actives, pendings, attempts, metas, strict=True
+        ):
+            m = {_text(k): _text(v) for k, v in meta.items()}
+            result[src] = SourceStatus(
+                source=src,
+                version=int(_text(active)) if active is not None else None,
+                entries=int(m.get("count", 0)),
+                imported_at=int(m["imported_at"]) if "imported_at" in m else None,
+                updated_at=int(m["updated_at"]) if "updated_at" in m else None,
+                importing=bool(pend),
+                index_depth=int(m.get("depth", 0)),
+                report=json.loads(m["report"]) if "report" in m else None,
+                last_attempt=json.loads(_text(attempt)) if attempt is not None else None,
+            )
+        return result
+
+
+@dataclass(slots=True)
+class _WriteStats:
+    received: int = 0
+    expired: int = 0
+    refused: int = 0
+    stored: int = 0
+    depth: int = 0
+
+
+def _refused(entry: HotlistEntry) -> bool:
+    return immigration_refusal(entry.reason, entry.category) is not None
+
+
+def _plate_of(entry: HotlistEntry) -> str:
+    plate = normalise_plate(entry.plate)
+    if not plate:
+        raise ValueError(f"entry {entry.entry_id} has no usable plate: {entry.plate!r}")
+    return plate
+
+
+def _record(entry: HotlistEntry, plate: str) -> str:
+    """The stored JSON: plate normalised (it is what a hit reports), source left out
+    (the key says it) and nulls too, to save memory at a million entries (the model
+    restores them as None). Starts with "plate": the write script relies on it."""
+    if plate != entry.plate:
+        entry = entry.model_copy(update={"plate": plate})
+    # pydantic writes fields in model order, compact: plate first.
+    return entry.model_dump_json(exclude_none=True, exclude={"source"})
+
+
+def _parse_records(source: HotlistSource, value: Any, now: int) -> list[HotlistEntry]:
+    """The live entries of one canonical plate's records."""
+    if not value:
+        return []
+    out: list[HotlistEntry] = []
+    for line in _text(value).split("\n"):
+        try:
+            data = json.loads(line)
+            entry = HotlistEntry.model_validate({**data, "source": source})
+        except (ValueError, ValidationError):
+            log.error("hotlist %s: unreadable entry record %r", source, line[:200])
+            continue
+        if entry.expires_at is not None and entry.expires_at < now:
+            continue
+        if entry.effective_at is not None and entry.effective_at > now:
+            continue
+        out.append(entry)
+    return out
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
