@@ -1,0 +1,405 @@
+"""Who may search: the owning department and the MOU agencies, and their users.
+
+Key layout (prefix `alpr:sg:`):
+
+    agencies               SET   agency ids
+    agency:{id}            HASH  name, kind (owner | mou), mou_reference, enabled, added_at
+    users                  SET   user ids
+    user:{id}              HASH  name, agency_id, employer, roles, enabled, token_hash,
+                                 created_at
+
+Tokens are `sg1.{user_id}.{secret}` with 256 random bits; only an scrypt hash is stored
+and the token is shown once, at creation. Each request re-reads the user and agency
+hashes, so disabling either (one HSET) takes effect on the very next request. Federal
+bodies are refused on every request, not only when added: a name edited straight into
+Redis, or a user employed by a federal agency on a Denver task force, still gets no
+access.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import redis
+
+from safeguards import KEY_PREFIX
+from safeguards.policy import Policy
+from safeguards.retention import now_ms
+
+__all__ = [
+    "AccessDeniedError",
+    "AccessRegistry",
+    "Agency",
+    "AgencyKind",
+    "Principal",
+    "RegistryError",
+    "Role",
+    "User",
+    "agency_id_for",
+]
+
+TOKEN_PREFIX = "sg1"
+_USER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
+# scrypt cost: ~20-50 ms per check on one core; results are cached per token (below).
+# The parameters are stored with each hash, so raising the cost later keeps old tokens.
+SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+class Role(StrEnum):
+    SEARCH = "search"
+    VERIFY = "verify"  # verify or dismiss alerts: owning agency only
+
+
+class AgencyKind(StrEnum):
+    OWNER = "owner"
+    MOU = "mou"
+
+
+class RegistryError(ValueError):
+    """An administrative change the policy does not allow (federal body, no MOU, ...)."""
+
+
+class AccessDeniedError(Exception):
+    """Authentication or authorisation failed. `code` is for the audit trail; the HTTP
+    status and message are what the caller sees."""
+
+    def __init__(self, code: str, status: int, message: str, *, user_id: str = "",
+                 agency_id: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+        self.user_id = user_id
+        self.agency_id = agency_id
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    agency_id: str
+    name: str
+    kind: str
+    mou_reference: str
+    enabled: bool
+    added_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    name: str
+    agency_id: str
+    employer: str
+    roles: frozenset[str]
+    enabled: bool
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated, authorised user for the duration of one request."""
+
+    user_id: str
+    agency_id: str
+    agency_name: str
+    agency_kind: str
+    roles: frozenset[str]
+
+
+def agency_id_for(name: str) -> str:
+    """"CO - Fort Collins PD" -> "co-fort-collins-pd"."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _hash_token(token: str, n: int = SCRYPT_N) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(token.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${n}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def _token_matches(token: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+        digest = hashlib.scrypt(token.encode(), salt=salt, n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(digest, expected)
+
+
+def _decode(row: dict) -> dict[str, str]:
+    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes)
+            else v) for k, v in row.items()}
+
+
+class AccessRegistry:
+    def __init__(
+        self,
+        client: redis.Redis,
+        policy: Policy,
+        *,
+        prefix: str = KEY_PREFIX,
+        clock: Callable[[], int] = now_ms,
+        token_cost: int = SCRYPT_N,
+    ) -> None:
+        if token_cost < 2**10 or token_cost & (token_cost - 1):
+            raise ValueError("token_cost must be a power of two >= 1024")
+        self.client = client
+        self.policy = policy
+        self._token_cost = token_cost
+        self.prefix = prefix
+        self._clock = clock
+        # sha256(token) -> the stored hash it was checked against: skips scrypt on repeat
+        # requests. Keyed on the stored hash too, so a rotated token misses the cache.
+        self._verified: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- agencies ----------------------------------------------------------------------
+
+    def _agency_key(self, agency_id: str) -> str:
+        return f"{self.prefix}agency:{agency_id}"
+
+    def ensure_defaults(self) -> int:
+        """Register the owning agency and the policy's MOU agencies that are missing.
+
+        Existing entries are left alone: a disabled agency stays disabled.
+        """
+        wanted = [self._validated(self.policy.owning_agency, AgencyKind.OWNER,
+                                  "owning agency")] + [
+            self._validated(name, AgencyKind.MOU,
+                            "default configuration: Denver transparency portal")
+            for name in self.policy.mou_agencies
+        ]
+        pipe = self.client.pipeline(transaction=False)
+        for agency_id, _ in wanted:
+            pipe.exists(self._agency_key(agency_id))
+        missing = [row for row, exists in zip(wanted, pipe.execute(), strict=True)
+                   if not exists]
+        if missing:
+            pipe = self.client.pipeline(transaction=True)
+            for agency_id, mapping in missing:
+                pipe.hset(self._agency_key(agency_id), mapping=mapping)
+                pipe.sadd(f"{self.prefix}agencies", agency_id)
+            pipe.execute()
+        return len(missing)
+
+    def _validated(self, name: str, kind: AgencyKind | str,
+                   mou_reference: str) -> tuple[str, dict[str, str]]:
+        """(agency id, hash fields) of an agency the policy allows; RegistryError if not."""
+        name = " ".join(name.split())
+        kind = AgencyKind(kind)
+        if marker := self.policy.federal_marker(name):
+            raise RegistryError(f"{name!r} is a federal body ({marker!r}): federal agencies "
+                                "get no access to Denver's data")
+        if kind is AgencyKind.OWNER and name != self.policy.owning_agency:
+            raise RegistryError(f"only {self.policy.owning_agency!r} owns the data")
+        if kind is AgencyKind.MOU and not mou_reference.strip():
+            raise RegistryError(f"{name!r}: an agency needs a signed MOU (give its reference)")
+        agency_id = agency_id_for(name)
+        if not agency_id:
+            raise RegistryError("agency name has no letters or digits")
+        return agency_id, {"name": name, "kind": kind.value,
+                           "mou_reference": mou_reference.strip(), "enabled": "1",
+                           "added_at": str(self._clock())}
+
+    def add_agency(self, name: str, kind: AgencyKind | str, mou_reference: str = "") -> Agency:
+        agency_id, mapping = self._validated(name, kind, mou_reference)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self._agency_key(agency_id), mapping=mapping)
+        pipe.sadd(f"{self.prefix}agencies", agency_id)
+        pipe.execute()
+        agency = self.agency(agency_id)
+        assert agency is not None
+        return agency
+
+    def agency(self, agency_id: str) -> Agency | None:
+        return self._agency_of(agency_id, self.client.hgetall(self._agency_key(agency_id)))
+
+    @staticmethod
+    def _agency_of(agency_id: str, raw: dict) -> Agency | None:
+        row = _decode(raw)
+        if not row:
+            return None
+        return Agency(agency_id, row.get("name", ""), row.get("kind", ""),
+                      row.get("mou_reference", ""), row.get("enabled") == "1",
+                      int(row.get("added_at", "0") or 0))
+
+    def agencies(self) -> list[Agency]:
+        ids = sorted(m.decode() if isinstance(m, bytes) else m
+                     for m in self.client.smembers(f"{self.prefix}agencies"))
+        pipe = self.client.pipeline(transaction=False)
+        for agency_id in ids:
+            pipe.hgetall(self._agency_key(agency_id))
+        rows = pipe.execute() if ids else []
+        found = (self._agency_of(i, raw) for i, raw in zip(ids, rows, strict=True))
+        return [a for a in found if a is not None]
+
+    def set_agency_enabled(self, agency_id: str, enabled: bool) -> Agency:
+        if self.agency(agency_id) is None:
+            raise RegistryError(f"no agency {agency_id!r}")
+        if enabled:
+            self._check_agency_allowed(self.agency(agency_id))  # type: ignore[arg-type]
+        self.client.hset(self._agency_key(agency_id), "enabled", "1" if enabled else "0")
+        agency = self.agency(agency_id)
+        assert agency is not None
+        return agency
+
+    def _check_agency_allowed(self, agency: Agency) -> None:
+        """Raise AccessDeniedError unless the agency may use the system right now."""
+        aid = agency.agency_id
+        if marker := self.policy.federal_marker(agency.name):
+            raise AccessDeniedError("federal_agency", 403, f"federal bodies ({marker}) have "
+                                    "no access to this data", agency_id=aid)
+        if agency.kind == AgencyKind.OWNER and agency.name == self.policy.owning_agency:
+            pass
+        elif agency.kind != AgencyKind.MOU or not agency.mou_reference:
+            raise AccessDeniedError("agency_without_mou", 403, "your agency has no "
+                                    "memorandum of understanding with Denver", agency_id=aid)
+        if not agency.enabled:
+            raise AccessDeniedError("agency_disabled", 403, "your agency's access is disabled",
+                                    agency_id=aid)
+
+    # --- users -------------------------------------------------------------------------
+
+    def _user_key(self, user_id: str) -> str:
+        return f"{self.prefix}user:{user_id}"
+
+    def add_user(
+        self,
+        user_id: str,
+        agency_id: str,
+        *,
+        name: str = "",
+        roles: Iterable[Role | str] = (Role.SEARCH,),
+        employer: str = "",
+    ) -> tuple[User, str]:
+        """Create a user; returns (user, token). The token is not stored: show it once."""
+        if not _USER_ID.fullmatch(user_id):
+            raise RegistryError("user id: 2-64 of a-z 0-9 _ - starting with a letter or digit")
+        agency = self.agency(agency_id)
+        if agency is None:
+            raise RegistryError(f"no agency {agency_id!r}")
+        employer = " ".join(employer.split()) or agency.name
+        for org in (agency.name, employer):
+            if marker := self.policy.federal_marker(org):
+                raise RegistryError(f"{org!r} is a federal body ({marker!r}): no access")
+        role_set = {Role(r) for r in roles}
+        if Role.VERIFY in role_set and agency.kind != AgencyKind.OWNER:
+            raise RegistryError("only the owning agency's users verify alerts")
+        token = f"{TOKEN_PREFIX}.{user_id}.{secrets.token_urlsafe(32)}"
+        created = self.client.hsetnx(self._user_key(user_id), "agency_id", agency_id)
+        if not created:
+            raise RegistryError(f"user {user_id!r} exists (use rotate-token)")
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self._user_key(user_id), mapping={
+            "name": name or user_id, "agency_id": agency_id, "employer": employer,
+            "roles": ",".join(sorted(r.value for r in role_set)), "enabled": "1",
+            "token_hash": _hash_token(token, self._token_cost), "created_at": str(self._clock()),
+        })
+        pipe.sadd(f"{self.prefix}users", user_id)
+        pipe.execute()
+        user = self.user(user_id)
+        assert user is not None
+        return user, token
+
+    def rotate_token(self, user_id: str) -> str:
+        if self.user(user_id) is None:
+            raise RegistryError(f"no user {user_id!r}")
+        token = f"{TOKEN_PREFIX}.{user_id}.{secrets.token_urlsafe(32)}"
+        self.client.hset(self._user_key(user_id), "token_hash",
+                        _hash_token(token, self._token_cost))
+        return token
+
+    def user(self, user_id: str) -> User | None:
+        row = _decode(self.client.hgetall(self._user_key(user_id)))
+        if not row or "token_hash" not in row:
+            return None
+        return User(user_id, row.get("name", ""), row.get("agency_id", ""),
+                    row.get("employer", ""),
+                    frozenset(r for r in row.get("roles", "").split(",") if r),
+                    row.get("enabled") == "1", int(row.get("created_at", "0") or 0))
+
+    def users(self) -> list[User]:
+        ids = sorted(m.decode() if isinstance(m, bytes) else m
+                     for m in self.client.smembers(f"{self.prefix}users"))
+        return [u for u in (self.user(i) for i in ids) if u is not None]
+
+    def set_user_enabled(self, user_id: str, enabled: bool) -> User:
+        if self.user(user_id) is None:
+            raise RegistryError(f"no user {user_id!r}")
+        self.client.hset(self._user_key(user_id), "enabled", "1" if enabled else "0")
+        user = self.user(user_id)
+        assert user is not None
+        return user
+
+    # --- authentication ----------------------------------------------------------------
+
+    @staticmethod
+    def claimed_user(token: str | None) -> str:
+        """The user id a token claims (for the audit of a refused request), or ""."""
+        if not token:
+            return ""
+        parts = token.split(".", 2)
+        if len(parts) == 3 and parts[0] == TOKEN_PREFIX and _USER_ID.fullmatch(parts[1]):
+            return parts[1]
+        return ""
+
+    def authenticate(self, token: str | None) -> Principal:
+        """The principal behind `token`, or AccessDeniedError (401 bad credentials, 403
+        revoked / disabled / not allowed)."""
+        if not token:
+            raise AccessDeniedError("missing_token", 401, "a bearer token is required")
+        user_id = self.claimed_user(token)
+        if not user_id:
+            raise AccessDeniedError("malformed_token", 401, "invalid credentials")
+        row = _decode(self.client.hgetall(self._user_key(user_id)))
+        stored = row.get("token_hash", "")
+        if not stored or not self._check_token(token, stored):
+            # Same answer for unknown user and wrong secret: no user enumeration.
+            raise AccessDeniedError("invalid_token", 401, "invalid credentials",
+                                    user_id=user_id)
+        agency_id = row.get("agency_id", "")
+        if row.get("enabled") != "1":
+            raise AccessDeniedError("user_disabled", 403, "this user's access is revoked",
+                                    user_id=user_id, agency_id=agency_id)
+        if marker := self.policy.federal_marker(row.get("employer", "")):
+            raise AccessDeniedError("federal_user", 403, f"users employed by a federal body "
+                                    f"({marker}) have no access", user_id=user_id,
+                                    agency_id=agency_id)
+        agency = self.agency(agency_id)
+        if agency is None:
+            raise AccessDeniedError("agency_unknown", 403, "your agency is not registered",
+                                    user_id=user_id, agency_id=agency_id)
+        try:
+            self._check_agency_allowed(agency)
+        except AccessDeniedError as exc:
+            exc.user_id = user_id
+            raise
+        return Principal(user_id, agency.agency_id, agency.name, agency.kind,
+                         frozenset(r for r in row.get("roles", "").split(",") if r))
+
+    def _check_token(self, token: str, stored: str) -> bool:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            if self._verified.get(key) == stored:
+                self._verified.move_to_end(key)
+                return True
+        if not _token_matches(token, stored):
+            return False
+        with self._lock:
+            self._verified[key] = stored
+            while len(self._verified) > 1024:
+                self._verified.popitem(last=False)
+        return True

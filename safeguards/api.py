@@ -1,0 +1,259 @@
+"""HTTP API of the safeguards (FastAPI; the OpenAPI spec is at /openapi.json).
+
+    POST /search                           guarded search (bearer token)
+    POST /alerts/{alert_id}/verification   verify or dismiss an alert (bearer token)
+    GET  /transparency                     public statistics, JSON
+    GET  /transparency.html                the same as a plain page
+    GET  /healthz                          data and audit Redis reachable
+
+Refusals are JSON `{"error": code, "detail": message, "audit_seq": n}`: 401 bad or
+missing credentials, 403 not allowed (revoked, disabled, federal, no MOU, prohibited
+purpose), 404, 409, 413 body over the limit, 422 malformed or outside policy, 429 over
+the search budget, 503 audit trail unavailable. Every refusal of the two protected
+endpoints is audited, including bodies too large to read and JSON that does not parse.
+
+Run: `python -m safeguards.api` or `alpr serve` (settings: ALPR_SG_* variables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Path, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from safeguards.alerts import Verification
+from safeguards.audit import Metric
+from safeguards.gate import Refusal
+from safeguards.search import SearchRequest, SearchResponse
+from safeguards.services import Safeguards
+from safeguards.settings import SafeguardSettings
+from safeguards.transparency import TransparencyReport, render_html
+from safeguards.verification import VerificationRequest
+
+__all__ = ["create_app", "main"]
+
+AGENCY_HEADER = "X-ALPR-Agency"
+_bearer = HTTPBearer(auto_error=False, description="Token from `alpr user add`.")
+
+
+Token = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+AgencyHeader = Annotated[str | None, Header(alias=AGENCY_HEADER, max_length=100,
+                                            description="Optional: the agency id the caller "
+                                            "acts for; must match the token's.")]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+    audit_seq: int | None = None
+
+
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in {
+        401: "Missing or invalid credentials", 403: "Not allowed", 413: "Body too large",
+        422: "Malformed request or outside policy", 429: "Search budget exceeded",
+        503: "Audit trail unavailable: nothing was done",
+    }.items()
+}
+
+
+def _action_for(path: str) -> str:
+    if path.rstrip("/") == "/search":
+        return "search"
+    if path.startswith("/alerts/") and path.rstrip("/").endswith("/verification"):
+        return "alert_verification"
+    return "http_request"
+
+
+def _token_from_headers(headers: Any) -> str | None:
+    auth = headers.get("authorization") or ""
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+def _refusal_response(refusal: Refusal) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
+    return JSONResponse(refusal.body(), status_code=refusal.status, headers=headers)
+
+
+def _refuse_unparsed(sg: Safeguards, *, token: str | None, path: str, client: str,
+                     code: str, status: int, message: str, extra: dict[str, Any],
+                     credentials_first: bool = True) -> Refusal:
+    action = _action_for(path)
+    metrics = (Metric.SEARCH_REFUSED.value,) if action == "search" else ()
+    return sg.gate.refuse_unparsed(
+        token, action=action, code=code, status=status, message=message, metrics=metrics,
+        details={"path": path[:200], "client": client, "channel": "http", **extra},
+        credentials_first=credentials_first)
+
+
+class BodyLimit:
+    """Refuse (413, audited) request bodies over `max_bytes`, declared or streamed.
+
+    The body is buffered here, at most `max_bytes`, and replayed to the app: a chunked
+    upload without Content-Length cannot slip past the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 refuse: Callable[[Scope, int], Awaitable[JSONResponse]]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                size = self.max_bytes + 1
+            if size > self.max_bytes:
+                await (await self.refuse(scope, size))(scope, receive, send)
+                return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await (await self.refuse(scope, len(body)))(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
+    app = FastAPI(
+        title="ALPR safeguards",
+        version="1",
+        description=__doc__,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.safeguards = sg
+
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else ""
+
+    async def refuse_too_large(scope: Scope, size: int) -> JSONResponse:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client") or ("", 0)
+        refusal = await run_in_threadpool(
+            _refuse_unparsed, sg, token=_token_from_headers(headers), path=scope["path"],
+            client=client[0], code="request_too_large", status=413,
+            message=f"request body over {max_body_bytes} bytes", extra={"body_bytes": size},
+            # The body is never read, so 413 for everyone; the audit notes the login.
+            credentials_first=False)
+        return _refusal_response(refusal)
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refuse=refuse_too_large)
+
+    @app.exception_handler(Refusal)
+    async def on_refusal(request: Request, exc: Refusal) -> JSONResponse:
+        return _refusal_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        body = await request.body()
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"),
+                   "msg": e.get("msg")} for e in exc.errors()[:10]]
+        refusal = await run_in_threadpool(
+            _refuse_unparsed, sg, token=_token_from_headers(request.headers),
+            path=request.url.path, client=client_of(request), code="invalid_request",
+            status=422, message="malformed request: " + "; ".join(
+                f"{'.'.join(e['loc'][1:]) if e['type'] != 'json_invalid' else 'body'}: {e['msg']}"
+                for e in errors),
+            extra={"errors": errors, "body_excerpt": body[:256].decode("utf-8", "replace"),
+                   "body_bytes": len(body)})
+        return _refusal_response(refusal)
+
+    @app.post("/search", response_model=SearchResponse, responses=_REFUSALS, tags=["search"])
+    def search(request: Request, body: SearchRequest, credentials: Token,
+               agency: AgencyHeader = None) -> SearchResponse:
+        """Search retained reads by plate (exact or with wildcards) for a criminal case.
+
+        Needs a case number, a reason and a permitted offence category. Results are
+        capped; there is no paging and no query for all reads. Audited, allowed or not.
+        """
+        return sg.search.search(credentials.credentials if credentials else None, body,
+                                channel="http", client=client_of(request),
+                                claimed_agency=agency)
+
+    @app.post("/alerts/{alert_id}/verification", response_model=Verification,
+              responses={**_REFUSALS, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+              tags=["alerts"])
+    def verify_alert(
+        request: Request, alert_id: Annotated[str, Path(max_length=64)],
+        body: VerificationRequest, credentials: Token, agency: AgencyHeader = None,
+    ) -> Verification:
+        """Record who verified or dismissed an alert and what NCIC/CCIC said."""
+        return sg.verification.verify(credentials.credentials if credentials else None,
+                                      alert_id, body, channel="http",
+                                      client=client_of(request), claimed_agency=agency)
+
+    @app.get("/transparency", response_model=TransparencyReport, tags=["transparency"])
+    def transparency() -> TransparencyReport:
+        """The public transparency statistics, computed now from live data."""
+        return sg.transparency.report()
+
+    @app.get("/transparency.html", response_class=HTMLResponse, tags=["transparency"])
+    def transparency_html() -> HTMLResponse:
+        return HTMLResponse(render_html(sg.transparency.report()))
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        status: dict[str, Any] = {}
+        try:
+            status["data"] = bool(sg.data.ping())
+            status["audit"] = bool(sg.audit.client.ping())
+            status["audit_durability"] = sg.audit.durability()
+        except Exception as exc:  # any failure means unhealthy
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
+        return JSONResponse({"ok": True, **status})
+
+    return app
+
+
+def build_app(settings: SafeguardSettings | None = None) -> FastAPI:
+    settings = settings or SafeguardSettings()
+    sg = Safeguards.build(settings)
+    from safeguards.admin import Admin
+
+    Admin(sg.access, sg.audit, "system:startup").ensure_defaults()
+    return create_app(sg, max_body_bytes=settings.max_body_bytes)
+
+
+def main(settings: SafeguardSettings | None = None) -> None:
+    import uvicorn
+
+    settings = settings or SafeguardSettings()
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
+                # Headers and request lines are bounded too, not only bodies.
+                h11_max_incomplete_event_size=16 * 1024, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,426 @@
+"""`alpr` subcommands of the safeguards: search, audit, agency, user, serve, retention.
+
+Connection settings come from options or the ALPR_SG_* / ALPR_* environment variables
+(see safeguards/settings.py). Administrative commands are audited under the operator's
+name (`--operator`, default the login name).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from contextlib import nullcontext
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from safeguards.access import AgencyKind, RegistryError, Role
+from safeguards.gate import Refusal
+from safeguards.policy import PolicyError
+from safeguards.search import SearchRequest
+from safeguards.services import Safeguards
+from safeguards.settings import SafeguardSettings
+
+__all__ = ["register"]
+
+RedisOpt = Annotated[str | None, typer.Option(
+    "--redis", envvar=["ALPR_SG_REDIS_URL", "ALPR_REDIS_URL"],
+    help="Redis with reads, alerts, agencies and users.")]
+AuditOpt = Annotated[str | None, typer.Option(
+    "--audit-redis", envvar="ALPR_SG_AUDIT_REDIS_URL",
+    help="Redis with the audit trail (appendonly yes, appendfsync always).")]
+PolicyOpt = Annotated[Path | None, typer.Option(
+    "--policy", envvar="ALPR_SG_POLICY_FILE", help="Policy YAML (default: the built-in one).")]
+OperatorOpt = Annotated[str | None, typer.Option(
+    help="Who is making the change (audited). Default: the login name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+audit_app = typer.Typer(help="The audit trail: verify the hash chain, export CSV.",
+                        no_args_is_help=True)
+agency_app = typer.Typer(help="Agencies allowed to search (owner and MOU agencies).",
+                         no_args_is_help=True)
+user_app = typer.Typer(help="Users and their tokens.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retained reads: Kafka consumers and topic retention.",
+                            no_args_is_help=True)
+
+
+def _settings(redis_url: str | None, audit_url: str | None,
+              policy: Path | None) -> SafeguardSettings:
+    overrides: dict[str, Any] = {}
+    if redis_url:
+        overrides["redis_url"] = redis_url
+    if audit_url:
+        overrides["audit_redis_url"] = audit_url
+    if policy:
+        overrides["policy_file"] = policy
+    return SafeguardSettings(**overrides)
+
+
+def _services(redis_url: str | None, audit_url: str | None, policy: Path | None
+              ) -> Safeguards:
+    try:
+        return Safeguards.build(_settings(redis_url, audit_url, policy))
+    except PolicyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _operator(name: str | None) -> str:
+    return f"cli:{name or getpass.getuser()}"
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=1, default=str))
+
+
+# --- search ----------------------------------------------------------------------------
+
+
+def search_cmd(
+    plate: Annotated[str, typer.Option(help="Plate or pattern: A-Z 0-9 * ?")],
+    case: Annotated[str, typer.Option("--case", help="Case number (required).")],
+    reason: Annotated[str, typer.Option(help="Why the search is needed (required).")],
+    offence: Annotated[str, typer.Option(help="Permitted offence category id.")],
+    token: Annotated[str, typer.Option(envvar="ALPR_TOKEN", help="Your token.")],
+    start: Annotated[datetime | None, typer.Option(help="Window start (UTC).")] = None,
+    end: Annotated[datetime | None, typer.Option(help="Window end (UTC).")] = None,
+    camera: Annotated[list[str] | None, typer.Option(help="Only this camera (repeat).")]
+    = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many results.")] = None,
+    as_json: JsonOpt = False,
+    redis_url: RedisOpt = None,
+    audit_url: AuditOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Search retained reads (the same guarded, audited search as POST /search)."""
+    sg = _services(redis_url, audit_url, policy)
+    fields = {"plate": plate, "case_number": case, "reason": reason, "offence": offence,
+              "start": start.replace(tzinfo=start.tzinfo or UTC) if start else None,
+              "end": end.replace(tzinfo=end.tzinfo or UTC) if end else None,
+              "cameras": camera or [], "limit": limit}
+    try:
+        request = SearchRequest(**fields)
+        result = sg.search.search(token, request, channel="cli", client=_operator(None))
+    except ValidationError as exc:
+        refusal = sg.gate.refuse_unparsed(
+            token, action="search", code="invalid_request", status=422,
+            message=str(exc.errors()[0].get("msg")), metrics=("search_refused",),
+            details={"channel": "cli", "query": {k: str(v) for k, v in fields.items()}})
+        _refused(refusal)
+    except Refusal as refusal:
+        _refused(refusal)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=1))
+        return
+    for hit in result.results:
+        typer.echo(f"{hit.first_seen.isoformat(timespec='seconds')}  {hit.plate:<10} "
+                   f"{hit.camera_id:<16} conf={hit.confidence:.2f}  read={hit.read_id}")
+    more = " (truncated: narrow the search)" if result.truncated else ""
+    typer.echo(f"{result.count} result(s){more}; audit record {result.audit_seq}")
+
+
+def _refused(refusal: Refusal) -> None:
+    typer.echo(f"refused ({refusal.code}): {refusal.message} [audit record "
+               f"{refusal.audit_seq}]", err=True)
+    raise typer.Exit(1)
+
+
+# --- audit -----------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(audit_url: AuditOpt = None, redis_url: RedisOpt = None,
+                 as_json: JsonOpt = False) -> None:
+    """Check the hash chain: report edited, reordered or deleted records (exit 1)."""
+    sg = _services(redis_url, audit_url, None)
+    report = sg.audit.verify()
+    head = sg.audit.head()
+    if as_json:
+        _echo_json({"ok": report.ok, "records": report.records, "head_seq": head.seq,
+                    "head_hash": head.hash,
+                    "issues": [asdict(i) for i in report.issues]})
+    elif report.ok:
+        typer.echo(f"OK: {report.records} records, chain intact; head seq={head.seq} "
+                   f"hash={head.hash}")
+    else:
+        first = report.first
+        assert first is not None
+        typer.echo(f"BROKEN: first at seq {first.seq}: {first.kind} ({first.detail})")
+        for issue in sorted(report.issues, key=lambda i: i.seq):
+            typer.echo(f"  seq {issue.seq}: {issue.kind}: {issue.detail}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[str, typer.Option(help="First day to export, YYYY-MM-DD (UTC).")],
+    out: Annotated[Path, typer.Option(help="CSV file to write ('-' for stdout).")],
+    audit_url: AuditOpt = None,
+    redis_url: RedisOpt = None,
+    operator: OperatorOpt = None,
+) -> None:
+    """Write the audit records since a day as CSV for oversight bodies."""
+    try:
+        day = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        typer.echo("--since must be YYYY-MM-DD", err=True)
+        raise typer.Exit(2) from exc
+    sg = _services(redis_url, audit_url, None)
+    since_ms = int(day.timestamp() * 1000)
+    ctx = nullcontext(sys.stdout) if str(out) == "-" else out.open("w", newline="",
+                                                                    encoding="utf-8")
+    with ctx as fh:
+        rows = sg.audit.export_csv(fh, since_ms)
+    head = sg.audit.head()
+    sg.audit.append(actor=_operator(operator), agency="-", action="audit_export",
+                    decision="allowed", details={"since": since, "rows": rows,
+                                                 "out": str(out)})
+    typer.echo(f"exported {rows} records since {since}; chain head seq={head.seq} "
+               f"hash={head.hash} (keep this with the export)", err=str(out) == "-")
+
+
+@audit_app.command("head")
+def audit_head(audit_url: AuditOpt = None, redis_url: RedisOpt = None) -> None:
+    """Print the last record's seq and hash (give it to an oversight body to keep)."""
+    head = _services(redis_url, audit_url, None).audit.head()
+    typer.echo(f"seq={head.seq} hash={head.hash}")
+
+
+# --- agencies and users ----------------------------------------------------------------
+
+
+@agency_app.command("list")
+def agency_list(redis_url: RedisOpt = None, audit_url: AuditOpt = None,
+                policy: PolicyOpt = None, as_json: JsonOpt = False) -> None:
+    """Registered agencies and whether they can search now."""
+    sg = _services(redis_url, audit_url, policy)
+    rows = sg.access.agencies()
+    if as_json:
+        _echo_json([asdict(a) for a in rows])
+        return
+    for a in rows:
+        state = "enabled" if a.enabled else "DISABLED"
+        typer.echo(f"{a.agency_id:<50} {a.kind:<5} {state:<8} {a.name}")
+
+
+@agency_app.command("add")
+def agency_add(
+    name: Annotated[str, typer.Argument(help="Agency name as on the MOU.")],
+    mou_reference: Annotated[str, typer.Option(help="Reference of the signed MOU.")],
+    redis_url: RedisOpt = None, audit_url: AuditOpt = None, policy: PolicyOpt = None,
+    operator: OperatorOpt = None,
+) -> None:
+    """Add an MOU agency (federal bodies and agencies without an MOU are refused)."""
+    sg = _services(redis_url, audit_url, policy)
+    admin = _admin(sg, operator)
+    try:
+        agency = admin.add_agency(name, AgencyKind.MOU, mou_reference)
+    except RegistryError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"added {agency.agency_id} ({agency.name})")
+
+
+@agency_app.command("seed")
+def agency_seed(redis_url: RedisOpt = None, audit_url: AuditOpt = None,
+                policy: PolicyOpt = None, operator: OperatorOpt = None) -> None:
+    """Register the owning agency and the policy's MOU agencies that are missing."""
+    sg = _services(redis_url, audit_url, policy)
+    typer.echo(f"added {_admin(sg, operator).ensure_defaults()} agencies")
+
+
+def _set_agency(agency_id: str, enabled: bool, redis_url: str | None, audit_url: str | None,
+                policy: Path | None, operator: str | None) -> None:
+    sg = _services(redis_url, audit_url, policy)
+    try:
+        agency = _admin(sg, operator).set_agency_enabled(agency_id, enabled)
+    except RegistryError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{agency.agency_id}: {'enabled' if agency.enabled else 'disabled'}")
+
+
+@agency_app.command("disable")
+def agency_disable(agency_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
+                   policy: PolicyOpt = None, operator: OperatorOpt = None) -> None:
+    """Disable an agency: its users are refused from the next request on."""
+    _set_agency(agency_id, False, redis_url, audit_url, policy, operator)
+
+
+@agency_app.command("enable")
+def agency_enable(agency_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
+                  policy: PolicyOpt = None, operator: OperatorOpt = None) -> None:
+    """Enable an agency again."""
+    _set_agency(agency_id, True, redis_url, audit_url, policy, operator)
+
+
+def _admin(sg: Safeguards, operator: str | None) -> Any:
+    from safeguards.admin import Admin
+
+    return Admin(sg.access, sg.audit, _operator(operator))
+
+
+@user_app.command("add")
+def user_add(
+    user_id: Annotated[str, typer.Argument(help="Login id: a-z 0-9 _ -")],
+    agency: Annotated[str, typer.Option(help="Agency id (see `alpr agency list`).")],
+    name: Annotated[str, typer.Option(help="Full name.")] = "",
+    role: Annotated[list[str] | None, typer.Option(help="search (default) or verify.")]
+    = None,
+    employer: Annotated[str, typer.Option(help="Employer if not the agency (task forces).")]
+    = "",
+    redis_url: RedisOpt = None, audit_url: AuditOpt = None, policy: PolicyOpt = None,
+    operator: OperatorOpt = None,
+) -> None:
+    """Create a user and print the token ONCE (only its hash is stored)."""
+    sg = _services(redis_url, audit_url, policy)
+    try:
+        roles = [Role(r) for r in (role or [Role.SEARCH.value])]
+        user, token = _admin(sg, operator).add_user(user_id, agency, name=name, roles=roles,
+                                                    employer=employer)
+    except (RegistryError, ValueError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created {user.user_id} ({user.agency_id}); token (shown once):")
+    typer.echo(token)
+
+
+def _set_user(user_id: str, enabled: bool, redis_url: str | None, audit_url: str | None,
+              operator: str | None) -> None:
+    sg = _services(redis_url, audit_url, None)
+    try:
+        user = _admin(sg, operator).set_user_enabled(user_id, enabled)
+    except RegistryError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{user.user_id}: {'enabled' if user.enabled else 'disabled'}")
+
+
+@user_app.command("disable")
+def user_disable(user_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
+                 operator: OperatorOpt = None) -> None:
+    """Revoke a user's access from the next request on."""
+    _set_user(user_id, False, redis_url, audit_url, operator)
+
+
+@user_app.command("enable")
+def user_enable(user_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
+                operator: OperatorOpt = None) -> None:
+    """Restore a user's access."""
+    _set_user(user_id, True, redis_url, audit_url, operator)
+
+
+@user_app.command("rotate-token")
+def user_rotate(user_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
+                operator: OperatorOpt = None) -> None:
+    """Issue a new token (the old one stops working); printed once."""
+    sg = _services(redis_url, audit_url, None)
+    try:
+        token = _admin(sg, operator).rotate_token(user_id)
+    except RegistryError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(token)
+
+
+@user_app.command("list")
+def user_list(redis_url: RedisOpt = None, audit_url: AuditOpt = None) -> None:
+    """Users, their agency, roles and state."""
+    sg = _services(redis_url, audit_url, None)
+    for u in sg.access.users():
+        state = "enabled" if u.enabled else "DISABLED"
+        typer.echo(f"{u.user_id:<24} {u.agency_id:<40} {','.join(sorted(u.roles)):<14} {state}")
+
+
+# --- serve, retention, transparency ----------------------------------------------------
+
+
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    redis_url: RedisOpt = None, audit_url: AuditOpt = None, policy: PolicyOpt = None,
+) -> None:
+    """Run the HTTP API (search, alert verification, transparency) with uvicorn."""
+    from safeguards.api import main
+
+    settings = _settings(redis_url, audit_url, policy)
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    main(settings.model_copy(update=updates))
+
+
+KafkaOpt = Annotated[str, typer.Option("--kafka", envvar="ALPR_KAFKA_BOOTSTRAP",
+                                       help="Kafka bootstrap servers.")]
+
+
+@retention_app.command("topics")
+def retention_topics(kafka: KafkaOpt = "127.0.0.1:9092", policy: PolicyOpt = None) -> None:
+    """Create alpr.reads and alpr.alerts with the policy's retention (or lower it)."""
+    from alpr.config import Topics
+    from safeguards.policy import load_policy
+    from safeguards.retention import ensure_retention_topics
+
+    topics = Topics()
+    result = ensure_retention_topics(kafka, load_policy(policy), [topics.reads, topics.alerts])
+    for name, ms in result.items():
+        typer.echo(f"{name}: retention.ms={ms} ({ms / 86_400_000:g} days)")
+
+
+@retention_app.command("ingest")
+def retention_ingest(kafka: KafkaOpt = "127.0.0.1:9092", redis_url: RedisOpt = None,
+                     audit_url: AuditOpt = None, policy: PolicyOpt = None) -> None:
+    """Consume alpr.reads and alpr.alerts into the retained stores (Ctrl-C stops)."""
+    from alpr.config import Topics
+    from safeguards.ingest import run_ingest
+    from safeguards.retention import ensure_retention_topics
+
+    sg = _services(redis_url, audit_url, policy)
+    topics = Topics()
+    ensure_retention_topics(kafka, sg.policy, [topics.reads, topics.alerts])
+    settings = _settings(redis_url, audit_url, policy)
+    try:
+        stats = run_ingest(kafka, reads=sg.reads, alerts=sg.alerts, topics=topics,
+                           group_id=settings.kafka_group)
+    except KeyboardInterrupt:
+        return
+    typer.echo(f"stored reads={stats.reads} alerts={stats.alerts} invalid={stats.invalid}")
+
+
+@retention_app.command("hotlist-updates")
+def retention_hotlist_updates(kafka: KafkaOpt = "127.0.0.1:9092", redis_url: RedisOpt = None,
+                              audit_url: AuditOpt = None, policy: PolicyOpt = None) -> None:
+    """Raise historical hits for entries added by hotlist updates (Ctrl-C stops)."""
+    from alpr.config import Topics
+    from safeguards.ingest import run_hotlist_updates
+
+    sg = _services(redis_url, audit_url, policy)
+    settings = _settings(redis_url, audit_url, policy)
+    try:
+        sent = run_hotlist_updates(kafka, reads=sg.reads, alerts=sg.alerts, policy=sg.policy,
+                                   topics=Topics(), group_id=settings.kafka_group)
+    except KeyboardInterrupt:
+        return
+    typer.echo(f"historical alerts published: {sent}")
+
+
+def transparency_cmd(redis_url: RedisOpt = None, audit_url: AuditOpt = None,
+                     policy: PolicyOpt = None) -> None:
+    """Print the transparency statistics as JSON."""
+    typer.echo(_services(redis_url, audit_url, policy).transparency.report()
+               .model_dump_json(indent=1))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the safeguards commands to the main `alpr` app."""
+    app.command("search")(search_cmd)
+    app.command("serve")(serve_cmd)
+    app.command("transparency")(transparency_cmd)
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(agency_app, name="agency")
+    app.add_typer(user_app, name="user")
+    app.add_typer(retention_app, name="retention")

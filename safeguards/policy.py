@@ -1,0 +1,230 @@
+"""The safeguards policy file: what the contract allows, in one validated document.
+
+`load_policy()` reads `default_policy.yaml` (or the file named by ALPR_SG_POLICY_FILE)
+and refuses a policy that breaks a contract term: retention above 30 days without an
+explicit, justified exception, a federal body among the MOU agencies, a prohibited
+purpose that is also a permitted offence. The checks live here so that every entry
+point (API, CLI, ingest) gets the same refusal.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cached_property, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DAY_S",
+    "MAX_RETENTION_DAYS",
+    "Policy",
+    "PolicyError",
+    "ProhibitedPurpose",
+    "load_policy",
+    "normalise_text",
+]
+
+DAY_S = 86_400
+# Denver: "Flock data is only retained for 30 days."
+MAX_RETENTION_DAYS = 30
+
+
+class PolicyError(ValueError):
+    """The policy file is invalid or breaks a contract term."""
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case words separated by single spaces, for keyword screening.
+
+    NFKC folds look-alike forms (full-width letters), format characters (zero-width
+    spaces) are dropped and dots removed so "I.C.E." reads "ice" and "U.S." "us"; any
+    other non-alphanumeric character separates words ("ex-partner" -> "ex partner").
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").replace(".", "")
+    words = re.split(r"[^0-9a-z]+", text.casefold())
+    return " ".join(w for w in words if w)
+
+
+def _contains_phrase(normalised_text: str, phrase: str) -> bool:
+    needle = normalise_text(phrase)
+    return bool(needle) and f" {needle} " in f" {normalised_text} "
+
+
+class ProhibitedPurpose(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str
+    keywords: list[str] = Field(min_length=1)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention_days: float = Field(MAX_RETENTION_DAYS, gt=0)
+    allow_retention_above_30_days: bool = False
+    retention_justification: str = ""
+    owning_agency: str = Field(min_length=1)
+    mou_agencies: list[str] = Field(default_factory=list)
+    federal_acronyms: list[str] = Field(default_factory=list)
+    federal_phrases: list[str] = Field(default_factory=list)
+    federal_name_prefixes: list[str] = Field(default_factory=list)
+    permitted_offences: dict[str, str] = Field(min_length=1)
+    prohibited_purposes: dict[str, ProhibitedPurpose] = Field(min_length=1)
+    max_results: int = Field(200, ge=1, le=1000)
+    min_literal_plate_chars: int = Field(3, ge=3, le=10)
+    max_searches_per_user_per_hour: int = Field(120, ge=1)
+    case_number_pattern: str = r"^[A-Z0-9][A-Z0-9-]{3,31}$"
+    min_reason_chars: int = Field(15, ge=1)
+    hotlists_alerted_on: list[str] = Field(default_factory=list)
+    whats_detected: str = ""
+    whats_not_detected: str = ""
+
+    @field_validator("mou_agencies")
+    @classmethod
+    def _trim_names(cls, names: list[str]) -> list[str]:
+        # The portal's list has stray trailing spaces ("CO - Keenesburg PD ").
+        return [" ".join(n.split()) for n in names if n.strip()]
+
+    @field_validator("case_number_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"case_number_pattern does not compile: {exc}") from exc
+        return pattern
+
+    @model_validator(mode="after")
+    def _contract_terms(self) -> Self:
+        if self.retention_days > MAX_RETENTION_DAYS:
+            if not self.allow_retention_above_30_days:
+                raise ValueError(
+                    f"retention_days={self.retention_days:g} exceeds the {MAX_RETENTION_DAYS}-"
+                    "day limit; set allow_retention_above_30_days: true with a "
+                    "retention_justification to override"
+                )
+            if len(self.retention_justification.strip()) < 20:
+                raise ValueError(
+                    "allow_retention_above_30_days needs a retention_justification "
+                    "(at least 20 characters) saying which agreement allows it"
+                )
+        federal = [name for name in self.mou_agencies if self.federal_marker(name)]
+        if federal:
+            raise ValueError(f"federal bodies cannot be MOU agencies: {federal}")
+        if self.federal_marker(self.owning_agency):
+            raise ValueError("the owning agency cannot be a federal body")
+        overlap = set(self.permitted_offences) & set(self.prohibited_purposes)
+        if overlap:
+            raise ValueError(f"offences both permitted and prohibited: {sorted(overlap)}")
+        for offence, label in self.permitted_offences.items():
+            if purpose := self.screen(f"{offence} {label}"):
+                raise ValueError(f"permitted offence {offence!r} matches prohibited {purpose}")
+        return self
+
+    # --- derived values ----------------------------------------------------------------
+
+    @property
+    def retention_s(self) -> int:
+        return int(self.retention_days * DAY_S)
+
+    @property
+    def max_retention_s(self) -> int:
+        """What the stores accept: 30 days unless the policy allows more."""
+        if self.allow_retention_above_30_days:
+            return max(self.retention_s, MAX_RETENTION_DAYS * DAY_S)
+        return MAX_RETENTION_DAYS * DAY_S
+
+    @cached_property
+    def _acronym_re(self) -> re.Pattern[str] | None:
+        if not self.federal_acronyms:
+            return None
+        words = "|".join(re.escape(a) for a in self.federal_acronyms)
+        return re.compile(rf"(?<![A-Za-z0-9])(?:{words})(?![A-Za-z0-9])")
+
+    @cached_property
+    def _case_number_re(self) -> re.Pattern[str]:
+        return re.compile(self.case_number_pattern)
+
+    def case_number_ok(self, case_number: str) -> bool:
+        return self._case_number_re.fullmatch(case_number) is not None
+
+    def federal_marker(self, name: str) -> str | None:
+        """The marker that makes `name` a federal body, or None."""
+        raw = unicodedata.normalize("NFKC", name).replace(".", "")
+        if self._acronym_re is not None and (m := self._acronym_re.search(raw)):
+            return m.group(0)
+        text = normalise_text(name)
+        for phrase in self.federal_phrases:
+            if _contains_phrase(text, phrase):
+                return phrase
+        for prefix in self.federal_name_prefixes:
+            start = normalise_text(prefix)
+            if start and f"{text} ".startswith(f"{start} "):
+                return prefix
+        return None
+
+    @cached_property
+    def _screen_phrases(self) -> list[tuple[str, str, str]]:
+        """(purpose id, keyword as written, keyword normalised), in screening order."""
+        return [(pid, kw, normalise_text(kw))
+                for pid, purpose in self.prohibited_purposes.items()
+                for kw in [pid.replace("_", " "), *purpose.keywords]]
+
+    def _first_match(self, text: str) -> tuple[str, str] | None:
+        padded = f" {normalise_text(text)} "
+        for purpose_id, keyword, needle in self._screen_phrases:
+            if needle and f" {needle} " in padded:
+                return purpose_id, keyword
+        return None
+
+    def screen(self, text: str) -> str | None:
+        """The prohibited purpose `text` points at (its id), or None."""
+        hit = self._first_match(text)
+        return hit[0] if hit else None
+
+    def matched_keyword(self, text: str) -> str | None:
+        """The keyword that triggered `screen` (for the refusal message)."""
+        hit = self._first_match(text)
+        return hit[1] if hit else None
+
+
+def default_policy_path() -> Path:
+    return Path(str(resources.files("safeguards") / "default_policy.yaml"))
+
+
+def load_policy(path: Path | str | None = None, **overrides: object) -> Policy:
+    """Read and validate a policy file (the default one when `path` is None).
+
+    `overrides` replace top-level keys after reading (tests, one-off CLI options) and go
+    through the same validation.
+    """
+    file = Path(path) if path else default_policy_path()
+    if not overrides:
+        return _load_cached(file, file.stat().st_mtime_ns if file.exists() else 0)
+    return _load(file, overrides)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(file: Path, _mtime: int) -> Policy:
+    # Policies are frozen: sharing one is safe; an edited file has a new mtime.
+    return _load(file, {})
+
+
+def _load(file: Path, overrides: dict[str, object]) -> Policy:
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"cannot read policy file {file}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PolicyError(f"policy file {file} must hold a mapping")
+    data.update(overrides)
+    try:
+        return Policy.model_validate(data)
+    except ValueError as exc:
+        raise PolicyError(f"policy file {file} refused: {exc}") from exc

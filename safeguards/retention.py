@@ -1,0 +1,320 @@
+"""The retained reads: every read and every index that can find it expire with retention.
+
+Key layout (prefix `alpr:sg:`; `{b}` is the index bucket, capture time // bucket width):
+
+    read:{read_id}              STRING  the PlateRead JSON, PXAT capture + retention
+    rb:{b}:t                    ZSET    read_id -> capture ms      (by time)
+    rb:{b}:plates               ZSET    plate -> 0                 (plates seen, lex order)
+    rb:{b}:p:{PLATE}            ZSET    read_id -> capture ms      (by plate)
+    rb:{b}:c:{CAMERA}           ZSET    read_id -> capture ms      (by camera)
+    rb:{b}:cams                 ZSET    camera -> last capture ms  (cameras reporting)
+
+Every `rb:{b}:*` key expires at the end of its bucket + retention, so an index member
+outlives its read by at most one bucket width, never longer. Meanwhile nothing can find
+it: a read's expiry is a function of its index score (capture + retention), so every
+query keeps only scores inside the retention window, and reads are fetched by key, which
+Redis has already expired. The capture time is clamped to "now" so a camera with a
+clock in the future cannot stretch retention.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import redis
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
+
+from alpr.contracts import PlateRead
+from connectors.kafka import ensure_topics
+from hotlists.store import normalise_plate
+from safeguards import KEY_PREFIX
+from safeguards.patterns import PlatePattern
+from safeguards.policy import DAY_S, MAX_RETENTION_DAYS, Policy
+
+__all__ = [
+    "FindResult",
+    "ReadStore",
+    "RetentionError",
+    "ensure_retention_topics",
+    "now_ms",
+    "topic_retention_config",
+]
+
+# A wildcard pattern that matches more distinct plates than this in one bucket is cut
+# short (and reported truncated): the search is for a vehicle, not a survey.
+MAX_PLATES_PER_BUCKET = 2000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RetentionError(ValueError):
+    """A retention longer than the policy allows."""
+
+
+@dataclass(frozen=True, slots=True)
+class FindResult:
+    reads: list[PlateRead]
+    truncated: bool  # more reads matched than were returned
+    buckets_scanned: int = 0
+    plates_matched: int = 0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class ReadStore:
+    """Plate reads kept `retention_s` after capture, found by plate, camera and time."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        retention_s: int = MAX_RETENTION_DAYS * DAY_S,
+        *,
+        bucket_s: int = 3600,
+        max_retention_s: int = MAX_RETENTION_DAYS * DAY_S,
+        prefix: str = KEY_PREFIX,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        if retention_s <= 0:
+            raise RetentionError("retention must be positive")
+        if retention_s > max_retention_s:
+            raise RetentionError(
+                f"retention of {retention_s / DAY_S:g} days exceeds the allowed "
+                f"{max_retention_s / DAY_S:g} days (policy: allow_retention_above_30_days)"
+            )
+        if bucket_s <= 0:
+            raise ValueError("bucket_s must be positive")
+        self.client = client
+        self.retention_ms = retention_s * 1000
+        self.bucket_ms = bucket_s * 1000
+        self.prefix = prefix
+        self._clock = clock
+
+    @classmethod
+    def from_policy(cls, client: redis.Redis, policy: Policy, **kwargs: object) -> ReadStore:
+        return cls(client, policy.retention_s, max_retention_s=policy.max_retention_s,
+                   **kwargs)  # type: ignore[arg-type]
+
+    # --- keys --------------------------------------------------------------------------
+
+    def read_key(self, read_id: str) -> str:
+        return f"{self.prefix}read:{read_id}"
+
+    def _bucket(self, b: int, suffix: str) -> str:
+        return f"{self.prefix}rb:{b}:{suffix}"
+
+    def window(self, start_ms: int | None = None, end_ms: int | None = None) -> tuple[int, int]:
+        """The part of [start, end] (capture ms, inclusive) that is still retained."""
+        now = self._clock()
+        lo = now - self.retention_ms + 1
+        return max(lo, start_ms if start_ms is not None else lo), min(
+            now, end_ms if end_ms is not None else now
+        )
+
+    def _buckets(self, lo: int, hi: int) -> range:
+        """Buckets overlapping [lo, hi], newest first."""
+        return range(hi // self.bucket_ms, lo // self.bucket_ms - 1, -1)
+
+    # --- writing -----------------------------------------------------------------------
+
+    def put(self, read: PlateRead) -> bool:
+        """Store one read; False when it is already past retention (never stored)."""
+        return self.put_many([read]) == 1
+
+    def put_many(self, reads: Iterable[PlateRead]) -> int:
+        """Store reads in one transaction; returns how many were stored."""
+        now = self._clock()
+        pipe = self.client.pipeline(transaction=True)
+        stored = 0
+        for read in reads:
+            ts = min(read.first_seen, now)
+            expire_at = ts + self.retention_ms
+            if expire_at <= now:
+                continue
+            b = ts // self.bucket_ms
+            bucket_expiry = (b + 1) * self.bucket_ms + self.retention_ms
+            plate = normalise_plate(read.plate)
+            pipe.set(self.read_key(read.read_id), read.model_dump_json(), pxat=expire_at)
+            index: list[tuple[str, dict[str, int]]] = [
+                (self._bucket(b, "t"), {read.read_id: ts}),
+                (self._bucket(b, "plates"), {plate: 0}),
+                (self._bucket(b, f"p:{plate}"), {read.read_id: ts}),
+                (self._bucket(b, f"c:{read.camera_id}"), {read.read_id: ts}),
+            ]
+            for key, members in index:
+                pipe.zadd(key, members)
+                pipe.pexpireat(key, bucket_expiry)
+            cams = self._bucket(b, "cams")
+            pipe.zadd(cams, {read.camera_id: ts}, gt=True)  # GT still adds new members
+            pipe.pexpireat(cams, bucket_expiry)
+            stored += 1
+        if stored:
+            pipe.execute()
+        return stored
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get(self, read_id: str) -> PlateRead | None:
+        raw = self.client.get(self.read_key(read_id))
+        return None if raw is None else PlateRead.model_validate_json(raw)
+
+    def find(
+        self,
+        pattern: PlatePattern,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        cameras: Sequence[str] = (),
+        limit: int = 200,
+    ) -> FindResult:
+        """Retained reads whose plate matches `pattern`, newest first, at most `limit`."""
+        lo, hi = self.window(start_ms, end_ms)
+        if lo > hi or limit <= 0:
+            return FindResult([], False)
+        candidates: list[tuple[int, str]] = []
+        truncated = False
+        scanned = matched = 0
+        for b in self._buckets(lo, hi):
+            scanned += 1
+            plates, cut = self._plates(b, pattern)
+            truncated |= cut
+            matched += len(plates)
+            if not plates:
+                continue
+            pipe = self.client.pipeline(transaction=False)
+            for plate in plates:
+                pipe.zrangebyscore(self._bucket(b, f"p:{plate}"), lo, hi, withscores=True)
+            found = [(int(score), _text(rid)) for rows in pipe.execute() for rid, score in rows]
+            if cameras and found:
+                found = self._at_cameras(b, found, cameras)
+            candidates.extend(found)
+            # Buckets go newest first: once past `limit`, older buckets cannot make it in.
+            if len(candidates) > limit:
+                break
+        candidates.sort(reverse=True)
+        if len(candidates) > limit:
+            truncated = True
+            candidates = candidates[:limit]
+        reads = self._fetch([rid for _, rid in candidates])
+        # Belt and braces: the fetched record itself must match and be retained.
+        reads = [
+            r for r in reads
+            if pattern.matches(normalise_plate(r.plate)) and min(r.first_seen, hi) >= lo
+        ]
+        return FindResult(reads, truncated, scanned, matched)
+
+    def _plates(self, b: int, pattern: PlatePattern) -> tuple[list[str], bool]:
+        key = self._bucket(b, "plates")
+        if pattern.is_exact:
+            return [pattern.text], False
+        prefix = pattern.literal_prefix
+        if prefix:
+            raw = self.client.zrangebylex(
+                key, b"[" + prefix.encode(), b"[" + prefix.encode() + b"\xff",
+                start=0, num=MAX_PLATES_PER_BUCKET + 1,
+            )
+            names = [_text(p) for p in raw]
+        else:
+            names = []
+            for member, _ in self.client.zscan_iter(key, match=pattern.glob, count=1000):
+                names.append(_text(member))
+                if len(names) > MAX_PLATES_PER_BUCKET:
+                    break
+        cut = len(names) > MAX_PLATES_PER_BUCKET
+        return [p for p in names[:MAX_PLATES_PER_BUCKET] if pattern.matches(p)], cut
+
+    def _at_cameras(
+        self, b: int, found: list[tuple[int, str]], cameras: Sequence[str]
+    ) -> list[tuple[int, str]]:
+        ids = [rid for _, rid in found]
+        pipe = self.client.pipeline(transaction=False)
+        for cam in cameras:
+            pipe.zmscore(self._bucket(b, f"c:{cam}"), ids)
+        hits = [any(s is not None for s in col) for col in zip(*pipe.execute(), strict=True)]
+        return [row for row, hit in zip(found, hits, strict=True) if hit]
+
+    def _fetch(self, read_ids: list[str]) -> list[PlateRead]:
+        if not read_ids:
+            return []
+        raws = self.client.mget([self.read_key(rid) for rid in read_ids])
+        # Missing values: expired (or deleted) between the index scan and the fetch.
+        return [PlateRead.model_validate_json(raw) for raw in raws if raw is not None]
+
+    def count_reads(self, start_ms: int | None = None, end_ms: int | None = None) -> int:
+        """Reads captured in the window that are still retained."""
+        lo, hi = self.window(start_ms, end_ms)
+        if lo > hi:
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        for b in self._buckets(lo, hi):
+            pipe.zcount(self._bucket(b, "t"), lo, hi)
+        return int(sum(pipe.execute()))
+
+    def cameras(self, start_ms: int | None = None, end_ms: int | None = None) -> set[str]:
+        """Cameras with at least one retained read in the window."""
+        lo, hi = self.window(start_ms, end_ms)
+        if lo > hi:
+            return set()
+        pipe = self.client.pipeline(transaction=False)
+        for b in self._buckets(lo, hi):
+            pipe.zrangebyscore(self._bucket(b, "cams"), lo, hi)
+        return {_text(c) for rows in pipe.execute() for c in rows}
+
+    def reads_for_plate(self, plate: str, *, limit: int = 1000) -> list[PlateRead]:
+        """All retained reads of one exact plate (historical hits), newest first."""
+        return self.find(PlatePattern(normalise_plate(plate)), limit=limit).reads
+
+
+# --- Kafka topic retention -------------------------------------------------------------
+
+
+def topic_retention_config(policy: Policy) -> dict[str, str]:
+    """Topic config keeping records no longer than the policy's retention."""
+    return {"retention.ms": str(policy.retention_s * 1000)}
+
+
+def ensure_retention_topics(
+    bootstrap: str, policy: Policy, topics: Sequence[str], partitions: int = 8,
+    timeout: float = 15,
+) -> dict[str, int]:
+    """Create `topics` with the policy's retention; lower it on topics that keep longer.
+
+    Returns {topic: retention.ms} as the broker reports it afterwards. An existing topic
+    with a longer (or infinite, -1) retention is altered, never left as it was.
+    """
+    wanted = int(topic_retention_config(policy)["retention.ms"])
+    ensure_topics(bootstrap, list(topics), partitions=partitions,
+                  config=topic_retention_config(policy), timeout=timeout)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    current = _retention_ms(admin, topics, timeout)
+    too_long = [t for t, ms in current.items() if ms < 0 or ms > wanted]
+    if too_long:
+        resources = [
+            ConfigResource(ResourceType.TOPIC, t, incremental_configs=[ConfigEntry(
+                "retention.ms", str(wanted), incremental_operation=AlterConfigOpType.SET)])
+            for t in too_long
+        ]
+        for fut in admin.incremental_alter_configs(resources).values():
+            fut.result(timeout=timeout)
+        current = _retention_ms(admin, topics, timeout)
+    return current
+
+
+def _retention_ms(admin: AdminClient, topics: Sequence[str], timeout: float) -> dict[str, int]:
+    futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t) for t in topics])
+    out: dict[str, int] = {}
+    for resource, fut in futures.items():
+        entry = fut.result(timeout=timeout).get("retention.ms")
+        out[resource.name] = int(entry.value) if entry is not None and entry.value else -1
+    return out

@@ -1,0 +1,215 @@
+"""The guarded search: one service behind both `POST /search` and `alpr search`.
+
+A search needs a case number, a reason and a permitted offence category; it is refused
+for a prohibited purpose (by category, and by screening the reason text), for a plate
+pattern that could sweep up all reads, for a window outside retention, and beyond a
+per-user hourly budget. Results are capped and there is no paging: no bulk export.
+Every attempt is audited with who, agency, when, the query, case number, reason,
+result count and decision; a search whose audit record cannot be written returns
+nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn
+
+import redis
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from alpr.contracts import PlateRead
+from safeguards import KEY_PREFIX
+from safeguards.access import Principal, Role
+from safeguards.audit import Metric
+from safeguards.gate import Gate
+from safeguards.patterns import PlatePattern, PlatePatternError
+from safeguards.policy import Policy
+from safeguards.retention import ReadStore, now_ms
+
+__all__ = ["SearchHit", "SearchRequest", "SearchResponse", "SearchService"]
+
+ACTION = "search"
+# A window may end a little in the future (clock skew between the client and us).
+_FUTURE_SLACK_MS = 5 * 60_000
+
+_Refuse = Callable[[str, int, str], NoReturn]
+
+CameraId = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                            pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class SearchRequest(BaseModel):
+    """What a searcher sends. Shapes and sizes are checked here; the policy (offence,
+    purpose, pattern, window) by the service, so its refusals carry precise codes."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    plate: str = Field(max_length=20, description="Exact plate or pattern: A-Z 0-9, '*' any "
+                       "characters, '?' one character; at least 3 letters or digits.",
+                       examples=["ABC123", "AB*12", "?BC12?"])
+    start: AwareDatetime | None = Field(None, description="Window start (default: the "
+                                        "start of retention). ISO 8601 with time zone.")
+    end: AwareDatetime | None = Field(None, description="Window end (default: now).")
+    cameras: list[CameraId] = Field(default_factory=list, max_length=50,
+                                    description="Only reads from these cameras.")
+    case_number: str = Field(max_length=40, description="The criminal case this search "
+                             "serves.")
+    reason: str = Field(max_length=1000, description="Why this search is needed.")
+    offence: str = Field(max_length=64, description="Permitted offence category id.")
+    limit: int | None = Field(None, ge=1, le=10_000, description="At most the policy cap.")
+
+    def audit_view(self) -> dict[str, Any]:
+        return {
+            "query": {
+                "plate": self.plate,
+                "start": self.start.isoformat() if self.start else None,
+                "end": self.end.isoformat() if self.end else None,
+                "cameras": self.cameras,
+                "limit": self.limit,
+            },
+            "case_number": self.case_number,
+            "reason": self.reason,
+            "offence": self.offence,
+        }
+
+
+class SearchHit(BaseModel):
+    read_id: str
+    plate: str
+    state: str | None
+    camera_id: str
+    first_seen: datetime
+    last_seen: datetime
+    confidence: float
+    lat: float | None
+    lon: float | None
+    heading: float | None
+    lane: str | None
+    crop_jpeg_b64: str
+
+    @classmethod
+    def of(cls, read: PlateRead) -> SearchHit:
+        return cls(
+            read_id=read.read_id, plate=read.plate, state=read.state, camera_id=read.camera_id,
+            first_seen=datetime.fromtimestamp(read.first_seen / 1000, UTC),
+            last_seen=datetime.fromtimestamp(read.last_seen / 1000, UTC),
+            confidence=read.confidence, lat=read.lat, lon=read.lon, heading=read.heading,
+            lane=read.lane, crop_jpeg_b64=read.crop_jpeg_b64,
+        )
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    count: int
+    truncated: bool = Field(description="More reads matched than the cap allows: narrow "
+                            "the search (there is no paging).")
+    cap: int
+    audit_seq: int
+    retention_days: float
+
+
+def _ms(dt: datetime | None) -> int | None:
+    return None if dt is None else int(dt.timestamp() * 1000)
+
+
+class SearchService:
+    def __init__(self, policy: Policy, reads: ReadStore, gate: Gate,
+                 rate_client: redis.Redis | None = None, *, prefix: str = KEY_PREFIX) -> None:
+        self.policy = policy
+        self.reads = reads
+        self.gate = gate
+        self._rate = rate_client or reads.client
+        self._prefix = prefix
+
+    def search(
+        self,
+        token: str | None,
+        request: SearchRequest,
+        *,
+        channel: str = "http",
+        client: str = "",
+        claimed_agency: str | None = None,
+    ) -> SearchResponse:
+        details = {**request.audit_view(), "channel": channel, "client": client}
+        principal = self.gate.admit(
+            token, action=ACTION, role=Role.SEARCH, details=details,
+            claimed_agency=claimed_agency, refused_metrics=(Metric.SEARCH_REFUSED,))
+
+        def refuse(code: str, status: int, message: str) -> NoReturn:
+            self.gate.refuse(action=ACTION, code=code, status=status, message=message,
+                             details=details, actor=principal.user_id,
+                             agency=principal.agency_id, metrics=(Metric.SEARCH_REFUSED,))
+
+        pattern, window, limit = self._check(request, refuse)
+        self._check_budget(principal, refuse)
+        found = self.reads.find(pattern, start_ms=window[0], end_ms=window[1],
+                                cameras=request.cameras, limit=limit)
+        record = self.gate.record(
+            actor=principal.user_id, agency=principal.agency_id, action=ACTION,
+            decision="allowed",
+            details={**details, "result_count": len(found.reads), "truncated": found.truncated},
+            metrics=(Metric.SEARCH_ALLOWED,))
+        return SearchResponse(
+            results=[SearchHit.of(r) for r in found.reads], count=len(found.reads),
+            truncated=found.truncated, cap=limit, audit_seq=record.seq,
+            retention_days=self.policy.retention_days)
+
+    def _check(
+        self, request: SearchRequest, refuse: _Refuse
+    ) -> tuple[PlatePattern, tuple[int, int], int]:
+        policy = self.policy
+        offence = request.offence.strip().lower()
+        # Prohibited purposes first: the most important refusal wins the audit record.
+        purpose = offence if offence in policy.prohibited_purposes else policy.screen(offence)
+        if purpose:
+            refuse("prohibited_purpose", 403, f"searches for {self._label(purpose)} are "
+                   "prohibited")
+        if offence not in policy.permitted_offences:
+            refuse("offence_not_permitted", 422, f"offence {request.offence!r} is not a "
+                   f"permitted category; permitted: {', '.join(policy.permitted_offences)}")
+        if purpose := policy.screen(request.reason):
+            refuse("prohibited_purpose", 403, f"the reason points at a prohibited purpose: "
+                   f"{self._label(purpose)} (matched {policy.matched_keyword(request.reason)!r})")
+        if not policy.case_number_ok(request.case_number.upper()):
+            refuse("invalid_case_number", 422, "a case number is required (letters, digits "
+                   "and dashes, 4-32 characters)")
+        if len(request.reason) < policy.min_reason_chars:
+            refuse("reason_too_short", 422, f"the reason must say why (at least "
+                   f"{policy.min_reason_chars} characters)")
+        try:
+            pattern = PlatePattern.parse(request.plate, min_literal=policy.min_literal_plate_chars)
+        except PlatePatternError as exc:
+            refuse("invalid_plate_pattern", 422, str(exc))
+        now = now_ms()
+        retained_from = now - self.reads.retention_ms
+        start, end = _ms(request.start), _ms(request.end)
+        start = retained_from if start is None else start
+        end = now if end is None else end
+        if start > end:
+            refuse("invalid_window", 422, "the window starts after it ends")
+        if start < retained_from - 60_000:
+            refuse("window_outside_retention", 422, f"reads are kept {policy.retention_days:g} "
+                   "days: the window must start within retention")
+        if end > now + _FUTURE_SLACK_MS:
+            refuse("invalid_window", 422, "the window ends in the future")
+        limit = request.limit or policy.max_results
+        if limit > policy.max_results:
+            refuse("limit_above_cap", 422, f"at most {policy.max_results} results per search "
+                   "(no bulk export)")
+        return pattern, (start, end), limit
+
+    def _check_budget(self, principal: Principal, refuse: _Refuse) -> None:
+        hour = now_ms() // 3_600_000
+        key = f"{self._prefix}rl:{principal.user_id}:{hour}"
+        pipe = self._rate.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, 3700)
+        used = int(pipe.execute()[0])
+        if used > self.policy.max_searches_per_user_per_hour:
+            refuse("rate_limited", 429, f"more than {self.policy.max_searches_per_user_per_hour}"
+                   " searches this hour (no bulk export)")
+
+    def _label(self, purpose_id: str) -> str:
+        purpose = self.policy.prohibited_purposes.get(purpose_id)
+        return purpose.label.lower() if purpose else purpose_id.replace("_", " ")

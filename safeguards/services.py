@@ -1,0 +1,81 @@
+"""Wiring: the stores and services of the safeguards, built once from settings.
+
+`Safeguards.build()` is what the API, the CLI and the consumers use; tests pass their
+own Redis clients and policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from hotlists.store import HotlistStore
+from safeguards.access import AccessRegistry
+from safeguards.alerts import AlertStore
+from safeguards.audit import AuditLog
+from safeguards.gate import Gate
+from safeguards.policy import Policy, load_policy
+from safeguards.retention import ReadStore
+from safeguards.search import SearchService
+from safeguards.settings import SafeguardSettings
+from safeguards.transparency import TransparencyService
+from safeguards.verification import VerificationService
+
+__all__ = ["Safeguards"]
+
+
+@dataclass
+class Safeguards:
+    policy: Policy
+    data: redis.Redis
+    reads: ReadStore
+    alerts: AlertStore
+    access: AccessRegistry
+    audit: AuditLog
+    gate: Gate
+    search: SearchService
+    verification: VerificationService
+    transparency: TransparencyService
+
+    @classmethod
+    def build(
+        cls,
+        settings: SafeguardSettings | None = None,
+        *,
+        data: redis.Redis | None = None,
+        audit: redis.Redis | None = None,
+        policy: Policy | None = None,
+        require_durable_audit: bool | None = None,
+        retention_s: int | None = None,
+        bucket_s: int | None = None,
+        token_cost: int | None = None,
+    ) -> Safeguards:
+        """Build everything. `retention_s` overrides the policy's retention downwards
+        only (tests use seconds); above the policy it is refused like any other.
+        `token_cost` lowers the scrypt cost of new tokens (tests only)."""
+        settings = settings or SafeguardSettings()
+        policy = policy or load_policy(settings.policy_file)
+        data = data or redis.Redis.from_url(settings.data_redis_url())
+        audit_client = audit or redis.Redis.from_url(settings.audit_url())
+        audit_log = AuditLog(audit_client)
+        durable = (settings.require_durable_audit if require_durable_audit is None
+                   else require_durable_audit)
+        if durable:
+            audit_log.ensure_durable()
+        retention = retention_s if retention_s is not None else policy.retention_s
+        bucket = bucket_s if bucket_s is not None else settings.index_bucket_s
+        reads = ReadStore(data, retention, bucket_s=bucket, max_retention_s=policy.max_retention_s)
+        alerts = AlertStore(data, retention, bucket_s=bucket,
+                            max_retention_s=policy.max_retention_s)
+        access = (AccessRegistry(data, policy) if token_cost is None
+                  else AccessRegistry(data, policy, token_cost=token_cost))
+        gate = Gate(access, audit_log)
+        return cls(
+            policy=policy, data=data, reads=reads, alerts=alerts, access=access,
+            audit=audit_log, gate=gate,
+            search=SearchService(policy, reads, gate),
+            verification=VerificationService(alerts, gate),
+            transparency=TransparencyService(policy, reads, alerts, access, audit_log,
+                                             HotlistStore(data)),
+        )

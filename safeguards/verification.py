@@ -1,0 +1,93 @@
+"""Recording the human verification every hotlist hit needs before anyone acts on it.
+
+Denver policy: "all scanned license plates are required to be verified by law
+enforcement personnel and checked in the CCIC/NCIC information system(s) prior to
+action". So an alert can only be marked verified when the image matches and NCIC/CCIC
+confirmed the entry active; anything else is a dismissal. Each alert is verified once;
+each attempt is audited and counted for the transparency page.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from safeguards.access import Role
+from safeguards.alerts import AlertStore, CheckResult, Outcome, Verification
+from safeguards.audit import Metric
+from safeguards.gate import Gate, Refusal
+from safeguards.retention import now_ms
+
+__all__ = ["VerificationRequest", "VerificationService"]
+
+ACTION = "alert_verification"
+_ALERT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class VerificationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    outcome: Outcome
+    check_system: Literal["NCIC", "CCIC", "NCMEC"] = Field(
+        description="Where the entry was confirmed.")
+    check_result: CheckResult
+    image_matches: bool = Field(description="The plate image matches the read.")
+    note: str = Field("", max_length=500)
+
+
+class VerificationService:
+    def __init__(self, alerts: AlertStore, gate: Gate) -> None:
+        self.alerts = alerts
+        self.gate = gate
+
+    def verify(
+        self,
+        token: str | None,
+        alert_id: str,
+        request: VerificationRequest,
+        *,
+        channel: str = "http",
+        client: str = "",
+        claimed_agency: str | None = None,
+    ) -> Verification:
+        details = {"alert_id": alert_id[:64], **request.model_dump(mode="json"),
+                   "channel": channel, "client": client}
+        principal = self.gate.admit(token, action=ACTION, role=Role.VERIFY, details=details,
+                                    claimed_agency=claimed_agency)
+
+        def refuse(code: str, status: int, message: str) -> NoReturn:
+            self.gate.refuse(action=ACTION, code=code, status=status, message=message,
+                             details=details, actor=principal.user_id,
+                             agency=principal.agency_id)
+
+        if not _ALERT_ID.fullmatch(alert_id):
+            refuse("invalid_alert_id", 422, "alert ids are 32 lower-case hex digits")
+        if request.outcome is Outcome.VERIFIED and not (
+            request.image_matches and request.check_result is CheckResult.CONFIRMED_ACTIVE
+        ):
+            refuse("verification_incomplete", 422, "an alert is verified only when the image "
+                   "matches and NCIC/CCIC confirmed the entry active; otherwise dismiss it")
+        alert = self.alerts.get(alert_id)
+        if alert is None:
+            refuse("alert_not_found", 404, "no such alert (or it is past retention)")
+        details |= {"source": alert.entry.source.value, "entry_id": alert.entry.entry_id,
+                    "historical": alert.historical}
+        verification = Verification(
+            alert_id=alert_id, outcome=request.outcome, check_system=request.check_system,
+            check_result=request.check_result, image_matches=request.image_matches,
+            note=request.note, user_id=principal.user_id, agency=principal.agency_id,
+            at=now_ms())
+        if not self.alerts.record_verification(alert, verification):
+            refuse("already_verified", 409, "this alert was already verified or dismissed")
+        metric = (Metric.ALERT_VERIFIED if request.outcome is Outcome.VERIFIED
+                  else Metric.ALERT_DISMISSED)
+        try:
+            record = self.gate.record(actor=principal.user_id, agency=principal.agency_id,
+                                      action=ACTION, decision=request.outcome.value,
+                                      details=details, metrics=(metric,))
+        except Refusal:
+            self.alerts.forget_verification(alert_id)  # unaudited: as if never recorded
+            raise
+        return verification.model_copy(update={"audit_seq": record.seq})
