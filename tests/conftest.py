@@ -1,0 +1,76 @@
+"""Shared fixtures: real servers on free loopback ports, never the developer's own.
+
+- `redis_server`: a LocalRedis for the whole session (no persistence).
+- `redis_client`: a client of its database SCRATCH_DB (15), flushed before each test.
+  Module-scoped data (e.g. an end-to-end scenario) lives in db 0 and is never flushed
+  by it.
+- `kafka`: bootstrap servers, `$KAFKA_BOOTSTRAP` if set, else a tansu broker for the
+  session. Tests should create uniquely named topics (`unique_topic`) and delete them:
+  tansu keeps everything in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+# The project is not installed in the venv: make its packages importable from tests/.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from connectors.local_services import (  # noqa: E402
+    KAFKA_BOOTSTRAP_ENV,
+    LocalRedis,
+    LocalServiceError,
+    kafka_bootstrap,
+    tansu_binary,
+)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[LocalRedis]:
+    with LocalRedis() as server:
+        yield server
+
+
+SCRATCH_DB = 15
+
+
+@pytest.fixture
+def redis_client(redis_server: LocalRedis) -> Iterator[redis.Redis]:
+    client = redis_server.client(db=SCRATCH_DB)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    # No broker binary on this platform and none configured: skip, don't fail. Any other
+    # start-up problem (tansu dying, not ready) is a real failure.
+    if not os.environ.get(KAFKA_BOOTSTRAP_ENV, "").strip():
+        try:
+            tansu_binary()
+        except LocalServiceError as exc:
+            pytest.skip(str(exc))
+    with kafka_bootstrap() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture
+def unique_topic() -> Callable[[str], str]:
+    """unique_topic("alerts") -> "test.alerts.3f2a9c1d": no clash between tests/runs."""
+
+    def make(stem: str = "topic") -> str:
+        return f"test.{stem}.{uuid.uuid4().hex[:8]}"
+
+    return make

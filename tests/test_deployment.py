@@ -1,0 +1,72 @@
+"""docker-compose.yml must agree with the code: nothing here can run it, so a typo in an
+environment name or a topic would only show at a real site."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from alpr.config import Settings, Topics
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+THIRTY_DAYS_MS = 30 * 24 * 3600 * 1000
+
+
+def _known_env_names() -> set[str]:
+    names = {f"ALPR_{f.upper()}" for f in Settings.model_fields if f != "topics"}
+    return names | {f"ALPR_TOPIC_{f.upper()}" for f in Topics.model_fields}
+
+
+def test_flow_environment_names_are_settings_the_code_reads() -> None:
+    env = SERVICES["flow"]["environment"]
+    unknown = set(env) - _known_env_names()
+    assert not unknown, f"docker-compose sets variables the code ignores: {unknown}"
+    settings = Settings.model_validate({k[5:].lower(): v for k, v in env.items()
+                                        if not k.startswith("ALPR_TOPIC_")})
+    assert settings.metrics_port == Settings().metrics_port
+
+
+def test_topics_created_are_the_topics_the_flow_uses() -> None:
+    script = SERVICES["kafka-init"]["command"][0]
+    created = dict(re.findall(r"--topic (\S+) .*?retention\.ms=(\d+)", script))
+    topics = Topics()
+    env = SERVICES["flow"]["environment"]
+    for field in Topics.model_fields:
+        name = getattr(topics, field)
+        assert name in created, f"{name} is not created"
+        assert env[f"ALPR_TOPIC_{field.upper()}"] == name
+    # Reads are personal data under the 30-day rule: never kept longer.
+    assert int(created[topics.reads]) <= THIRTY_DAYS_MS
+
+
+def test_kafka_is_kraft_and_accepts_frames() -> None:
+    kafka = SERVICES["kafka"]["environment"]
+    assert "controller" in kafka["KAFKA_PROCESS_ROLES"]
+    assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) >= Settings().max_frame_bytes
+    assert SERVICES["flow"]["environment"]["ALPR_KAFKA_BOOTSTRAP"] in kafka[
+        "KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_redis_persists_with_aof() -> None:
+    command = SERVICES["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert SERVICES["flow"]["environment"]["ALPR_REDIS_URL"].startswith("redis://redis:")
+
+
+def test_prometheus_scrapes_the_flow_metrics_port() -> None:
+    config = yaml.safe_load(COMPOSE["configs"]["prometheus"]["content"])
+    targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
+    port = SERVICES["flow"]["environment"]["ALPR_METRICS_PORT"]
+    assert f"flow:{port}" in targets
+    assert any(p.endswith(f":{port}") for p in SERVICES["flow"]["ports"])
+
+
+def test_flow_runs_the_dataflow_the_code_defines() -> None:
+    from flows.runner import FLOW_COMMAND
+
+    command = SERVICES["flow"]["command"]
+    assert command[1:4] == FLOW_COMMAND[1:4]

@@ -1,0 +1,377 @@
+"""HotlistStore and the CSV loader against a real Redis (own server, free port)."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from alpr.contracts import HotlistEntry, HotlistSource
+from connectors.local_services import LocalRedis
+from hotlists import (
+    EmptyHotlistError,
+    HotlistStore,
+    ImportInProgressError,
+    load_csv,
+    normalise_plate,
+)
+
+NCIC = HotlistSource.NCIC
+NCMEC = HotlistSource.NCMEC
+LOCAL = HotlistSource.LOCAL
+NOW = 1_800_000_000_000
+
+
+def entry(plate: str, entry_id: str, source: HotlistSource = NCIC, **kw: object) -> HotlistEntry:
+    return HotlistEntry(
+        plate=plate, source=source, entry_id=entry_id, reason=kw.pop("reason", "stolen"), **kw
+    )
+
+
+def plates_of(hits: list[HotlistEntry]) -> list[str]:
+    return [e.plate for e in hits]
+
+
+def version_keys(client: redis.Redis, source: HotlistSource) -> set[str]:
+    """Versions that have keys in Redis, e.g. {"v3"}."""
+    keys = (k.decode() for k in client.scan_iter(match=f"alpr:hl:{source}:v*:*", count=1000))
+    return {k.split(":")[3] for k in keys}
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis) -> HotlistStore:
+    return HotlistStore(redis_client)
+
+
+def test_normalise_plate() -> None:
+    assert normalise_plate(" ab-123 c ") == "AB123C"
+    assert normalise_plate("7·ÆB") == "7B"
+    assert normalise_plate("") == ""
+
+
+def test_replace_and_lookup(store: HotlistStore, redis_client: redis.Redis) -> None:
+    result = store.replace_source(
+        NCIC,
+        [entry("abc 123", "N1", state="CA"), entry("XYZ789", "N2"), entry("XYZ789", "N3")],
+        now_ms=NOW,
+    )
+    assert (result.version, result.entries, result.received) == (1, 3, 3)
+    assert result.previous_version is None
+
+    hits = store.lookup_many(["ABC123", "xyz-789", "NOPE1", ""], now_ms=NOW)
+    assert [[e.entry_id for e in h] for h in hits] == [["N1"], ["N2", "N3"], [], []]
+    assert hits[0][0].plate == "ABC123" and hits[0][0].state == "CA"
+    assert store.lookup_many([]) == []
+
+    second = store.replace_source(NCIC, [entry("NEW1", "N9")], now_ms=NOW)
+    assert (second.version, second.previous_version) == (2, 1)
+    assert store.lookup("ABC123", now_ms=NOW) == []
+    assert plates_of(store.lookup("NEW1", now_ms=NOW)) == ["NEW1"]
+    assert version_keys(redis_client, NCIC) == {"v2"}  # old version deleted
+
+    status = store.status()[NCIC]
+    assert (status.version, status.entries, status.importing) == (2, 1, False)
+    assert status.imported_at is not None and status.imported_at > 0
+
+
+def test_expired_entries_are_dropped(store: HotlistStore) -> None:
+    store.replace_source(
+        NCIC,
+        [
+            entry("EXP1", "live", expires_at=NOW + 1000),
+            entry("EXP1", "never"),
+            entry("EXP1", "past", expires_at=NOW - 5),  # already expired: not even stored
+        ],
+        now_ms=NOW,
+    )
+    assert [e.entry_id for e in store.lookup("EXP1", now_ms=NOW)] == ["live", "never"]
+    assert [e.entry_id for e in store.lookup("EXP1", now_ms=NOW + 1000)] == ["live", "never"]
+    assert [e.entry_id for e in store.lookup("EXP1", now_ms=NOW + 1001)] == ["never"]
+    assert store.status()[NCIC].entries == 2
+
+
+def test_all_expired_counts_as_empty(store: HotlistStore, redis_client: redis.Redis) -> None:
+    with pytest.raises(EmptyHotlistError):
+        store.replace_source(NCIC, [entry("A1", "1", expires_at=NOW - 1)], now_ms=NOW)
+    assert version_keys(redis_client, NCIC) == set()
+
+
+def test_multiple_sources_for_one_plate(store: HotlistStore) -> None:
+    store.replace_source(NCIC, [entry("SAME1", "n1", NCIC, priority=3)])
+    store.replace_source(NCMEC, [entry("SAME1", "m1", NCMEC, priority=1)])
+    store.replace_source(LOCAL, [entry("SAME1", "l1", LOCAL), entry("OTHER", "l2", LOCAL)])
+    hits = store.lookup("SAME1")
+    assert [(e.source, e.entry_id) for e in hits] == [(NCMEC, "m1"), (LOCAL, "l1"), (NCIC, "n1")]
+    # Replacing one source leaves the others alone.
+    store.replace_source(LOCAL, [entry("OTHER", "l2", LOCAL)])
+    assert [e.source for e in store.lookup("SAME1")] == [NCMEC, NCIC]
+    assert set(store.status()) == {NCIC, NCMEC, LOCAL}
+
+
+def test_empty_list_refused_unless_allowed(store: HotlistStore) -> None:
+    store.replace_source(NCIC, [entry("KEEP1", "k")])
+    with pytest.raises(EmptyHotlistError):
+        store.replace_source(NCIC, [])
+    with pytest.raises(EmptyHotlistError):
+        store.replace_source(NCIC, iter(()))
+    assert plates_of(store.lookup("KEEP1")) == ["KEEP1"]
+
+    result = store.replace_source(NCIC, [], allow_empty=True)
+    assert result.entries == 0
+    assert store.lookup("KEEP1") == []
+    assert store.status()[NCIC].entries == 0
+
+
+def test_failed_import_keeps_old_version_and_leaves_no_keys(
+    store: HotlistStore, redis_client: redis.Redis
+) -> None:
+    store.replace_source(NCIC, [entry(f"OLD{i}", f"o{i}") for i in range(50)])
+
+    def broken() -> Iterator[HotlistEntry]:
+        for i in range(250):
+            yield entry(f"NEW{i}", f"n{i}")
+        raise OSError("feed connection reset")
+
+    with pytest.raises(OSError, match="feed connection reset"):
+        store.replace_source(NCIC, broken(), batch=100)  # two batches already written
+
+    assert plates_of(store.lookup("OLD7")) == ["OLD7"]
+    assert store.lookup("NEW7") == []
+    assert version_keys(redis_client, NCIC) == {"v1"}
+    status = store.status()[NCIC]
+    assert (status.version, status.entries, status.importing) == (1, 50, False)
+    assert redis_client.smembers("alpr:hl:NCIC:versions") == {b"1"}
+    # The lock was released: the next import runs.
+    assert store.replace_source(NCIC, [entry("NEW1", "n1")]).version == 3
+
+
+def test_entry_of_another_source_aborts_the_import(
+    store: HotlistStore, redis_client: redis.Redis
+) -> None:
+    store.replace_source(NCIC, [entry("OLD1", "o1")])
+    with pytest.raises(ValueError, match="NCMEC"):
+        store.replace_source(NCIC, [entry("NEW1", "n1"), entry("NEW2", "m1", NCMEC)])
+    assert plates_of(store.lookup("OLD1")) == ["OLD1"]
+    assert version_keys(redis_client, NCIC) == {"v1"}
+
+
+def test_concurrent_import_is_refused(store: HotlistStore, redis_client: redis.Redis) -> None:
+    redis_client.set("alpr:hl:NCIC:lock", "someone-else", px=60_000)
+    with pytest.raises(ImportInProgressError):
+        store.replace_source(NCIC, [entry("A1", "1")])
+
+
+def test_crashed_import_is_swept_by_the_next(
+    store: HotlistStore, redis_client: redis.Redis
+) -> None:
+    store.replace_source(NCIC, [entry("OLD1", "o1")])
+    # What an importer killed mid-write leaves behind (its lock has expired since).
+    redis_client.set("alpr:hl:NCIC:next", 7)
+    redis_client.set("alpr:hl:NCIC:pending", 7)
+    redis_client.sadd("alpr:hl:NCIC:versions", 7)
+    redis_client.hset("alpr:hl:NCIC:v7:plate:HALF1", "x", entry("HALF1", "x").model_dump_json())
+    assert store.lookup("HALF1") == []
+    result = store.replace_source(NCIC, [entry("NEW1", "n1")])
+    assert result.version == 8
+    assert version_keys(redis_client, NCIC) == {"v8"}
+    assert redis_client.smembers("alpr:hl:NCIC:versions") == {b"8"}
+
+
+def test_swap_is_atomic_for_lookups(redis_client: redis.Redis) -> None:
+    # Small delete steps stretch the old version's deletion over many round trips.
+    store = HotlistStore(redis_client, delete_scan_count=50)
+    size = 400
+    a_plates = [f"A{i}" for i in range(size)] + ["MARKA"]
+    b_plates = [f"B{i}" for i in range(size)] + ["MARKB"]
+    query = a_plates + b_plates
+
+    def generation(n: int) -> list[HotlistEntry]:
+        plates = a_plates if n % 2 == 0 else b_plates
+        return [entry(p, f"{p}-{n}", reason=f"gen{n}") for p in plates]
+
+    store.replace_source(NCIC, generation(0))
+    stop = threading.Event()
+    seen: list[str] = []
+    problems: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            hits = store.lookup_many(query)
+            found = [p for p, h in zip(query, hits, strict=True) if h]
+            reasons = {e.reason for h in hits for e in h}
+            if len(reasons) != 1 or found not in (a_plates, b_plates):
+                problems.append(f"{len(found)} plates hit, generations {sorted(reasons)}")
+            seen.extend(reasons)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for n in range(1, 9):
+            # Small batches: each import takes several round trips a lookup can fall into.
+            store.replace_source(NCIC, generation(n), batch=50)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not problems, problems[:5]
+    assert len(set(seen)) >= 3, "the reader should have seen several generations"
+    # The last generation (8) is the A list.
+    assert store.lookup("MARKB") == [] and store.lookup("MARKA")[0].reason == "gen8"
+
+
+def test_upsert_and_remove(store: HotlistStore) -> None:
+    amber = entry("amb 3r1", "AMBER-1", NCMEC, priority=1, reason="Amber alert")
+    assert store.upsert(amber) is True  # no NCMEC list yet: creates version 1
+    assert store.status()[NCMEC].version == 1
+    assert [e.entry_id for e in store.lookup("AMB3R1")] == ["AMBER-1"]
+    assert store.upsert(amber) is False  # same id: replaced, not added
+    assert store.upsert(entry("AMB3R1", "AMBER-2", NCMEC)) is True
+    status = store.status()[NCMEC]
+    assert status.entries == 2 and status.updated_at is not None
+
+    assert store.remove(NCMEC, "AMBER-1", "amb-3r1") is True
+    assert store.remove(NCMEC, "AMBER-1", "AMB3R1") is False
+    assert [e.entry_id for e in store.lookup("AMB3R1")] == ["AMBER-2"]
+    assert store.status()[NCMEC].entries == 1
+
+    # Into an imported list: lands in the active version.
+    store.replace_source(NCIC, [entry("N1", "n1")])
+    store.upsert(entry("N2", "n2"))
+    assert store.status()[NCIC].entries == 2
+    assert plates_of(store.lookup("N2")) == ["N2"]
+
+
+def test_upsert_during_import_survives_the_flip(store: HotlistStore) -> None:
+    store.replace_source(NCMEC, [entry("OLD1", "o1", NCMEC)])
+
+    def feed() -> Iterator[HotlistEntry]:
+        for i in range(30):
+            if i == 15:  # an Amber alert arrives while the bulk list is being written
+                store.upsert(entry("URGENT1", "amber-9", NCMEC, priority=1))
+                assert store.status()[NCMEC].importing
+            yield entry(f"BULK{i}", f"b{i}", NCMEC)
+
+    result = store.replace_source(NCMEC, feed(), batch=10)
+    assert result.entries == 31
+    assert [e.entry_id for e in store.lookup("URGENT1")] == ["amber-9"]
+    assert store.lookup("OLD1") == []
+
+
+def test_replace_throughput(store: HotlistStore) -> None:
+    entries = [entry(f"P{i:07d}", f"e{i}") for i in range(20_000)]
+    started = time.monotonic()
+    result = store.replace_source(NCIC, entries)
+    elapsed = time.monotonic() - started
+    assert result.entries == 20_000
+    assert elapsed < 5, f"20k entries took {elapsed:.1f} s"
+    hits = store.lookup_many([f"P{i:07d}" for i in range(0, 20_000, 40)])
+    assert all(len(h) == 1 for h in hits)
+
+
+# --- CSV loader --------------------------------------------------------------------
+
+CSV_TEXT = """\
+plate,state,source,reason,entry_id,priority,expires_at
+ABC123,CA,NCIC,Stolen vehicle,N-1,2,
+ abc-124 ,co,ccic,"Felony warrant, armed",C-1,1,2030-01-31
+XYZ1,,NCMEC,Amber alert,M-1,,2030-01-31T12:00:00Z
+Q1,TX,LOCAL,Person of interest,L-1,3,1900000000000
+
+BAD1,CA,FBI,Stolen,X-1,2,
+,CA,NCIC,Stolen,X-2,2,
+ABC125,CA,NCIC,Stolen,N-2,9,
+ABC126,CA,NCIC,Stolen,N-3,2,tomorrow
+ABC127,CA,NCIC,Stolen,N-4,2
+ABC128,CA,NCIC,Stolen,N-1,2,
+ABC129,CAL,NCIC,Stolen,N-5,2,
+ABC130,CA,NCIC,"Stolen,N-6,2,
+ABC131,CA,NCIC,,N-7,2,
+ABC132,CA,NCIC,Stolen,N-8,2,1900000000
+ABCDEFGHIJK,CA,NCIC,Stolen,N-9,2,
+LAST1,CA,NCIC,Stolen,N-10,2,
+"""
+
+
+def test_csv_loader_good_and_bad_rows() -> None:
+    entries, errors = load_csv(io.StringIO(CSV_TEXT))
+    assert [e.entry_id for e in entries] == ["N-1", "C-1", "M-1", "L-1", "N-10"]
+    by_id = {e.entry_id: e for e in entries}
+    assert by_id["C-1"].plate == "ABC124" and by_id["C-1"].state == "CO"
+    assert by_id["C-1"].source is HotlistSource.CCIC and by_id["C-1"].priority == 1
+    assert by_id["C-1"].reason == "Felony warrant, armed"
+    # A bare date lives through that whole day (UTC by default).
+    assert by_id["C-1"].expires_at == int(datetime(2030, 2, 1, tzinfo=UTC).timestamp() * 1000) - 1
+    assert by_id["M-1"].expires_at == int(datetime(2030, 1, 31, 12, tzinfo=UTC).timestamp() * 1000)
+    assert by_id["M-1"].state is None and by_id["M-1"].priority == 2
+    assert by_id["L-1"].expires_at == 1_900_000_000_000
+    assert by_id["N-1"].expires_at is None
+
+    got = {e.line_no: e.reason for e in errors}
+    assert sorted(got) == [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+    assert "unknown source" in got[7]
+    assert "empty plate" in got[8]
+    assert "priority" in got[9]
+    assert "expires_at" in got[10]
+    assert "expected 7 fields" in got[11]
+    assert "duplicate entry_id" in got[12] and "line 2" in got[12]
+    assert "state" in got[13]
+    assert "quoting" in got[14] or "fields" in got[14]
+    assert "empty reason" in got[15]
+    assert "seconds" in got[16]
+    assert "longer than" in got[17]
+    assert errors[0].raw == "BAD1,CA,FBI,Stolen,X-1,2,"
+
+
+def test_csv_loader_files_bom_and_bad_bytes(tmp_path: Path) -> None:
+    data = (
+        "\ufeffPLATE,State,Source,Reason,Entry_ID,Priority,Expires_At\r\n"
+        "ABC123,CA,NCIC,Stolen,N-1,2,\r\n"
+    ).encode() + b"AB\xff12,CA,NCIC,Stolen,N-2,2,\r\n"
+    entries, errors = load_csv(io.BytesIO(data))
+    assert [e.plate for e in entries] == ["ABC123"]
+    assert [(e.line_no, e.reason) for e in errors] == [(3, "not valid UTF-8")]
+
+    path = tmp_path / "list.csv"
+    path.write_bytes(data)
+    entries2, errors2 = load_csv(path)
+    assert entries2 == entries and errors2 == errors
+    entries3, _ = load_csv(str(path))
+    assert entries3 == entries
+
+
+def test_csv_loader_bad_header() -> None:
+    entries, errors = load_csv(io.StringIO("ABC123,CA,NCIC,Stolen,N-1,2,\n"))
+    assert entries == []
+    assert errors[0].line_no == 1 and "missing" in errors[0].reason
+
+
+def test_csv_entries_load_into_the_store(store: HotlistStore) -> None:
+    entries, _ = load_csv(io.StringIO(CSV_TEXT))
+    for source in {e.source for e in entries}:
+        store.replace_source(source, [e for e in entries if e.source == source], now_ms=NOW)
+    assert [e.entry_id for e in store.lookup("ABC-124", now_ms=NOW)] == ["C-1"]
+
+
+def test_works_with_a_decoding_client(redis_server: LocalRedis, redis_client: redis.Redis) -> None:
+    db = redis_client.connection_pool.connection_kwargs["db"]  # the flushed scratch db
+    client = redis_server.client(db=db, decode_responses=True)
+    try:
+        store = HotlistStore(client)
+        store.replace_source(NCIC, [entry("DEC1", "d1")])
+        store.replace_source(NCIC, [entry("DEC2", "d2")])
+        store.upsert(entry("DEC3", "d3"))
+        assert [e.entry_id for e in store.lookup("DEC2")] == ["d2"]
+        assert store.status()[NCIC].version == 2 and store.status()[NCIC].entries == 2
+    finally:
+        client.close()
+
+
+def test_unicode_and_quotes_survive_the_bulk_write(store: HotlistStore) -> None:
+    odd = entry("U1", 'id-é"\\/🚗', reason='Überfall 🚗 "armed" \\ \n\t', category="Ä")
+    store.replace_source(NCIC, [odd])
+    assert store.lookup("U1") == [odd]

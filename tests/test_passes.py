@@ -1,0 +1,77 @@
+"""Vehicle passes: per-frame reads of one camera -> one read per vehicle."""
+
+from alpr.contracts import FrameMeta
+from flows.passes import Observation, PassPolicy, PassTracker
+
+
+def meta(i: int, t: int, cam: str = "cam-1") -> FrameMeta:
+    return FrameMeta(camera_id=cam, captured_at=t, frame_id=f"{cam}-f{i}")
+
+
+def obs(i: int, t: int, text: str, conf: float = 0.95) -> Observation:
+    return Observation(meta(i, t), text, conf, tuple([conf] * len(text)))
+
+
+def run(tracker: PassTracker, frames: list[tuple[int, int, list[str]]], conf: float = 0.95):
+    reads = []
+    for i, t, texts in frames:
+        reads += tracker.observe_frame(meta(i, t), [obs(i, t, x, conf) for x in texts])
+    return reads + tracker.close_all()
+
+
+def test_one_read_per_pass_published_when_frames_settle() -> None:
+    tracker = PassTracker(PassPolicy(settle_frames=3))
+    early = []
+    for i, t in enumerate(range(0, 1000, 200)):
+        early += tracker.observe_frame(meta(i, t), [obs(i, t, "ABC1234")])
+    # Published on the third agreeing frame, while the car is still in view.
+    assert [r.plate for r in early] == ["ABC1234"]
+    assert early[0].frame_count == 3
+    assert tracker.close_all() == []  # later frames were absorbed, not published again
+
+
+def test_passes_split_on_quiet_gap_and_on_other_plates() -> None:
+    frames = [(0, 0, ["ABC1234"]), (1, 200, ["ABC1234"]), (2, 400, ["XYZ987"]),
+              (3, 3000, ["ABC1234"])]  # same plate after > 2 s: a second pass
+    reads = run(PassTracker(PassPolicy(settle_frames=99)), frames)
+    assert sorted(r.plate for r in reads) == ["ABC1234", "ABC1234", "XYZ987"]
+    assert len({r.read_id for r in reads}) == 3
+
+
+def test_misread_frame_joins_the_pass_and_is_outvoted() -> None:
+    frames = [(0, 0, ["ABC1234"]), (1, 200, ["A8C1234"]), (2, 400, ["ABC1234"])]
+    reads = run(PassTracker(PassPolicy(settle_frames=99)), frames)
+    assert [r.plate for r in reads] == ["ABC1234"]
+    assert reads[0].frame_count == 3
+
+
+def test_frames_without_plates_move_the_clock_and_close_passes() -> None:
+    tracker = PassTracker(PassPolicy(settle_frames=99, gap_ms=2000))
+    assert tracker.observe_frame(meta(0, 0), [obs(0, 0, "ABC1234")]) == []
+    closed = tracker.observe_frame(meta(1, 2500), [])
+    assert [r.plate for r in closed] == ["ABC1234"]
+
+
+def test_same_input_gives_same_read_ids() -> None:
+    frames = [(i, i * 200, ["ABC1234"]) for i in range(5)]
+    a = run(PassTracker(PassPolicy()), frames)
+    b = run(PassTracker(PassPolicy()), frames)
+    assert [r.read_id for r in a] == [r.read_id for r in b]
+
+
+def test_low_confidence_read_is_published_but_not_alertable() -> None:
+    reads = run(PassTracker(PassPolicy(alert_min_confidence=0.8)),
+                [(i, i * 200, ["ABC1234"]) for i in range(3)], conf=0.5)
+    assert len(reads) == 1 and reads[0].alertable is False
+
+
+def test_open_passes_and_kept_frames_are_bounded() -> None:
+    tracker = PassTracker(PassPolicy(max_open=4, max_frames=3, settle_frames=99))
+    reads = []
+    for i in range(10):  # ten different plates within the gap
+        reads += tracker.observe_frame(meta(i, i), [obs(i, i, chr(65 + i) * 3 + str(i) * 4)])
+    assert len(tracker.open) == 4
+    assert len(reads) == 6  # the idle-longest were closed early, not dropped
+    for i in range(10, 20):
+        tracker.observe_frame(meta(i, i), [obs(i, i, "JJJ9999")])
+    assert all(len(p.observations) <= 3 for p in tracker.open)

@@ -1,0 +1,321 @@
+"""The PP-OCR plate recogniser on frames drawn here, and the plate-text rules.
+
+The frames are deliberately simple (cv2.putText on a white plate): they check the
+plumbing (pre/post-processing, CTC decoding, box mapping, candidate filtering), not the
+accuracy on real photos, which benchmarks/ measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from alpr.config import Settings
+from recognizers import load_recognizer
+from recognizers.base import PlateCandidate, Recognizer, crop_box
+from recognizers.plate_text import (
+    TextRead,
+    choose_candidates,
+    is_clock,
+    is_latin,
+    is_state_or_slogan,
+    normalise,
+    normalise_read,
+    plate_score,
+    reject_reason,
+)
+from recognizers.ppocr_onnx import PPOCRRecognizer
+
+# --------------------------------------------------------------------------- frames
+
+CLOCK = "2026-11-22 07:41:03"
+STATE = "COLORADO"
+
+# (printed text, font, centre x, centre y, text scale): positions and sizes vary.
+PLATES: tuple[tuple[str, int, int, int, float], ...] = (
+    ("ABC1234", cv2.FONT_HERSHEY_SIMPLEX, 640, 420, 2.0),
+    ("7XYZ123", cv2.FONT_HERSHEY_DUPLEX, 400, 500, 1.8),
+    ("KJH4821", cv2.FONT_HERSHEY_SIMPLEX, 900, 380, 1.6),
+    ("PLT-908", cv2.FONT_HERSHEY_DUPLEX, 620, 560, 2.2),
+    ("4GTR577", cv2.FONT_HERSHEY_SIMPLEX, 300, 300, 1.5),
+    ("ZXC987", cv2.FONT_HERSHEY_DUPLEX, 1000, 520, 1.9),
+    ("BKR2291", cv2.FONT_HERSHEY_SIMPLEX, 700, 250, 1.7),
+    ("MNP 4415", cv2.FONT_HERSHEY_DUPLEX, 520, 400, 1.6),
+)
+
+
+@dataclass(frozen=True)
+class DrawnPlate:
+    image: np.ndarray
+    truth: str  # A-Z0-9
+    text_box: tuple[int, int, int, int]  # x, y, w, h of the plate number's ink
+
+
+def draw_frame(text: str, font: int, cx: int, cy: int, scale: float) -> DrawnPlate:
+    """Grey 1280x720 frame, a white plate with `text`, the state above it, a clock."""
+    img = np.full((720, 1280, 3), 118, np.uint8)
+    cv2.rectangle(img, (0, 560), (1280, 720), (80, 80, 84), -1)  # road: some structure
+    thick = max(3, round(scale * 3))
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    pw, ph = tw + round(0.8 * th), round(2.2 * th)
+    x0, y0 = cx - pw // 2, cy - ph // 2
+    cv2.rectangle(img, (x0 - 6, y0 - 6), (x0 + pw + 6, y0 + ph + 6), (40, 40, 40), -1)
+    cv2.rectangle(img, (x0, y0), (x0 + pw, y0 + ph), (245, 245, 242), -1)
+    # State name in small accent-coloured capitals above the number, as on US plates.
+    s_scale = scale * 0.32
+    (sw, sh), _ = cv2.getTextSize(STATE, cv2.FONT_HERSHEY_SIMPLEX, s_scale, 2)
+    cv2.putText(img, STATE, (cx - sw // 2, y0 + round(0.1 * ph) + sh),
+                cv2.FONT_HERSHEY_SIMPLEX, s_scale, (40, 30, 170), 2, cv2.LINE_AA)  # fmt: skip
+    org = (cx - tw // 2, y0 + round(0.32 * ph) + th)
+    cv2.putText(img, text, org, font, scale, (90, 30, 10), thick, cv2.LINE_AA)
+    # The camera's burnt-in clock, white on a black outline, top-left.
+    cv2.putText(img, CLOCK, (16, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 5, cv2.LINE_AA)
+    cv2.putText(img, CLOCK, (16, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2,
+                cv2.LINE_AA)  # fmt: skip
+    truth = "".join(c for c in text if c.isalnum())
+    return DrawnPlate(img, truth, (org[0], org[1] - th, tw, th + base))
+
+
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller box's area."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> PPOCRRecognizer:
+    rec = load_recognizer(Settings(det_max_side=960, ort_threads=1))
+    assert isinstance(rec, PPOCRRecognizer)
+    return rec
+
+
+@pytest.fixture(scope="module")
+def drawn() -> list[DrawnPlate]:
+    return [draw_frame(*p) for p in PLATES]
+
+
+@pytest.fixture(scope="module")
+def regions(recognizer: PPOCRRecognizer, drawn: list[DrawnPlate]) -> list[list[TextRead]]:
+    """Every text region of every frame, read once for all tests (detection is slow)."""
+    return [recognizer.read_regions(d.image) for d in drawn]
+
+
+# --------------------------------------------------------------------------- recogniser
+
+
+def test_is_a_recognizer(recognizer: PPOCRRecognizer) -> None:
+    assert isinstance(recognizer, Recognizer)
+
+
+def test_reads_clean_plates_exactly(drawn: list[DrawnPlate], regions: list[list[TextRead]]) -> None:
+    for d, reads in zip(drawn, regions, strict=True):
+        candidates = choose_candidates(reads)
+        assert candidates, f"nothing read for {d.truth}: {[r.raw_text for r in reads]}"
+        best = candidates[0]
+        assert best.text == d.truth, (best, [r.raw_text for r in reads])
+        assert overlap(best.box, d.text_box) > 0.7, (best.box, d.text_box)
+        # The box is the number, not the whole plate: no taller than twice the ink.
+        assert best.box[3] < 2 * d.text_box[3]
+
+
+def test_read_matches_regions(recognizer: PPOCRRecognizer, drawn: list[DrawnPlate]) -> None:
+    """read() is choose_candidates(read_regions()) and finds the plate in a full frame."""
+    d = drawn[0]
+    candidates = recognizer.read(d.image)
+    assert candidates[0].text == d.truth
+    assert all(isinstance(c, PlateCandidate) for c in candidates)
+
+
+def test_confidences(drawn: list[DrawnPlate], regions: list[list[TextRead]]) -> None:
+    for reads in regions:
+        for c in choose_candidates(reads):
+            assert len(c.char_confidences) == len(c.text)
+            assert all(0.0 < p <= 1.0 for p in c.char_confidences)
+            assert c.confidence == pytest.approx(float(np.prod(c.char_confidences)))
+            assert 0.0 < c.confidence <= 1.0
+    # Clean, large, black-on-white text: the model should be sure of it.
+    best = choose_candidates(regions[0])[0]
+    assert best.confidence > 0.8
+
+
+def test_clock_and_state_are_seen_but_rejected(regions: list[list[TextRead]]) -> None:
+    clock_seen = state_seen = 0
+    for reads in regions:
+        texts = {normalise(r.raw_text) for r in reads}
+        clock_seen += normalise(CLOCK) in texts
+        state_seen += STATE in texts
+        kept = {c.text for c in choose_candidates(reads)}
+        assert normalise(CLOCK) not in kept
+        assert STATE not in kept
+        assert not any(t.startswith("2026") for t in kept)
+    # The models do find them (so the filter, not the detector, is what drops them).
+    assert clock_seen >= len(regions) - 1
+    assert state_seen >= len(regions) // 2
+
+
+def test_crop_is_the_plate_number(recognizer: PPOCRRecognizer, drawn: list[DrawnPlate]) -> None:
+    d = drawn[0]
+    best = recognizer.read(d.image)[0]
+    crop = best.crop(d.image)
+    assert crop.shape[:2] == (best.box[3], best.box[2])
+    assert recognizer.recognize([crop])[0][0].replace(" ", "") == d.truth
+
+
+def test_no_text_gives_nothing(recognizer: PPOCRRecognizer) -> None:
+    img = np.full((720, 1280, 3), 118, np.uint8)
+    cv2.rectangle(img, (300, 300), (700, 500), (30, 60, 160), -1)  # a car, roughly
+    cv2.circle(img, (900, 200), 80, (200, 200, 200), -1)
+    cv2.line(img, (0, 650), (1280, 600), (230, 230, 230), 6)
+    assert recognizer.read(img) == []
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((720, 1280, 3), np.uint8),
+        np.full((480, 640, 3), 128, np.uint8),
+        np.full((720, 1280), 128, np.uint8),  # grey, one channel
+        np.zeros((3, 3, 3), np.uint8),  # smaller than the network's stride
+        np.zeros((0, 0, 3), np.uint8),
+        np.full((100, 50, 4), 255, np.uint8),  # BGRA
+    ],
+    ids=["black", "grey", "mono", "tiny", "empty", "bgra"],
+)
+def test_blank_images_do_not_crash(recognizer: PPOCRRecognizer, image: np.ndarray) -> None:
+    assert recognizer.read(image) == []
+
+
+def test_recognize_batches_keep_order(recognizer: PPOCRRecognizer) -> None:
+    crops = []
+    for text in ("AB12", "XYZ9876", "Q7"):
+        (w, h), b = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.5, 3)
+        crop = np.full((h + b + 16, w + 16, 3), 255, np.uint8)
+        cv2.putText(crop, text, (8, h + 8), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 0, 0), 3)
+        crops.append(crop)
+    crops.append(np.zeros((0, 10, 3), np.uint8))
+    out = recognizer.recognize(crops)
+    assert [t for t, _ in out] == ["AB12", "XYZ9876", "Q7", ""]
+    assert all(len(t) == len(p) for t, p in out)
+
+
+def test_unknown_backend_and_missing_model(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown recognizer backend"):
+        load_recognizer(Settings(), backend="tesseract")
+    with pytest.raises(FileNotFoundError):
+        load_recognizer(Settings(model_dir=tmp_path))
+
+
+# --------------------------------------------------------------------------- plate_text
+
+
+def test_normalise() -> None:
+    assert normalise("abc-1234") == "ABC1234"
+    assert normalise(" 7 xyz·123 ") == "7XYZ123"
+    assert normalise("O0 I1") == "O0I1"  # look-alikes are not mapped here
+    assert normalise("ÄB1") == "B1"
+
+
+def test_normalise_read_keeps_probs_aligned() -> None:
+    text, probs = normalise_read("ab-12", (0.9, 0.8, 0.5, 0.7, 0.6))
+    assert text == "AB12"
+    assert probs == (0.9, 0.8, 0.7, 0.6)
+    with pytest.raises(ValueError):
+        normalise_read("AB", (0.9,))
+
+
+def test_is_latin() -> None:
+    assert is_latin("ABC-123")
+    assert is_latin("abc 123")
+    assert not is_latin("京A12345")
+    assert not is_latin("АВС123")  # Cyrillic look-alikes
+
+
+@pytest.mark.parametrize(
+    "raw", ["07:41", "07:41:03", "2026-11-22", "2026-11-22 07:41:03", "22/11/2026", "11.22.26",
+            "20261122", "2026-11-22 07:41:03 CAM-12", "7:41 PM"],
+)  # fmt: skip
+def test_clock_patterns(raw: str) -> None:
+    assert is_clock(raw)
+    assert reject_reason(raw) == "clock"
+
+
+@pytest.mark.parametrize("raw", ["ABC1234", "ABC-1234", "123-ABC", "1ABC234", "20ABC26", "12345"])
+def test_plates_are_not_clocks(raw: str) -> None:
+    assert not is_clock(raw)
+    assert reject_reason(raw) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["COLORADO", "Colorado", "C0LORAD0", "COLORFUL", "COLORFULCOLORADO", "NEWYORK",
+             "New Jersey", "OLORADO", "SUNSHINE STATE", "DMV.CA.GOV", "EMPIRE STATE", "OHIO"],
+)  # fmt: skip
+def test_state_names_and_slogans(text: str) -> None:
+    assert is_state_or_slogan(text)
+
+
+@pytest.mark.parametrize("text", ["ABC1234", "OHIO123", "CAL4567", "TEX1234", "XBH5184", "ABD12"])
+def test_plates_are_not_state_names(text: str) -> None:
+    assert not is_state_or_slogan(text)
+
+
+def test_reject_reasons() -> None:
+    assert reject_reason("京A12345") == "non-latin"
+    assert reject_reason("AB") == "length"
+    assert reject_reason("ABCD123456") == "length"
+    assert reject_reason("COLORADO") == "state"
+    assert reject_reason("ABC 1234") is None
+
+
+def test_plate_score_prefers_plate_like_text() -> None:
+    box = (0, 0, 200, 50)
+    mixed = plate_score("ABC1234", 0.9, box, 50)
+    assert mixed > plate_score("ABCDEFG", 0.9, box, 50)  # letters only: mostly words
+    assert mixed > plate_score("1234567", 0.9, box, 50)
+    assert mixed > plate_score("AB1", 0.9, box, 50)  # too short
+    assert mixed > plate_score("ABC1234", 0.9, (0, 0, 900, 50), 50)  # too wide a box
+    assert mixed > plate_score("ABC1234", 0.9, (0, 0, 100, 25), 50)  # farther away
+    assert mixed > plate_score("ABC1234", 0.3, box, 50)
+    assert 0.0 < mixed <= 1.0
+
+
+def _read(raw: str, box: tuple[int, int, int, int], p: float = 0.95) -> TextRead:
+    return TextRead(raw, (p,) * len(raw), box)
+
+
+def test_choose_candidates_orders_and_filters() -> None:
+    reads = [
+        _read("2026-11-22 07:41:03", (16, 12, 300, 26)),
+        _read("CAM-12", (330, 12, 80, 26)),  # the overlay's camera label: same line as clock
+        _read("COLORADO", (600, 300, 120, 20)),
+        _read("KJH 4821", (560, 330, 260, 70)),
+        _read("XY7 123", (100, 500, 110, 30)),  # a farther car
+        _read("(京)", (900, 600, 60, 30)),
+    ]
+    out = choose_candidates(reads)
+    assert [c.text for c in out] == ["KJH4821", "XY7123"]
+    best = out[0]
+    assert best.raw_text == "KJH 4821"
+    assert best.box == (560, 330, 260, 70)
+    assert len(best.char_confidences) == 7
+    assert best.confidence == pytest.approx(0.95**7)
+
+
+def test_choose_candidates_empty() -> None:
+    assert choose_candidates([]) == []
+    assert choose_candidates([_read("COLORADO", (0, 0, 100, 20))]) == []
+
+
+def test_plate_candidate_checks_lengths_and_crops() -> None:
+    with pytest.raises(ValueError):
+        PlateCandidate("ABC", 0.9, (0.9, 0.9), (0, 0, 10, 10), "ABC")
+    img = np.arange(100 * 200 * 3, dtype=np.uint8).reshape(100, 200, 3)
+    c = PlateCandidate("AB1", 0.5, (0.9, 0.8, 0.7), (10, 20, 50, 30), "AB-1")
+    assert c.crop(img).shape == (30, 50, 3)
+    assert c.crop(img, pad=0.1).shape == (36, 56, 3)
+    assert crop_box(img, (190, 90, 50, 50)).shape == (10, 10, 3)  # clipped to the image
+    assert crop_box(img, (300, 300, 10, 10)).size == 0

@@ -1,0 +1,226 @@
+"""Rule 2: agencies (owner + MOU only, never federal) and users with their own tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from connectors.local_services import LocalRedis
+from safeguards.access import (
+    AccessDeniedError,
+    AccessRegistry,
+    AgencyKind,
+    RegistryError,
+    Role,
+)
+from safeguards.admin import Admin
+from safeguards.api import create_app
+from safeguards.policy import PolicyError, load_policy
+from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack
+
+# The portal's "External organizations with access", verbatim (stray spaces included).
+PORTAL_LIST = (
+    "Adams County CO SO, Arapahoe County CO SO, Arvada CO PD, Aurora CO PD, Avon CO PD, "
+    "Basalt CO PD, Boulder CO PD, Boulder County CO SO, Broomfield CO PD, Castle Rock CO PD, "
+    "Chaffee County CO SO, Cherry Hills Village CO PD, CO - Colorado Bureau of Investigation, "
+    "CO - Colorado State Parks, CO - Fort Collins PD, CO - Keenesburg PD , Colorado Springs CO "
+    "PD, Commerce City CO PD, Douglas County CO SO, Durango CO PD, Edgewater CO PD, El Paso CO "
+    "SO, Elizabeth CO PD, Englewood CO PD, Firestone CO PD, Frederick CO PD, Garfield County CO"
+    " SO, Georgetown CO PD, Golden CO PD, Grand County CO SO, Gunnison County CO SO, Hayden CO "
+    "PD, Hotchkiss CO PD, Hudson CO PD, Jackson County CO SO, Jefferson County CO SO, Johnstown"
+    " CO PD, Lafayette CO PD, Lakewood CO PD, Larimer County CO SO, Lincoln County CO SO, "
+    "Lochbuie CO PD , Lone Tree CO PD, Louisville CO PD, Loveland CO PD, Mead CO PD, Moffat "
+    "County SO CO, Montrose CO PD, Morrison CO PD, Mountain Village PD (CO), Northern Colorado "
+    "Intelligence Unit CO, Northglenn CO PD, Parker CO PD, Prowers County SO (CO), Pueblo CO "
+    "PD, Routt County CO SO, Salida CO PD, Silt CO PD, Summit County CO SO, Thornton CO PD, "
+    "Town of Lyons CO, University of Colorado Anschutz Medical Campus CO PD, Vail CO PD, Weld "
+    "County CO SO, Westminster CO PD, Windsor CO PD"
+)
+
+FEDERAL_NAMES = [
+    "FBI Denver Field Office",
+    "F.B.I. Denver",
+    "ICE ERO Denver",
+    "Homeland Security Investigations",
+    "U.S. Marshals Service",
+    "US Customs and Border Protection",
+    "DEA Rocky Mountain Division",
+    "ATF Denver Field Division",
+    "Rocky Mountain Safe Streets Task Force",
+    "Federal Bureau of Prisons",
+    "United States Secret Service",
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalRedis]:
+    with LocalRedis(appendonly=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: LocalRedis) -> Iterator[redis.Redis]:
+    c = server.client()
+    c.flushall()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def stack(client: redis.Redis) -> Stack:
+    return build_stack(client, client)
+
+
+def admin(stack: Stack) -> Admin:
+    return Admin(stack.sg.access, stack.sg.audit, "test-operator")
+
+
+SEARCH = {"plate": "ABC123", "case_number": "2025-004711", "offence": "robbery",
+          "reason": "Armed robbery on Colfax, suspect vehicle seen leaving"}
+
+
+def test_default_agencies_are_the_owner_and_the_portal_list(stack: Stack) -> None:
+    expected = sorted(" ".join(n.split()) for n in PORTAL_LIST.split(", "))
+    assert len(expected) == 66
+    assert sorted(load_policy().mou_agencies) == expected
+    agencies = stack.sg.access.agencies()
+    assert sorted(a.name for a in agencies if a.kind == AgencyKind.MOU) == expected
+    assert [a.name for a in agencies if a.kind == AgencyKind.OWNER] == ["Denver CO PD"]
+    assert all(a.enabled and a.mou_reference for a in agencies)
+
+
+@pytest.mark.parametrize("name", FEDERAL_NAMES)
+def test_federal_agencies_are_refused(stack: Stack, name: str) -> None:
+    policy = stack.sg.policy
+    assert policy.federal_marker(name)
+    with pytest.raises(RegistryError, match="federal"):
+        admin(stack).add_agency(name, AgencyKind.MOU, "MOU-2025-99")
+    with pytest.raises(PolicyError, match="federal"):
+        load_policy(mou_agencies=[*policy.mou_agencies, name])
+
+
+def test_no_default_agency_is_mistaken_for_federal() -> None:
+    policy = load_policy()
+    assert [n for n in policy.mou_agencies if policy.federal_marker(n)] == []
+
+
+def test_federal_agency_written_straight_into_redis_is_still_refused(
+    stack: Stack, client: redis.Redis
+) -> None:
+    # Somebody bypasses the registry: the check runs again on every request.
+    client.hset(f"alpr:sg:agency:{MOU_ID}", "name", "FBI Safe Streets Task Force")
+    with pytest.raises(AccessDeniedError) as exc:
+        stack.sg.access.authenticate(stack.tokens["aur"])
+    assert (exc.value.code, exc.value.status) == ("federal_agency", 403)
+
+
+def test_federal_agent_on_a_denver_task_force_gets_no_account(stack: Stack) -> None:
+    with pytest.raises(RegistryError, match="federal"):
+        admin(stack).add_user("agent1", OWNER_ID, employer="FBI Denver")
+    # ... and a user whose employer is edited to a federal one afterwards is refused.
+    stack.sg.access.client.hset("alpr:sg:user:det", "employer", "HSI Denver")
+    with pytest.raises(AccessDeniedError) as exc:
+        stack.sg.access.authenticate(stack.tokens["det"])
+    assert exc.value.code == "federal_user"
+
+
+def test_agency_without_mou_is_refused(stack: Stack, client: redis.Redis) -> None:
+    with pytest.raises(RegistryError, match="MOU"):
+        admin(stack).add_agency("Greeley CO PD", AgencyKind.MOU, "")
+    with pytest.raises(RegistryError):
+        admin(stack).add_agency("Greeley CO PD", AgencyKind.OWNER, "x")
+    # An MOU entry whose reference was removed, or any other kind, loses access.
+    client.hset(f"alpr:sg:agency:{MOU_ID}", "mou_reference", "")
+    with pytest.raises(AccessDeniedError) as exc:
+        stack.sg.access.authenticate(stack.tokens["aur"])
+    assert exc.value.code == "agency_without_mou"
+    client.hset(f"alpr:sg:agency:{MOU_ID}", mapping={"mou_reference": "x", "kind": "partner"})
+    with pytest.raises(AccessDeniedError):
+        stack.sg.access.authenticate(stack.tokens["aur"])
+
+
+def test_new_mou_agency_gets_access(stack: Stack) -> None:
+    agency = admin(stack).add_agency("Greeley CO PD", AgencyKind.MOU, "MOU-2025-17")
+    _, token = admin(stack).add_user("gr1", agency.agency_id)
+    assert stack.sg.access.authenticate(token).agency_name == "Greeley CO PD"
+
+
+def test_tokens_are_only_stored_hashed(stack: Stack, client: redis.Redis) -> None:
+    token = stack.tokens["det"]
+    secret = token.rsplit(".", 1)[1]
+    for key in client.scan_iter(match="*", count=1000):
+        kind = client.type(key)
+        values = (client.hgetall(key).values() if kind == b"hash" else
+                  [client.get(key) or b""] if kind == b"string" else
+                  [f for _, e in client.xrange(key) for f in e.values()] if kind == b"stream"
+                  else [])
+        assert not any(secret.encode() in v for v in values), key
+    assert client.hget("alpr:sg:user:det", "token_hash").startswith(b"scrypt$")
+
+
+def test_production_tokens_use_full_scrypt_cost(client: redis.Redis) -> None:
+    registry = AccessRegistry(client, load_policy())
+    registry.ensure_defaults()
+    _, token = registry.add_user("prod1", OWNER_ID)
+    assert client.hget("alpr:sg:user:prod1", "token_hash").startswith(b"scrypt$16384$8$1$")
+    assert registry.authenticate(token).user_id == "prod1"
+
+
+def test_each_user_has_own_credentials(stack: Stack) -> None:
+    access = stack.sg.access
+    assert access.authenticate(stack.tokens["det"]).user_id == "det"
+    assert access.authenticate(stack.tokens["aur"]).agency_id == MOU_ID
+    # det's id with aur's secret: not a valid credential.
+    spliced = "sg1.det." + stack.tokens["aur"].rsplit(".", 1)[1]
+    with pytest.raises(AccessDeniedError) as exc:
+        access.authenticate(spliced)
+    assert exc.value.status == 401
+
+
+def test_disabling_a_user_takes_effect_at_once(stack: Stack) -> None:
+    http = TestClient(create_app(stack.sg))
+    assert http.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
+    admin(stack).set_user_enabled("det", False)
+    res = http.post("/search", json=SEARCH, headers=stack.auth("det"))
+    assert (res.status_code, res.json()["error"]) == (403, "user_disabled")
+    admin(stack).set_user_enabled("det", True)
+    assert http.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
+
+
+def test_disabling_an_agency_takes_effect_at_once(stack: Stack) -> None:
+    http = TestClient(create_app(stack.sg))
+    assert http.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
+    admin(stack).set_agency_enabled(MOU_ID, False)
+    res = http.post("/search", json=SEARCH, headers=stack.auth("aur"))
+    assert (res.status_code, res.json()["error"]) == (403, "agency_disabled")
+    # Other agencies are untouched; seeding defaults again does not re-enable it.
+    assert http.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
+    admin(stack).ensure_defaults()
+    assert http.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 403
+
+
+def test_rotated_token_replaces_the_old_one(stack: Stack) -> None:
+    new = admin(stack).rotate_token("det")
+    with pytest.raises(AccessDeniedError):
+        stack.sg.access.authenticate(stack.tokens["det"])
+    assert stack.sg.access.authenticate(new).user_id == "det"
+
+
+def test_only_owner_users_can_verify_alerts(stack: Stack) -> None:
+    with pytest.raises(RegistryError, match="owning agency"):
+        admin(stack).add_user("aur2", MOU_ID, roles=[Role.VERIFY])
+
+
+def test_registry_changes_are_audited(stack: Stack) -> None:
+    before = stack.sg.audit.head().seq
+    admin(stack).set_agency_enabled(MOU_ID, False)
+    with pytest.raises(RegistryError):
+        admin(stack).add_agency("ICE Denver", AgencyKind.MOU, "x")
+    records = list(stack.sg.audit.records())[before:]
+    assert [(r.actor, r.action, r.decision) for r in records] == [
+        ("test-operator", "agency_disable", "allowed"),
+        ("test-operator", "agency_add", "refused:registry"),
+    ]

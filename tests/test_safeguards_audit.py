@@ -1,0 +1,217 @@
+"""Rule 4: the audit trail is append-only, durable and tamper-evident; CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from connectors.local_services import LocalRedis
+from safeguards.audit import GENESIS_HASH, AuditLog, AuditNotDurableError, AuditRecord
+from safeguards.services import Safeguards
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalRedis]:
+    with LocalRedis(appendonly=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: LocalRedis) -> Iterator[redis.Redis]:
+    c = server.client()
+    c.flushall()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def log(client: redis.Redis) -> AuditLog:
+    return AuditLog(client)
+
+
+def fill(log: AuditLog, n: int) -> list[AuditRecord]:
+    return [log.append(actor=f"user{i}", agency="denver-co-pd", action="search",
+                       decision="allowed", details={"case_number": f"C-{i}", "result_count": i})
+            for i in range(1, n + 1)]
+
+
+def rewrite(client: redis.Redis, log: AuditLog, records: list[dict]) -> None:
+    """Replace the whole stream with `records` (what someone with Redis access could do:
+    a stream entry cannot be edited in place)."""
+    client.delete(log.stream_key)
+    for rec in records:
+        client.xadd(log.stream_key, {"r": json.dumps(rec)})
+
+
+def raw_records(client: redis.Redis, log: AuditLog) -> list[dict]:
+    return [json.loads(f[b"r"]) for _, f in client.xrange(log.stream_key)]
+
+
+def test_chain_links_every_record(log: AuditLog) -> None:
+    records = fill(log, 5)
+    assert [r.seq for r in records] == [1, 2, 3, 4, 5]
+    assert records[0].prev_hash == GENESIS_HASH
+    for prev, rec in pairwise(records):
+        assert rec.prev_hash == prev.hash
+        assert rec.hash == rec.expected_hash()
+    report = log.verify()
+    assert report.ok and report.records == 5 and report.head_seq == 5
+
+
+def test_edited_record_is_reported(log: AuditLog, client: redis.Redis) -> None:
+    fill(log, 6)
+    recs = raw_records(client, log)
+    recs[2]["details"]["case_number"] = "C-OTHER"  # hide what case a search was for
+    rewrite(client, log, recs)
+    first = log.verify().first
+    assert first is not None and (first.kind, first.seq) == ("edited", 3)
+
+
+def test_edited_and_rehashed_record_is_reported(log: AuditLog, client: redis.Redis) -> None:
+    fill(log, 6)
+    recs = raw_records(client, log)
+    recs[2]["actor"] = "someone-else"
+    body = {k: v for k, v in recs[2].items() if k != "hash"}
+    recs[2]["hash"] = AuditRecord(**body, hash="x").expected_hash()
+    rewrite(client, log, recs)
+    first = log.verify().first
+    assert first is not None and (first.kind, first.seq) == ("edited", 3)
+
+
+def test_reordered_records_are_reported(log: AuditLog, client: redis.Redis) -> None:
+    fill(log, 6)
+    recs = raw_records(client, log)
+    recs[3], recs[4] = recs[4], recs[3]
+    rewrite(client, log, recs)
+    report = log.verify()
+    assert [(i.kind, i.seq) for i in report.issues] == [("reordered", 4)]
+
+
+def test_deleted_record_is_reported(log: AuditLog, client: redis.Redis) -> None:
+    fill(log, 6)
+    ids = [sid for sid, _ in client.xrange(log.stream_key)]
+    client.xdel(log.stream_key, ids[1])
+    report = log.verify()
+    assert [(i.kind, i.seq) for i in report.issues] == [("deleted", 2)]
+
+
+def test_deleted_last_records_are_reported(log: AuditLog, client: redis.Redis) -> None:
+    fill(log, 6)
+    ids = [sid for sid, _ in client.xrange(log.stream_key)]
+    client.xdel(log.stream_key, *ids[-2:])
+    first = log.verify().first
+    assert first is not None and (first.kind, first.seq) == ("deleted", 5)
+
+
+def test_appends_refuse_once_the_head_is_gone(log: AuditLog, client: redis.Redis) -> None:
+    fill(log, 2)
+    client.delete(log.head_key)  # would let a new chain start over the old one
+    with pytest.raises(Exception, match="head missing"):
+        log.append(actor="a", agency="b", action="c", decision="allowed")
+    assert client.xlen(log.stream_key) == 2
+
+
+def test_concurrent_appends_stay_ordered_and_gap_free(log: AuditLog,
+                                                      server: LocalRedis) -> None:
+    def worker(n: int) -> None:
+        own = AuditLog(server.client())  # each writer its own connection, as in production
+        for i in range(25):
+            own.append(actor=f"w{n}", agency="a", action="search", decision="allowed",
+                       details={"i": i})
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = list(log.records())
+    assert [r.seq for r in records] == list(range(1, 151))
+    assert all(a.ts <= b.ts for a, b in pairwise(records))
+    assert log.verify().ok
+
+
+def test_audit_survives_a_crash_of_the_audit_redis(tmp_path: Path) -> None:
+    with LocalRedis(appendonly=True, data_dir=tmp_path / "audit") as srv:
+        c = srv.client()
+        log = AuditLog(c)
+        log.ensure_durable()
+        written = fill(log, 20)
+        pid = int(c.info("server")["process_id"])
+        os.kill(pid, signal.SIGKILL)  # no shutdown, no final fsync: appendfsync always
+        srv.stop()  # only reaps the killed process
+        srv.start()
+        c = srv.client()
+        log = AuditLog(c)
+        assert list(log.records()) == written
+        assert log.verify().ok
+        assert log.append(actor="x", agency="y", action="z", decision="allowed").seq == 21
+        srv.restart()  # a clean restart too
+        assert AuditLog(srv.client()).verify().records == 21
+
+
+def test_non_durable_audit_redis_is_refused(redis_client: redis.Redis,
+                                            client: redis.Redis) -> None:
+    # conftest's session Redis runs without an AOF.
+    with pytest.raises(AuditNotDurableError):
+        AuditLog(redis_client).ensure_durable()
+    with pytest.raises(AuditNotDurableError):
+        Safeguards.build(data=client, audit=redis_client)
+
+
+def test_export_csv_since_a_date(client: redis.Redis) -> None:
+    day = 86_400_000
+    jan, feb = (int(datetime(2025, m, 1, tzinfo=UTC).timestamp() * 1000) for m in (1, 2))
+    clock = iter([jan, jan + day, feb, feb + day])
+    log = AuditLog(client, clock=lambda: next(clock))
+    for i in range(4):
+        log.append(actor=f"u{i}", agency="denver-co-pd", action="search", decision="allowed",
+                   details={"case_number": f"C-{i}", "reason": "=HYPERLINK(\"http://x\")",
+                            "query": {"plate": "ABC*"}, "result_count": i, "offence": "robbery"})
+    out = io.StringIO()
+    since = int(datetime(2025, 1, 15, tzinfo=UTC).timestamp() * 1000)
+    assert log.export_csv(out, since) == 2
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["seq"] for r in rows] == ["3", "4"]
+    assert rows[0]["time_utc"].startswith("2025-02-01T00:00:00")
+    assert (rows[0]["actor"], rows[0]["case_number"], rows[0]["result_count"]) == (
+        "u2", "C-2", "2")
+    assert rows[0]["reason"].startswith("'=")  # spreadsheet formula defused
+    assert json.loads(rows[0]["details_json"])["reason"].startswith("=")  # raw kept
+    assert rows[1]["hash"] == list(log.records())[-1].hash
+
+
+def test_cli_verify_and_export(client: redis.Redis, server: LocalRedis, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from alpr.cli import app
+
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
+    log = AuditLog(client)
+    fill(log, 4)
+    runner = CliRunner()
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 0 and "OK: 4 records" in result.output
+    out = tmp_path / "audit.csv"
+    result = runner.invoke(app, ["audit", "export", "--since", "2000-01-01", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(list(csv.DictReader(out.open()))) == 4
+    assert list(log.records())[-1].action == "audit_export"  # the export is audited too
+    recs = raw_records(client, log)
+    recs[1]["decision"] = "refused:x"
+    rewrite(client, log, recs)
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "BROKEN: first at seq 2: edited" in result.output
+    assert runner.invoke(app, ["audit", "export", "--since", "bad"]).exit_code == 2

@@ -1,0 +1,303 @@
+"""Rule 3: the guarded search over HTTP (and the CLI), against a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from connectors.local_services import LocalRedis
+from safeguards.api import create_app
+from safeguards.audit import AuditRecord
+from safeguards.policy import DAY_S, load_policy
+from safeguards.retention import now_ms
+from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack, make_read
+
+VALID = {
+    "plate": "ABC123",
+    "case_number": "2025-004711",
+    "offence": "robbery",
+    "reason": "Armed robbery at a 7-Eleven, suspect vehicle seen leaving the parking lot",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalRedis]:
+    with LocalRedis(appendonly=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: LocalRedis) -> Iterator[redis.Redis]:
+    c = server.client()
+    c.flushall()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def stack(client: redis.Redis) -> Stack:
+    stack = build_stack(client, client)
+    now = now_ms()
+    stack.sg.reads.put_many([
+        make_read("ABC123", camera="cam-1", at_ms=now - 3_600_000),
+        make_read("ABC123", camera="cam-2", at_ms=now - 2 * DAY_S * 1000),
+        make_read("ABD123", camera="cam-1", at_ms=now - 60_000),
+        make_read("XBC123", camera="cam-3", at_ms=now - 60_000),
+        make_read("ZZZ999", camera="cam-1", at_ms=now - 60_000),
+    ])
+    return stack
+
+
+@pytest.fixture
+def http(stack: Stack) -> TestClient:
+    return TestClient(create_app(stack.sg))
+
+
+def search(http: TestClient, stack: Stack, user: str = "det", **changes: Any) -> Any:
+    body = {k: v for k, v in {**VALID, **changes}.items() if v is not None}
+    return http.post("/search", json=body, headers=stack.auth(user))
+
+
+def last_audit(stack: Stack) -> AuditRecord:
+    return list(stack.sg.audit.records())[-1]
+
+
+def plates(res: Any) -> list[str]:
+    assert res.status_code == 200, res.json()
+    return [hit["plate"] for hit in res.json()["results"]]
+
+
+# --- what a search finds ---------------------------------------------------------------
+
+
+def test_exact_plate(http: TestClient, stack: Stack) -> None:
+    res = search(http, stack)
+    assert plates(res) == ["ABC123", "ABC123"]  # newest first
+    assert res.json()["cap"] == 200 and res.json()["truncated"] is False
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("AB?123", {"ABC123", "ABD123"}),
+    ("*BC123", {"ABC123", "XBC123"}),
+    ("AB?1*", {"ABC123", "ABD123"}),
+    ("ABC*", {"ABC123"}),
+    ("ab-c 123", {"ABC123"}),  # separators and case are normalised
+    ("?BC12?", {"ABC123", "XBC123"}),
+])
+def test_partial_plate_with_wildcards(http: TestClient, stack: Stack, pattern: str,
+                                      expected: set[str]) -> None:
+    assert set(plates(search(http, stack, plate=pattern))) == expected
+
+
+def test_camera_filter(http: TestClient, stack: Stack) -> None:
+    assert plates(search(http, stack, plate="AB?123", cameras=["cam-2"])) == ["ABC123"]
+    assert plates(search(http, stack, plate="AB?123", cameras=["cam-9"])) == []
+
+
+def test_time_window(http: TestClient, stack: Stack) -> None:
+    now = datetime.now(UTC)
+    res = search(http, stack, start=(now - timedelta(days=1)).isoformat(),
+                 end=now.isoformat())
+    assert len(plates(res)) == 1
+    res = search(http, stack, start=(now - timedelta(days=3)).isoformat(),
+                 end=(now - timedelta(days=1)).isoformat())
+    assert [h["camera_id"] for h in res.json()["results"]] == ["cam-2"]
+
+
+def test_mou_agency_user_can_search(http: TestClient, stack: Stack) -> None:
+    assert len(plates(search(http, stack, user="aur"))) == 2
+    assert last_audit(stack).agency == MOU_ID
+
+
+# --- required fields and the offence list ----------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["case_number", "reason", "offence"])
+def test_case_number_reason_and_offence_are_required(
+    http: TestClient, stack: Stack, missing: str
+) -> None:
+    res = search(http, stack, **{missing: None})
+    assert res.status_code == 422
+    assert res.json()["error"] == "invalid_request" and missing in res.json()["detail"]
+    assert last_audit(stack).decision == "refused:invalid_request"
+
+
+@pytest.mark.parametrize(("field", "value", "code"), [
+    ("case_number", "", "invalid_case_number"),
+    ("case_number", "n/a", "invalid_case_number"),
+    ("reason", "because", "reason_too_short"),
+    ("offence", "shoplifting", "offence_not_permitted"),
+])
+def test_blank_or_unknown_values_are_refused(
+    http: TestClient, stack: Stack, field: str, value: str, code: str
+) -> None:
+    res = search(http, stack, **{field: value})
+    assert (res.status_code, res.json()["error"]) == (422, code)
+    assert last_audit(stack).decision == f"refused:{code}"
+
+
+@pytest.mark.parametrize("offence", [
+    "immigration_enforcement", "reproductive_health_care", "traffic_enforcement",
+    "harassment_intimidation", "protected_class", "personal_use", "Immigration",
+])
+def test_prohibited_offence_categories_are_refused(
+    http: TestClient, stack: Stack, offence: str
+) -> None:
+    res = search(http, stack, offence=offence)
+    assert (res.status_code, res.json()["error"]) == (403, "prohibited_purpose")
+    assert last_audit(stack).decision == "refused:prohibited_purpose"
+
+
+@pytest.mark.parametrize(("reason", "purpose"), [
+    ("Locate vehicle for ICE removal operation", "immigration"),
+    ("Subject may be undocumented, check status", "immigration"),
+    ("Find where the driver went, suspected abortion appointment", "reproductive"),
+    ("Vehicle with expired registration seen daily on Main St", "traffic"),
+    ("Driver was speeding through the school zone repeatedly", "traffic"),
+    ("Want to keep tabs on the organiser of the protest", "harassment"),
+    ("Vehicle parked at the mosque, religion of owner unclear", "protected class"),
+    ("Find out where my ex-girlfriend is living now", "personal use"),
+    ("Just curious where my neighbor goes at night", "personal use"),
+    ("Request from the F.B.I. field office, case pending", "federal"),
+    ("Locate car for I\u200bCE detainer", "immigration"),  # zero-width space trick
+    ("Locate car for ＩＣＥ detainer", "immigration"),  # full-width letters
+])
+def test_reason_text_is_screened_for_prohibited_purposes(
+    http: TestClient, stack: Stack, reason: str, purpose: str
+) -> None:
+    res = search(http, stack, reason=reason)
+    assert (res.status_code, res.json()["error"]) == (403, "prohibited_purpose")
+    assert purpose in res.json()["detail"].lower()
+    record = last_audit(stack)
+    assert record.decision == "refused:prohibited_purpose" and record.details["reason"] == reason
+
+
+@pytest.mark.parametrize("reason", [
+    "Armed robbery, suspect fled through the parking lot in a silver sedan",
+    "Burglary of personal property from a garage, vehicle seen nearby",
+    "Carjacking victim's vehicle, suspect armed, traffic camera saw it northbound",
+    "Hit and run, pedestrian seriously injured, partial plate from witness",
+])
+def test_legitimate_reasons_are_not_refused(http: TestClient, stack: Stack,
+                                            reason: str) -> None:
+    assert search(http, stack, reason=reason).status_code == 200
+
+
+# --- no bulk export --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", ["*", "?", "??????", "*1*", "A*", "AB", "A?*?B"])
+def test_no_query_for_all_reads(http: TestClient, stack: Stack, pattern: str) -> None:
+    res = search(http, stack, plate=pattern)
+    assert (res.status_code, res.json()["error"]) == (422, "invalid_plate_pattern")
+
+
+def test_results_are_capped_without_paging(http: TestClient, stack: Stack) -> None:
+    now = now_ms()
+    stack.sg.reads.put_many([make_read("MNY123", camera=f"cam-{i}", at_ms=now - i * 1000)
+                             for i in range(250)])
+    res = search(http, stack, plate="MNY123")
+    assert res.status_code == 200
+    assert (res.json()["count"], res.json()["truncated"]) == (200, True)
+    assert last_audit(stack).details["result_count"] == 200
+    res = search(http, stack, plate="MNY123", limit=1000)
+    assert (res.status_code, res.json()["error"]) == (422, "limit_above_cap")
+    # No paging parameter exists.
+    assert search(http, stack, plate="MNY123", offset=200).status_code == 422
+
+
+def test_searches_per_hour_are_bounded(client: redis.Redis) -> None:
+    policy = load_policy(max_searches_per_user_per_hour=2)
+    stack = build_stack(client, client, policy=policy)
+    http = TestClient(create_app(stack.sg))
+    assert [search(http, stack).status_code for _ in range(3)] == [200, 200, 429]
+    assert last_audit(stack).decision == "refused:rate_limited"
+
+
+# --- the time window -------------------------------------------------------------------
+
+
+def test_window_must_be_within_retention(http: TestClient, stack: Stack) -> None:
+    now = datetime.now(UTC)
+    res = search(http, stack, start=(now - timedelta(days=31)).isoformat())
+    assert (res.status_code, res.json()["error"]) == (422, "window_outside_retention")
+    res = search(http, stack, start=now.isoformat(), end=(now - timedelta(days=1)).isoformat())
+    assert (res.status_code, res.json()["error"]) == (422, "invalid_window")
+    res = search(http, stack, start="2025-01-01T00:00:00")  # no time zone
+    assert (res.status_code, res.json()["error"]) == (422, "invalid_request")
+
+
+# --- every attempt is audited ----------------------------------------------------------
+
+
+def test_allowed_search_is_audited_with_all_fields(http: TestClient, stack: Stack) -> None:
+    before = now_ms()
+    res = search(http, stack, plate="AB?123", cameras=["cam-1"])
+    record = last_audit(stack)
+    assert res.json()["audit_seq"] == record.seq
+    assert (record.actor, record.agency, record.action, record.decision) == (
+        "det", OWNER_ID, "search", "allowed")
+    assert before <= record.ts <= now_ms()
+    d = record.details
+    assert d["query"]["plate"] == "AB?123" and d["query"]["cameras"] == ["cam-1"]
+    assert (d["case_number"], d["reason"], d["offence"]) == (
+        VALID["case_number"], VALID["reason"], VALID["offence"])
+    assert d["result_count"] == 2 and d["channel"] == "http"
+
+
+def test_refused_search_is_audited_with_all_fields(http: TestClient, stack: Stack) -> None:
+    res = search(http, stack, user="aur", reason="Find where my ex-wife is staying")
+    record = last_audit(stack)
+    assert res.json()["audit_seq"] == record.seq
+    assert (record.actor, record.agency, record.decision) == (
+        "aur", MOU_ID, "refused:prohibited_purpose")
+    assert record.details["reason"] == "Find where my ex-wife is staying"
+    assert record.details["case_number"] == VALID["case_number"]
+    assert "result_count" not in record.details  # nothing was searched
+
+
+def test_search_refused_when_audit_cannot_record(http: TestClient, stack: Stack,
+                                                 client: redis.Redis) -> None:
+    client.delete(stack.sg.audit.head_key)  # a broken audit trail refuses to append
+    res = search(http, stack)
+    assert (res.status_code, res.json()["error"]) == (503, "audit_unavailable")
+    assert "results" not in res.json()
+
+
+# --- CLI and OpenAPI -------------------------------------------------------------------
+
+
+def test_cli_search_is_the_same_audited_search(stack: Stack, server: LocalRedis,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from alpr.cli import app
+
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
+    runner = CliRunner()
+    args = ["search", "--plate", "AB?123", "--case", VALID["case_number"], "--reason",
+            VALID["reason"], "--offence", "robbery", "--token", stack.tokens["det"]]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 result(s)" in result.output
+    record = last_audit(stack)
+    assert (record.decision, record.details["channel"]) == ("allowed", "cli")
+    result = runner.invoke(app, [*args[:-3], "immigration_enforcement", "--token",
+                                 stack.tokens["det"]])
+    assert result.exit_code == 1
+    assert last_audit(stack).decision == "refused:prohibited_purpose"
+
+
+def test_openapi_spec_documents_the_endpoints(http: TestClient) -> None:
+    spec = http.get("/openapi.json").json()
+    assert {"/search", "/alerts/{alert_id}/verification", "/transparency",
+            "/transparency.html", "/healthz"} <= set(spec["paths"])
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    body = spec["components"]["schemas"]["SearchRequest"]
+    assert body["additionalProperties"] is False
+    assert {"plate", "case_number", "reason", "offence"} <= set(body["required"])

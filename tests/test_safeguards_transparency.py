@@ -1,0 +1,142 @@
+"""Rule 6: the transparency statistics, from live data, as JSON and a plain HTML page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from alpr.contracts import HotlistSource
+from connectors.local_services import LocalRedis
+from hotlists.store import HotlistStore
+from safeguards.access import AgencyKind
+from safeguards.admin import Admin
+from safeguards.api import create_app
+from safeguards.policy import DAY_S
+from safeguards.retention import now_ms
+from safeguards.testing import MOU_ID, Stack, build_stack, make_alert, make_entry, make_read
+
+SEARCH = {"plate": "ABC123", "case_number": "2025-004711", "offence": "robbery",
+          "reason": "Armed robbery at a 7-Eleven, suspect vehicle seen leaving"}
+PORTAL_FIELDS = {
+    "data_retention_days", "cameras", "hotlists_alerted_on",
+    "external_organisations_with_access", "vehicles_detected_last_30_days",
+    "hotlist_hits_last_30_days", "searches_last_30_days", "alerts_verified_last_30_days",
+    "alerts_dismissed_last_30_days", "whats_detected", "whats_not_detected",
+    "prohibited_uses", "access_policy", "acceptable_use_policy", "hotlist_policy",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalRedis]:
+    with LocalRedis(appendonly=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def stack(server: LocalRedis) -> Iterator[Stack]:
+    c = server.client()
+    c.flushall()
+    yield build_stack(c, c)
+    c.close()
+
+
+@pytest.fixture
+def http(stack: Stack) -> TestClient:
+    return TestClient(create_app(stack.sg))
+
+
+def test_empty_system(http: TestClient) -> None:
+    report = http.get("/transparency").json()
+    assert set(report) >= PORTAL_FIELDS
+    assert report["data_retention_days"] == 30
+    assert report["audit_trail_retention"] == "indefinite"
+    assert (report["cameras"], report["vehicles_detected_last_30_days"],
+            report["hotlist_hits_last_30_days"], report["searches_last_30_days"]) == (0, 0, 0, 0)
+    assert len(report["external_organisations_with_access"]) == 66
+    assert "Denver CO PD" not in report["external_organisations_with_access"]
+    assert "Immigration enforcement" in report["prohibited_uses"]
+
+
+def test_statistics_follow_live_data(http: TestClient, stack: Stack) -> None:
+    sg = stack.sg
+    now = now_ms()
+    reads = [make_read(f"VEH{i:03d}", camera=f"cam-{i % 4}", at_ms=now - i * 60_000)
+             for i in range(12)]
+    sg.reads.put_many(reads)
+    sg.reads.put(make_read("OLD001", at_ms=now - 31 * DAY_S * 1000))  # never stored
+    sg.alerts.put_many([
+        make_alert(reads[0], make_entry(reads[0].plate, "E1")),
+        make_alert(reads[1], make_entry(reads[1].plate, "E2")),
+        make_alert(reads[2], make_entry(reads[2].plate, "E3"), historical=True),
+    ])
+    headers = stack.auth("det")
+    for _ in range(3):
+        assert http.post("/search", json=SEARCH, headers=headers).status_code == 200
+    http.post("/search", json={**SEARCH, "reason": "personal use, my ex partner"},
+              headers=headers)
+    http.post("/search", json=SEARCH)  # no token: refused, counted as refused
+    Admin(sg.access, sg.audit, "ops").set_agency_enabled(MOU_ID, False)
+    hotlists = HotlistStore(sg.data)
+    hotlists.replace_source(HotlistSource.NCIC, [make_entry("VEH000", "E1")])
+    hotlists.replace_source(HotlistSource.NCMEC, [make_entry("VEH001", "A1",
+                                                             source=HotlistSource.NCMEC)])
+
+    report = http.get("/transparency").json()
+    assert report["cameras"] == 4
+    assert report["vehicles_detected_last_30_days"] == 12
+    assert report["hotlist_hits_last_30_days"] == 3
+    assert report["historical_hits_last_30_days"] == 1
+    assert report["searches_last_30_days"] == 3
+    assert report["searches_refused_last_30_days"] == 2
+    assert "Aurora CO PD" not in report["external_organisations_with_access"]
+    assert len(report["external_organisations_with_access"]) == 65
+    assert report["hotlists_alerted_on"] == ["NCIC", "NCMEC Amber Alert"]
+
+
+def test_new_mou_agency_appears(http: TestClient, stack: Stack) -> None:
+    Admin(stack.sg.access, stack.sg.audit, "ops").add_agency("Greeley CO PD", AgencyKind.MOU,
+                                                             "MOU-2025-17")
+    assert "Greeley CO PD" in http.get("/transparency").json()[
+        "external_organisations_with_access"]
+
+
+def test_html_page_has_the_portal_fields_and_escapes(http: TestClient, stack: Stack) -> None:
+    Admin(stack.sg.access, stack.sg.audit, "ops").add_agency(
+        "<script>alert(1)</script> CO PD", AgencyKind.MOU, "MOU-1")
+    stack.sg.reads.put_many([make_read(f"HTM{i}00", camera="cam-1") for i in range(3)])
+    res = http.get("/transparency.html")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
+    page = res.text
+    for label in ("Data retention (in days)", "Cameras reporting in the last 30 days",
+                  "Hotlists Alerted On", "External organizations with access",
+                  "Vehicles detected in the last 30 days", "Hotlist hits in the last 30 days",
+                  "Searches in the last 30 days", "Alerts verified in the last 30 days",
+                  "Alerts dismissed in the last 30 days", "Prohibited Uses"):
+        assert f"<dt>{label}</dt>" in page
+    assert "<dd>30</dd>" in page and "<dd>3</dd>" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "Denver CO PD" in page
+
+
+def test_cli_prints_the_same_report(stack: Stack, server: LocalRedis,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from alpr.cli import app
+
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
+    stack.sg.reads.put(make_read("CLI123"))
+    result = CliRunner().invoke(app, ["transparency"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["vehicles_detected_last_30_days"] == 1
+
+
+def test_healthz_reports_audit_durability(http: TestClient) -> None:
+    res = http.get("/healthz")
+    assert res.status_code == 200
+    assert res.json()["audit_durability"] == {"appendonly": "yes", "appendfsync": "always"}

