@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from hotlists.cli import register_hotlist_commands
 from safeguards.cli import register as register_safeguards
 
 app = typer.Typer(
@@ -19,6 +20,8 @@ app = typer.Typer(
 )
 hotlist_app = typer.Typer(help="Hotlists: import and inspect.", no_args_is_help=True)
 app.add_typer(hotlist_app, name="hotlist")
+# import (ncic|ccic|ncmec|csv), status, watch: hotlists/cli.py.
+register_hotlist_commands(hotlist_app)
 
 
 @app.command()
@@ -86,61 +89,6 @@ def camera(
             [{"camera_id": p.camera_id, "plate": p.plate, "pass": p.pass_index} for p in generated],
             indent=1))
     typer.echo(f"sent {sent} frames of {len(generated)} vehicles to {topic}")
-
-
-@hotlist_app.command("import")
-def hotlist_import(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The list file.")],
-    source: Annotated[str, typer.Option(help="Format: csv (more formats to come).")] = "csv",
-    redis_url: Annotated[str, typer.Option("--redis", envvar="ALPR_REDIS_URL")]
-    = "redis://127.0.0.1:6379/0",
-    allow_empty: Annotated[bool, typer.Option(help="Let an empty file empty the list.")]
-    = False,
-) -> None:
-    """Replace the hotlist entries of each source found in FILE, atomically."""
-    import redis
-
-    from hotlists.csv_loader import load_csv
-    from hotlists.store import HotlistStore
-
-    if source != "csv":
-        typer.echo(f"unsupported source format {source!r}", err=True)
-        raise typer.Exit(2)
-    entries, errors = load_csv(file)
-    for err in errors:
-        typer.echo(f"rejected line {err.line_no}: {err.reason}", err=True)
-    store = HotlistStore(redis.Redis.from_url(redis_url))
-    by_source: dict = {}
-    for entry in entries:
-        by_source.setdefault(entry.source, []).append(entry)
-    if not by_source and not allow_empty:
-        typer.echo("no valid entries: nothing replaced (use --allow-empty to empty lists)",
-                   err=True)
-        raise typer.Exit(1)
-    for src, batch in by_source.items():
-        result = store.replace_source(src, batch, allow_empty=allow_empty)
-        typer.echo(f"{src.value}: {result}")
-
-
-@hotlist_app.command("status")
-def hotlist_status(
-    redis_url: Annotated[str, typer.Option("--redis", envvar="ALPR_REDIS_URL")]
-    = "redis://127.0.0.1:6379/0",
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Per source: serving version, entries, when imported."""
-    import redis
-
-    from hotlists.store import HotlistStore
-
-    status = HotlistStore(redis.Redis.from_url(redis_url)).status()
-    rows = {str(k): (v.model_dump() if hasattr(v, "model_dump") else vars(v))
-            for k, v in status.items()}
-    if as_json:
-        typer.echo(json.dumps(rows, indent=1, default=str))
-        return
-    for name, row in rows.items():
-        typer.echo(f"{name}: " + " ".join(f"{k}={v}" for k, v in row.items()))
 
 
 # The safeguards' commands (search, audit, agency, user, serve, retention) live with them.
