@@ -7,8 +7,11 @@ misread tolerance of priority-1 entries (hotlists.policy), never whether a plate
 
 Immigration-related records are refused and counted, never stored: the NCIC
 Immigration Violator file is entered by ICE alone and under the Denver terms must never
-produce an alert. `immigration_refusal` is applied by every importer and again by the
-store, so no path can write one.
+produce an alert. Every importer refuses on the category text it reads, and the store
+refuses again (`entry_refusal`: the category and the reason), so no path can write one.
+The vehicle description an importer appends to a reason (after VEHICLE_MARK) is not
+read for this: "Ice White" is a colour, and refusing an Amber alert over it would be
+the worst possible false positive.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ __all__ = [
     "CCIC_CATEGORIES",
     "NCIC_IMMIGRATION_CODE",
     "NCIC_LIST_CODES",
+    "VEHICLE_MARK",
     "Category",
     "agency_category",
     "ccic_category",
+    "entry_refusal",
     "immigration_refusal",
+    "with_vehicle",
 ]
 
 
@@ -110,6 +116,22 @@ def immigration_refusal(*texts: str | None) -> str | None:
         if f" {term} " in joined:
             return term
     return None
+
+
+# Separates an entry's reason (what it is listed for) from the vehicle description.
+VEHICLE_MARK = " | vehicle: "
+
+
+def with_vehicle(reason: str, vehicle: str) -> str:
+    """`reason` plus the vehicle description a dispatcher compares with the image."""
+    return f"{reason}{VEHICLE_MARK}{vehicle}" if vehicle else reason
+
+
+def entry_refusal(reason: str | None, category: str | None) -> str | None:
+    """The immigration term an entry's category or reason names, the vehicle
+    description excepted (see VEHICLE_MARK), or None."""
+    head = reason.split(VEHICLE_MARK, 1)[0] if reason else reason
+    return immigration_refusal(head, category)
 
 
 def _slug(text: str) -> str:

@@ -53,7 +53,7 @@ import redis
 from pydantic import ValidationError
 
 from alpr.contracts import HotlistEntry, HotlistSource
-from hotlists.categories import immigration_refusal
+from hotlists.categories import entry_refusal
 from hotlists.plates import canonical, index_keys, normalise_plate
 from hotlists.policy import MAX_EXTRA_LIMIT, SourcePolicy, load_policies
 
@@ -923,7 +923,7 @@ class _WriteStats:
 
 
 def _refused(entry: HotlistEntry) -> bool:
-    return immigration_refusal(entry.reason, entry.category) is not None
+    return entry_refusal(entry.reason, entry.category) is not None
 
 
 def _plate_of(entry: HotlistEntry) -> str:

@@ -18,9 +18,11 @@ from hotlists import (
     EmptyHotlistError,
     HotlistStore,
     ImportInProgressError,
+    RefusedEntryError,
     load_csv,
     normalise_plate,
 )
+from hotlists.categories import with_vehicle
 
 NCIC = HotlistSource.NCIC
 NCMEC = HotlistSource.NCMEC
@@ -375,3 +377,23 @@ def test_unicode_and_quotes_survive_the_bulk_write(store: HotlistStore) -> None:
     odd = entry("U1", 'id-é"\\/🚗', reason='Überfall 🚗 "armed" \\ \n\t', category="Ä")
     store.replace_source(NCIC, [odd])
     assert store.lookup("U1") == [odd]
+
+
+def test_the_store_refuses_immigration_entries_on_every_path(
+    store: HotlistStore, redis_client: redis.Redis
+) -> None:
+    """Fed straight to the store (no importer in front): immigration-related entries by
+    reason or category. Must survive: nothing of them in Redis; everything else stored."""
+    with pytest.raises(RefusedEntryError):
+        store.upsert(entry("IMM1", "i1", reason="ICE detainer"))
+    with pytest.raises(RefusedEntryError):
+        store.upsert(entry("IMM2", "i2", reason="Wanted", category="immigration_violator"))
+    result = store.replace_source(
+        LOCAL, [entry("KEPT1", "k", LOCAL), entry("IMM3", "i3", LOCAL, reason="Deportation")]
+    )
+    assert (result.entries, result.refused) == (1, 1)
+    assert store.lookup("IMM3") == [] and store.lookup("IMM1") == []
+    assert not any(b"IMM" in redis_client.dump(k) for k in redis_client.scan_iter())
+    # What the vehicle looks like is not what the entry is listed for.
+    amber = entry("AMB1", "m1", NCMEC, reason=with_vehicle("Amber alert", "Elantra, Ice White"))
+    assert store.upsert(amber) and store.lookup("AMB1") == [amber]

@@ -4,7 +4,8 @@ replaces the agency (LOCAL) list.
 Columns: PlateNumber (required), PlateState, Category (the reason), EffectiveDate,
 ExpiryDate. The delimiter is detected (`;` `,` tab or `:`). With a header (a line naming
 PlateNumber) columns are found by name, case- and space-insensitively, and in any order;
-without one they are taken in the order above.
+without one they are taken in the order above. Other named columns (notes, vehicle) are
+ignored; a row with more fields than the header is malformed.
 
 Dates: YYYY-MM-DD, YYYYMMDD, MM/DD/YYYY, ISO date-time or epoch ms, in `tz` (UTC by
 default). An expiry date means the entry lives through that day; before its effective
@@ -20,10 +21,11 @@ from datetime import UTC, tzinfo
 from itertools import chain, islice
 
 from alpr.contracts import HotlistEntry, HotlistSource, stable_id
-from hotlists.categories import agency_category
+from hotlists.categories import agency_category, immigration_refusal
 from hotlists.importers.base import (
     ImportStats,
     RowInvalid,
+    RowRefused,
     guard_rows,
     parse_date_ms,
     parse_plate,
@@ -71,17 +73,19 @@ def parse_agency_csv(
     sample = [ln.rstrip("\r\n").removeprefix("\ufeff") for ln in head if ln.strip()]
     delim = detect_delimiter(sample)
     columns: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
+    width = len(COLUMNS)  # fields a row may have: the header's (extra columns ignored)
     seen: dict[str, int] = {}
     header_done = False
 
     def parse_line(line_no: int, raw: str) -> HotlistEntry | None:
-        nonlocal columns, header_done
+        nonlocal columns, header_done, width
         cells = _cells(raw.removeprefix("\ufeff"), delim)
         if not header_done:
             header_done = True
             keys = [_key(c) for c in cells]
             if "platenumber" in keys:
                 columns = {k: i for i, k in enumerate(keys) if k in COLUMNS}
+                width = len(keys)
                 stats.header = raw
                 return None
 
@@ -89,10 +93,8 @@ def parse_agency_csv(
             i = columns.get(name)
             return cells[i].strip() if i is not None and i < len(cells) else ""
 
-        if len(cells) > max(columns.values()) + 1:
-            raise RowInvalid(
-                "bad_field_count", f"{len(cells)} fields; expected at most {len(columns)}"
-            )
+        if len(cells) > width:
+            raise RowInvalid("bad_field_count", f"{len(cells)} fields; expected at most {width}")
         plate = parse_plate(cell("platenumber"))
         state = parse_state(cell("platestate"))
         text = " ".join(cell("category").split())
@@ -100,6 +102,9 @@ def parse_agency_csv(
         expires = _date(cell("expirydate"), True, tz, "ExpiryDate")
         if effective is not None and expires is not None and expires < effective:
             raise RowInvalid("bad_date", "ExpiryDate is before EffectiveDate")
+        # The whole text: the category slug is truncated and the reason may hold a mark.
+        if immigration_refusal(text) is not None:
+            raise RowRefused("immigration")
         category = agency_category(text)
         entry_id = "LOCAL-" + stable_id("agency", plate, state, text.casefold())[:16]
         if entry_id in seen:

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from alpr.contracts import HotlistEntry
-from hotlists.categories import immigration_refusal
+from hotlists.categories import entry_refusal
 from hotlists.plates import normalise_plate
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Parser",
     "Rejection",
     "RowInvalid",
+    "RowRefused",
     "guard_rows",
     "parse_date_ms",
     "parse_plate",
@@ -49,6 +50,14 @@ class RowInvalid(ValueError):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+class RowRefused(Exception):
+    """A well-formed row of a kind never stored (immigration): counted, not rejected."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +136,8 @@ def guard_rows(
     header_allowed: bool = False,
 ) -> Iterator[HotlistEntry]:
     """Run `parse_row(line_no, text)` on every non-blank line and turn its RowInvalid into
-    a rejection and immigration-related entries into refusals. parse_row returns None for
-    lines that carry no entry (headers, removals).
+    a rejection, and its RowRefused or an immigration-related entry into a refusal.
+    parse_row returns None for lines that carry no entry (headers, removals).
 
     With header_allowed, a first non-blank line that does not parse is taken for a
     header and kept in stats.header instead of being rejected."""
@@ -147,13 +156,17 @@ def guard_rows(
             stats.rows += 1
             stats.reject(line_no, exc.code, exc.detail, raw)
             continue
+        except RowRefused as exc:
+            stats.rows += 1
+            stats.refuse(line_no, exc.reason)
+            continue
         finally:
             first = False
         if entry is None:
             continue
         stats.rows += 1
-        term = immigration_refusal(entry.reason, entry.category)
-        if term is not None:
+        # Backstop: the importer refuses on its category text; this catches the rest.
+        if entry_refusal(entry.reason, entry.category) is not None:
             stats.refuse(line_no, "immigration")
             continue
         stats.accepted += 1

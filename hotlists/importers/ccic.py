@@ -20,10 +20,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from alpr.contracts import HotlistEntry, HotlistSource, stable_id
-from hotlists.categories import agency_category, ccic_category
+from hotlists.categories import (
+    agency_category,
+    ccic_category,
+    immigration_refusal,
+    with_vehicle,
+)
 from hotlists.importers.base import (
     ImportStats,
     RowInvalid,
+    RowRefused,
     guard_rows,
     parse_plate,
     parse_state,
@@ -48,12 +54,13 @@ def parse_ccic(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEntr
         text = " ".join(raw[12:34].split())
         if not text:
             raise RowInvalid("missing_category", "no category text in columns 12-34")
+        if immigration_refusal(text) is not None:
+            raise RowRefused("immigration")
         category = ccic_category(text)
         if category is None:
             category = agency_category(text)
             stats.unknown_categories[text] += 1
-        vehicle = " ".join(raw[34:].split())
-        reason = f"{category.label}: {vehicle}" if vehicle else category.label
+        reason = with_vehicle(category.label, " ".join(raw[34:].split()))
         return HotlistEntry(
             plate=plate,
             state=state,

@@ -14,7 +14,8 @@ Columns (0-based, end exclusive), as the open-source openalpr hotlist importer r
 
 Lines are read as Latin-1 so a stray non-ASCII byte never shifts the columns. A first
 line that is not a record is taken for a header. Immigration Violator records are
-refused (never stored); an unknown list code is a malformed row.
+refused (counted, never stored); an unknown list code is a malformed row. The reason
+reads "Stolen vehicle (incident 2019-05-09) | vehicle: BLK 2009 YAMA CYL".
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 
 from alpr.contracts import HotlistEntry, HotlistSource
-from hotlists.categories import NCIC_IMMIGRATION_CODE, NCIC_LIST_CODES, Category
+from hotlists.categories import NCIC_IMMIGRATION_CODE, NCIC_LIST_CODES, with_vehicle
 from hotlists.importers.base import (
     ImportStats,
     RowInvalid,
+    RowRefused,
     guard_rows,
     parse_plate,
     parse_state,
@@ -36,7 +38,6 @@ __all__ = ["ENCODING", "format_record", "parse_ncic"]
 
 ENCODING = "latin-1"
 _MIN_LENGTH = 39  # through the state field
-_IMMIGRATION = Category("immigration_violator", "Immigration violator", 5)
 
 
 def parse_ncic(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEntry]:
@@ -52,9 +53,9 @@ def _parse_line(line_no: int, raw: str) -> HotlistEntry:
     code = raw[0]
     category = NCIC_LIST_CODES.get(code)
     if category is None:
-        if code != NCIC_IMMIGRATION_CODE:
-            raise RowInvalid("unknown_list_code", f"list code {code!r} is not an NCIC list")
-        category = _IMMIGRATION  # refused by guard_rows, never stored
+        if code == NCIC_IMMIGRATION_CODE:
+            raise RowRefused("immigration")  # counted, never stored
+        raise RowInvalid("unknown_list_code", f"list code {code!r} is not an NCIC list")
     incident = _incident_date(raw[19:27])
     plate = parse_plate(raw[27:37])
     # The openalpr importer fixes a zero typed for the letter O (0H, 0K, 0R).
@@ -62,11 +63,9 @@ def _parse_line(line_no: int, raw: str) -> HotlistEntry:
     record_id = raw[1:19].strip()
     entry_id = f"{code}{record_id}" if record_id else f"{code}-{plate}-{state}"
     reason = category.label
-    vehicle = _vehicle(raw)
-    if vehicle:
-        reason += f": {vehicle}"
     if incident:
         reason += f" (incident {incident})"
+    reason = with_vehicle(reason, _vehicle(raw))
     # Every field is already checked: skip pydantic's validation (a million rows).
     return HotlistEntry.model_construct(
         plate=plate,

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alpr.contracts import HotlistEntry, HotlistSource
+from hotlists.categories import entry_refusal, with_vehicle
 from hotlists.importers.base import (
     ImportStats,
     RowInvalid,
@@ -54,6 +55,10 @@ def parse_ncmec(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEnt
             stats.reject(line_no, exc.code, exc.detail, raw)
             continue
         if entry is None:
+            continue
+        # Counted here rather than refused by the store halfway through the upserts.
+        if entry_refusal(entry.reason, entry.category) is not None:
+            stats.refuse(line_no, "immigration")
             continue
         stats.accepted += 1
         yield entry
@@ -115,9 +120,7 @@ def _entry(record: Any, stats: ImportStats) -> HotlistEntry | None:
     reason = f"Amber alert {alert_id}"
     if issued is not None:
         reason += f" (issued {datetime.fromtimestamp(issued / 1000, UTC):%Y-%m-%d %H:%MZ})"
-    vehicle = " ".join(_text(record, "vehicle").split())
-    if vehicle:
-        reason += f": {vehicle}"
+    reason = with_vehicle(reason, " ".join(_text(record, "vehicle").split()))
     return HotlistEntry(
         plate=plate,
         state=state,
