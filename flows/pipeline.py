@@ -39,7 +39,7 @@ from flows.passes import Observation, PassPolicy, PassTracker
 from hotlists.store import HotlistStore
 from recognizers import load_recognizer
 from recognizers.base import Recognizer
-from recognizers.serials import standard_issue
+from recognizers.frame_reader import read_frame
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +97,13 @@ def _crop_jpeg(image: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
 
 def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
     started = time.perf_counter()
-    candidates = _recognizer(settings).read(frame.image)
+    candidates = read_frame(_recognizer(settings), frame.image, settings)
     metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - started)
-    candidates = [c for c in candidates if c.confidence >= settings.min_candidate_confidence]
-    candidates = candidates[: settings.max_candidates_per_frame]
     metrics.PLATE_CANDIDATES.inc(len(candidates))
     return [
         Observation(
             meta=frame.meta,
-            text=standard_issue(c.text) if settings.standard_issue_serials else c.text,
+            text=c.text,
             confidence=c.confidence,
             char_confidences=tuple(c.char_confidences),
             crop_jpeg=_crop_jpeg(frame.image, c.box),

@@ -1,0 +1,32 @@
+"""What the flow reads from one frame: the recogniser's candidates after the flow's own
+filters. The flow and the accuracy benchmark both call `read_frame`, so the benchmark
+measures exactly what the flow publishes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recognizers.base import PlateCandidate, Recognizer
+from recognizers.serials import standard_issue
+
+if TYPE_CHECKING:
+    from alpr.config import Settings
+
+__all__ = ["read_frame"]
+
+
+def read_frame(
+    recognizer: Recognizer, image: NDArray[np.uint8], settings: Settings
+) -> list[PlateCandidate]:
+    """Plate candidates of one frame, best first: at most `max_candidates_per_frame`,
+    none below `min_candidate_confidence`, I/O/Q read as digits when
+    `standard_issue_serials` is on."""
+    kept = [c for c in recognizer.read(image) if c.confidence >= settings.min_candidate_confidence]
+    kept = kept[: settings.max_candidates_per_frame]
+    if settings.standard_issue_serials:
+        kept = [replace(c, text=standard_issue(c.text)) for c in kept]
+    return kept
