@@ -1,0 +1,194 @@
+"""Plate-reading accuracy on real photos, one image at a time, as the flow reads frames.
+
+    python -m benchmarks.accuracy ../shared/data/openalpr-us-dev
+    python -m benchmarks.accuracy ../shared/data/openalpr-eu --limit 20 --json eu.json
+
+DIR holds NAME.jpg with NAME.txt beside it: one tab-separated line
+`NAME.jpg x y width height PLATE` (the ../shared/data format). Each image goes through
+recognizers.frame_reader.read_frame with the flow's settings (ALPR_* environment
+variables apply), so the figures are what the flow would publish for a single frame.
+
+Reported: exact % (best candidate == truth), loose % (O=0 and I=1 counted equal),
+among % (truth is one of the candidates the flow keeps), ms per image (p50, p95; the
+first image warms up and is not timed), calibration (precision and share of images at
+or above each confidence threshold, and at the flow's alert threshold), and every
+misread as truth -> read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from alpr.config import Settings
+from recognizers import BACKENDS, load_recognizer
+from recognizers.frame_reader import read_frame
+
+_LOOSE = str.maketrans("OI", "01")
+THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    name: str
+    truth: str
+    read: str  # best candidate, "" when none
+    confidence: float
+    candidates: tuple[str, ...]
+    ms: float
+
+    @property
+    def exact(self) -> bool:
+        return self.read == self.truth
+
+    @property
+    def loose(self) -> bool:
+        return self.read.translate(_LOOSE) == self.truth.translate(_LOOSE)
+
+    @property
+    def among(self) -> bool:
+        return self.truth in self.candidates
+
+
+def ground_truth(folder: Path) -> list[tuple[Path, str]]:
+    """(image path, plate) for every NAME.txt with its NAME.jpg, sorted by name."""
+    out = []
+    for txt in sorted(folder.glob("*.txt")):
+        fields = txt.read_text().strip().split("\t")
+        if len(fields) < 6:
+            raise ValueError(f"{txt}: expected 6 tab-separated fields, got {len(fields)}")
+        image = folder / fields[0]
+        if not image.is_file():
+            raise FileNotFoundError(f"{txt} names {image}, which is missing")
+        out.append((image, fields[5].strip().upper()))
+    if not out:
+        raise FileNotFoundError(f"no NAME.txt ground truth files in {folder}")
+    return out
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def evaluate(
+    folder: Path, settings: Settings, backend: str, limit: int | None
+) -> list[ImageResult]:
+    recognizer = load_recognizer(settings, backend)
+    items = ground_truth(folder)[:limit]
+    results = []
+    for i, (path, truth) in enumerate(items):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{path}: not a readable image")
+        if i == 0:
+            read_frame(recognizer, image, settings)  # warm-up: ORT allocates on first run
+        started = time.perf_counter()
+        candidates = read_frame(recognizer, image, settings)
+        ms = (time.perf_counter() - started) * 1000
+        best = candidates[0] if candidates else None
+        results.append(ImageResult(
+            name=path.name, truth=truth, read=best.text if best else "",
+            confidence=best.confidence if best else 0.0,
+            candidates=tuple(c.text for c in candidates), ms=ms,
+        ))
+    return results
+
+
+def calibration(results: Sequence[ImageResult], thresholds: Sequence[float]) -> list[dict]:
+    """Per threshold: share of images whose best read is at or above it (coverage) and
+    the share of those that are exactly right (precision)."""
+    rows = []
+    for t in thresholds:
+        above = [r for r in results if r.read and r.confidence >= t]
+        rows.append({
+            "threshold": t,
+            "coverage": len(above) / len(results),
+            "precision": sum(r.exact for r in above) / len(above) if above else None,
+            "reads": len(above),
+        })
+    return rows
+
+
+def summarise(results: Sequence[ImageResult], settings: Settings) -> dict[str, Any]:
+    n = len(results)
+    times = [r.ms for r in results]
+    thresholds = sorted(set(THRESHOLDS) | {settings.alert_min_confidence})
+    return {
+        "images": n,
+        "exact": 100 * sum(r.exact for r in results) / n,
+        "loose": 100 * sum(r.loose for r in results) / n,
+        "among": 100 * sum(r.among for r in results) / n,
+        "no_read": sum(not r.read for r in results),
+        "ms_p50": statistics.median(times),
+        "ms_p95": percentile(times, 95),
+        "calibration": calibration(results, thresholds),
+        "alert_threshold": settings.alert_min_confidence,
+        "misreads": [
+            {"image": r.name, "truth": r.truth, "read": r.read,
+             "confidence": round(r.confidence, 3), "among": r.among}
+            for r in results if not r.exact
+        ],
+    }
+
+
+def print_report(folder: Path, summary: dict[str, Any]) -> None:
+    print(f"{folder}: {summary['images']} images")
+    print(f"{'exact %':>8} {'loose %':>8} {'among %':>8} {'no read':>8} {'ms p50':>8} "
+          f"{'ms p95':>8}")
+    print(f"{summary['exact']:8.1f} {summary['loose']:8.1f} {summary['among']:8.1f} "
+          f"{summary['no_read']:8d} {summary['ms_p50']:8.0f} {summary['ms_p95']:8.0f}")
+    print("\nconfidence threshold -> share of images read at or above it, precision:")
+    for row in summary["calibration"]:
+        precision = "-" if row["precision"] is None else f"{100 * row['precision']:.1f}%"
+        mark = "  <- alert threshold" if row["threshold"] == summary["alert_threshold"] else ""
+        print(f"  >= {row['threshold']:.2f}: {100 * row['coverage']:5.1f}% read, "
+              f"precision {precision}{mark}")
+    if summary["misreads"]:
+        print("\nmisreads (truth -> read, confidence, truth among candidates):")
+        for m in summary["misreads"]:
+            print(f"  {m['truth']:>10} -> {m['read'] or '(none)':<10} {m['confidence']:.2f} "
+                  f"{'among' if m['among'] else ''}  {m['image']}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="folders of NAME.jpg + NAME.txt")
+    parser.add_argument("--limit", type=int, default=None, help="first N images per folder")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--backend", default="ppocr-onnx", choices=BACKENDS)
+    args = parser.parse_args(argv)
+    settings = Settings()
+    report: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {platform.processor() or '?'}, "
+                   f"ort_threads={settings.ort_threads}",
+        "settings": settings.model_dump(mode="json", exclude={"topics"}),
+        "backend": args.backend,
+        "date": time.strftime("%Y-%m-%d"),
+        "folders": {},
+    }
+    for folder in args.folders:
+        results = evaluate(folder, settings, args.backend, args.limit)
+        summary = summarise(results, settings)
+        print_report(folder, summary)
+        print()
+        summary["results"] = [asdict(r) for r in results]
+        report["folders"][str(folder)] = summary
+    if len(args.folders) == 1:  # the documented top-level keys for one folder
+        report.update({k: v for k, v in summary.items() if k != "results"})
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
