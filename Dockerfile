@@ -1,5 +1,5 @@
-# The flow image. The PP-OCR models come inside the rapidocr wheel: nothing downloads at
-# run time, so it runs on air-gapped sites.
+# The flow image. The PP-OCR models ship in recognizers/models/ and the rapidocr wheel:
+# nothing downloads at run time, so it runs on air-gapped sites.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -9,6 +9,7 @@ COPY recognizers recognizers
 COPY hotlists hotlists
 COPY connectors connectors
 COPY benchmarks benchmarks
+COPY safeguards safeguards
 RUN pip install --no-cache-dir .
 USER nobody
 EXPOSE 9108

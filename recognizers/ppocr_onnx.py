@@ -1,8 +1,9 @@
-"""PP-OCRv6 plate reader on onnxruntime: DB text detection, CTC recognition, plate choice.
+"""PP-OCR plate reader on onnxruntime: DB text detection, CTC recognition, plate choice.
 
-The models are the ones shipped inside the `rapidocr` wheel (nothing downloads, ever);
-RapidOCR itself is not used: its model check falls back to a hub download when a file
-is missing. Pre- and post-processing follow PaddleOCR's:
+Detection is PP-OCRv4 mobile (shipped in recognizers/models/), recognition PP-OCRv6
+small (shipped inside the `rapidocr` wheel); nothing downloads, ever. RapidOCR itself is
+not used: its model check falls back to a hub download when a file is missing. Pre- and
+post-processing follow PaddleOCR's:
 
 * detection: long side capped at `det_max_side`, padded to multiples of 32, BGR scaled
   to -1..1 (measured better than ImageNet mean/std, see _DET_MEAN); probability
@@ -11,7 +12,8 @@ is missing. Pre- and post-processing follow PaddleOCR's:
 * recognition: each box cut out along its rotated rectangle, height 48, width by aspect
   (multiple of 8, at most 320), (x/255 - 0.5) / 0.5; greedy CTC decoding.
 
-Detection is ~80% of the time: one 1280x720 frame costs ~100-200 ms on one thread.
+Detection is ~80% of the time: one 1280x720 frame capped at 960 px costs ~150 ms on one
+thread (PP-OCRv6 det small: ~500 ms, for the same accuracy on US photos).
 """
 
 from __future__ import annotations
@@ -39,15 +41,15 @@ from recognizers.plate_text import (
 
 __all__ = ["DET_MODEL_NAME", "REC_MODEL_NAME", "PPOCRRecognizer", "default_model_path"]
 
-DET_MODEL_NAME = "PP-OCRv6_det_small.onnx"
+DET_MODEL_NAME = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL_NAME = "PP-OCRv6_rec_small.onnx"
 
 # 4 x 2 corners (x, y): top-left, top-right, bottom-right, bottom-left.
 Polygon = NDArray[np.float32]
 
-# (x/255 - 0.5) / 0.5 on BGR, as RapidOCR feeds PP-OCRv6 det. PaddleOCR's usual ImageNet
-# mean/std read fewer plates: US dev photos 63.9% exact vs 69.4%, synthetic 98 vs 100 of 100;
-# RGB order: 68.1%.
+# (x/255 - 0.5) / 0.5 on BGR, as RapidOCR feeds PP-OCR det (its v4 and v6 configs alike).
+# PaddleOCR's usual ImageNet mean/std read fewer plates with v6 det: US dev photos 63.9%
+# exact vs 69.4%, synthetic 98 vs 100 of 100; RGB order: 68.1%.
 _DET_MEAN = np.full(3, 127.5, np.float32)
 _DET_STD = np.full(3, 127.5, np.float32)
 _DET_THRESH = 0.3  # pixel is text if p > this
@@ -69,15 +71,23 @@ _MIN_TEXT_HEIGHT = 8  # px in the original image: below this nothing is legible
 _WIDEN = 0.5
 
 
+# Where shipped models live, searched in order: the project's own, then the rapidocr wheel.
+_SHIPPED_MODEL_DIRS = (("recognizers", "models"), ("rapidocr", "models"))
+
+
 def default_model_path(name: str, model_dir: Path | None = None) -> Path:
-    """`model_dir / name`, or the copy shipped inside the rapidocr wheel."""
+    """`model_dir / name`, or the copy shipped with the project or the rapidocr wheel."""
     if model_dir is not None:
-        path = Path(model_dir) / name
+        candidates = [Path(model_dir) / name]
     else:
-        path = Path(str(importlib.resources.files("rapidocr") / "models" / name))
-    if not path.is_file():
-        raise FileNotFoundError(f"OCR model not found: {path}")
-    return path
+        candidates = [
+            Path(str(importlib.resources.files(package) / folder / name))
+            for package, folder in _SHIPPED_MODEL_DIRS
+        ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"OCR model not found: {' or '.join(map(str, candidates))}")
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
@@ -211,7 +221,7 @@ def crop_polygon(image: NDArray[np.uint8], poly: Polygon) -> NDArray[np.uint8]:
 
 
 class PPOCRRecognizer:
-    """PP-OCRv6 small det + rec on onnxruntime (CPU), with plate candidate choice.
+    """PP-OCR det (v4 mobile) + rec (v6 small) on onnxruntime (CPU), with plate choice.
 
     One instance holds two ORT sessions (~130 MB); it is not safe to call from several
     threads at once: give each worker its own (the flow does).
