@@ -92,7 +92,8 @@ def register_hotlist_commands(hotlist_app: typer.Typer) -> None:
 
 def import_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The list file.")],
-    source: SourceOpt = FormatName.csv,
+    # Required: a file parsed in the wrong format would be refused row by row.
+    source: SourceOpt,
     redis_url: RedisOpt = "redis://127.0.0.1:6379/0",
     kafka: KafkaOpt = None,
     no_events: NoEventsOpt = False,
