@@ -12,6 +12,12 @@ within the quiet gap of the pass's last read. A pass is published:
   `gap_ms` of wall time with nothing from the camera while the flow is live (see
   flows.pipeline.PassLogic), or at the end of the input.
 
+A pass closed by the wall-clock timer is kept for one more gap of capture time: when the
+flow falls behind, a camera's next frame can reach it more than a gap after the previous
+one, although it was captured within the gap. Such a frame rejoins its pass (publishing
+only a correction, if the vote changes) instead of starting a second read of the same
+vehicle, and a second alert.
+
 Frames of one camera arrive in capture order (one Kafka partition per camera key, read by
 one worker), so the same input always gives the same passes, the same ids and the same
 votes, whatever the number of workers. State is bounded: at most `max_open` passes per
@@ -81,6 +87,9 @@ class PassTracker:
         self.camera_id = ""  # known from the first frame: bytewax builds state before it
         self.policy = policy
         self.open: list[OpenPass] = []
+        # Closed by close_all() (idle timer, end of input), still within a gap of capture
+        # time of the camera's clock: a late frame of the same vehicle rejoins them.
+        self.recently_closed: list[OpenPass] = []
         self.clock_ms = 0  # latest capture time seen from this camera
 
     def observe_frame(self, meta: FrameMeta, observations: list[Observation]) -> list[PlateRead]:
@@ -94,6 +103,7 @@ class PassTracker:
 
     def close_all(self) -> list[PlateRead]:
         out = [r for p in self.open if (r := self._final_read(p)) is not None]
+        self.recently_closed = (self.recently_closed + self.open)[-self.policy.max_open :]
         self.open.clear()
         return out
 
@@ -128,16 +138,21 @@ class PassTracker:
 
     def _matching_pass(self, obs: Observation) -> OpenPass | None:
         best, best_score = None, self.policy.join_similarity
-        for candidate in self.open:
+        for candidate in self.open + self.recently_closed:
             if obs.meta.captured_at - candidate.last_seen > self.policy.gap_ms:
                 continue
             score = similarity(obs.text, candidate.consensus)
             if score >= best_score:
                 best, best_score = candidate, score
+        if best is not None and best in self.recently_closed:
+            self.recently_closed.remove(best)
+            self.open.append(best)
         return best
 
     def _close_quiet(self, now_ms: int) -> list[PlateRead]:
-        closing = [p for p in self.open if now_ms - p.last_seen > self.policy.gap_ms]
+        gap = self.policy.gap_ms
+        self.recently_closed = [p for p in self.recently_closed if now_ms - p.last_seen <= gap]
+        closing = [p for p in self.open if now_ms - p.last_seen > gap]
         self.open = [p for p in self.open if p not in closing]
         return [r for p in closing if (r := self._final_read(p)) is not None]
 

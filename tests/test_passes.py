@@ -75,3 +75,36 @@ def test_open_passes_and_kept_frames_are_bounded() -> None:
     for i in range(10, 20):
         tracker.observe_frame(meta(i, i), [obs(i, i, "JJJ9999")])
     assert all(len(p.observations) <= 3 for p in tracker.open)
+
+
+def test_frame_after_an_idle_close_rejoins_its_pass() -> None:
+    """Fed: two frames of ABC1234, then the idle timer closes the camera's passes (the flow
+    fell behind), then three more frames captured within the gap. Must come out: one read
+    of the vehicle, not a second read (and a second alert) for the late frames."""
+    tracker = PassTracker(PassPolicy(settle_frames=99, gap_ms=2000))
+    reads = []
+    for i, t in ((0, 0), (1, 200)):
+        reads += tracker.observe_frame(meta(i, t), [obs(i, t, "ABC1234")])
+    reads += tracker.close_all()  # wall-clock idle close
+    assert [r.plate for r in reads] == ["ABC1234"]
+    for i, t in ((2, 400), (3, 600), (4, 800)):
+        reads += tracker.observe_frame(meta(i, t), [obs(i, t, "ABC1234")])
+    reads += tracker.close_all()
+    assert [r.plate for r in reads] == ["ABC1234"]
+    # A frame captured after the gap is a new vehicle pass again.
+    late = tracker.observe_frame(meta(5, 3000), [obs(5, 3000, "ABC1234")]) + tracker.close_all()
+    assert [r.plate for r in late] == ["ABC1234"] and late[0].read_id != reads[0].read_id
+
+
+def test_late_frame_that_changes_the_vote_publishes_a_correction() -> None:
+    tracker = PassTracker(PassPolicy(settle_frames=99, gap_ms=2000))
+    first = tracker.observe_frame(meta(0, 0), [obs(0, 0, "A8C1234", conf=0.85)])
+    first += tracker.close_all()
+    later = []
+    # Enough sure frames that the corrected character is itself sure (>= settle 0.8).
+    for i, t in ((1, 200), (2, 400), (3, 600), (4, 800)):
+        later += tracker.observe_frame(meta(i, t), [obs(i, t, "ABC1234", conf=1.0)])
+    later += tracker.close_all()
+    assert [r.plate for r in first] == ["A8C1234"]
+    assert [r.plate for r in later] == ["ABC1234"]
+    assert later[0].read_id != first[0].read_id  # a correction has its own id
