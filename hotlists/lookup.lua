@@ -12,9 +12,11 @@
 --     wildcard keys of every depth 1..depth ("w{d}:" + the read with d positions
 --     replaced by "?", every choice of positions: hotlists.plates.wildcard_keys) and
 --     its end keys ("x:" + the read minus its first or last character, "m:" + the
---     read). An entry allowed d extra differences is indexed under its own wildcard
---     keys of depth d and end-trimmed forms (hotlists.plates.index_keys): a read within
---     d substitutions, or one end character longer or shorter, shares a key with it.
+--     read), and at depth 2 the same with one position wildcarded ("x1:", "m1:"). An
+--     entry allowed d extra differences is indexed under its own wildcard keys of depth
+--     d and end-trimmed forms (hotlists.plates.index_keys): a read within d
+--     substitutions, or one end character longer or shorter with at most d - 1 other
+--     substitutions, shares a key with it.
 --
 -- Returns only sources with candidates: { {source, {canon, records, ...},
 -- {read key, "canon,canon", ...}}, ... } where records are the entry JSON records of
@@ -76,6 +78,20 @@ local function build_probe_keys(depth)
                     add_key('w2:' .. string.sub(word, 1, i - 1) .. '?' .. string.sub(word, i + 1, j - 1)
                             .. '?' .. string.sub(word, j + 1), r, 2)
                 end
+            end
+        end
+        -- An end character plus one substitution (hotlists.plates.end_keys depth 2).
+        if depth >= 2 and n > 2 then
+            local shorter = {string.sub(word, 2), string.sub(word, 1, -2)}
+            for _, s in ipairs(shorter) do
+                for i = 1, #s do
+                    add_key('x1:' .. string.sub(s, 1, i - 1) .. '?' .. string.sub(s, i + 1), r, 2)
+                end
+            end
+        end
+        if depth >= 2 and n > 1 then
+            for i = 1, n do
+                add_key('m1:' .. string.sub(word, 1, i - 1) .. '?' .. string.sub(word, i + 1), r, 2)
             end
         end
     end

@@ -10,9 +10,10 @@ characters are also indexed by `index_keys`:
   the entry, and a read that shares one differs from it in at most d positions, so the
   index hands back only real candidates (a fleet of sequential plates sharing a prefix
   does not fan out to thousands of candidates, as fixed segments would);
-* its end-trimmed forms: OCR often adds a character at an end (an EU country band read
-  as a letter, a state graphic, a bolt) or loses one there, and a read one end character
-  longer or shorter shares one of these keys with the entry.
+* its end-trimmed forms, with d - 1 positions wildcarded: OCR often adds a character at
+  an end (an EU country band read as a letter, a state graphic, a bolt) or loses one
+  there, and a read one end character longer or shorter, with at most d - 1 other
+  substitutions, shares one of these keys with the entry.
 
 `compare` then checks the candidates. An extra or missing character counts as one extra
 difference and is only recognised at either end of the plate.
@@ -59,20 +60,33 @@ def canonical(plate: str) -> str:
     return plate.translate(_CANON)
 
 
-def end_keys(key: str) -> list[str]:
-    """Index keys that let a read one character longer or shorter at an end find the
-    entry: "x:{key}" (probed with the read minus its first or last character) and
-    "m:{key minus first/last character}" (probed with the read itself)."""
-    if len(key) < 2:
+def end_keys(key: str, depth: int = 1) -> list[str]:
+    """Index keys that let a read one character longer or shorter at an end, and with at
+    most depth - 1 other substitutions, find the entry (the end character is one of its
+    `depth` differences).
+
+    Depth 1: "x:{key}" (probed with the read minus its first or last character) and
+    "m:{key minus first/last character}" (probed with the read itself). Depth 2: the same
+    with one position wildcarded, "x1:AB?1234" and "m1:B?1234". lookup.lua builds the
+    probes: keep them in step."""
+    if len(key) < 2 or depth < 1:
         return []
-    return list(dict.fromkeys((f"x:{key}", f"m:{key[1:]}", f"m:{key[:-1]}")))
+    if depth == 1:
+        return list(dict.fromkeys((f"x:{key}", f"m:{key[1:]}", f"m:{key[:-1]}")))
+    w = depth - 1
+    tag = f"{w}:"
+    keys = [f"x{tag}{k.split(':', 1)[1]}" for k in wildcard_keys(key, w)]
+    for trimmed in (key[1:], key[:-1]):
+        keys += [f"m{tag}{k.split(':', 1)[1]}" for k in wildcard_keys(trimmed, w)]
+    return list(dict.fromkeys(keys))
 
 
 def index_keys(key: str, depth: int) -> list[str]:
-    """Every misread-index key of canonical plate `key` for `depth` extra differences."""
+    """Every misread-index key of canonical plate `key` for `depth` extra differences
+    (a read sharing one is a candidate; compare() decides)."""
     if depth < 1:
         return []
-    return wildcard_keys(key, depth) + end_keys(key)
+    return wildcard_keys(key, depth) + end_keys(key, depth)
 
 
 def wildcard_keys(key: str, depth: int) -> list[str]:

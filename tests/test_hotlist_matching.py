@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import redis
 
 from alpr.contracts import HotlistEntry, HotlistSource, PlateRead
 from flows.hotlist_join import join_reads
 from hotlists.matching import Hit, match_plates
+from hotlists.plates import EQUIVALENCE_CLASSES
 from hotlists.policy import DEFAULT_POLICIES, SourcePolicy
 from hotlists.store import HotlistStore
 
@@ -200,3 +203,91 @@ def test_new_amber_alert_matches_the_very_next_batch(store: HotlistStore) -> Non
     assert [a.entry.entry_id for a in alerts] == ["amber-9"]
     assert store.remove(NCMEC, "amber-9", "7KQX214")
     assert join_reads(store, reads) == []
+
+
+# --- the index finds what a scan would ------------------------------------------------
+
+
+def _scan(store: HotlistStore, everything: list[HotlistEntry], read: str,
+          state: str | None) -> list[str]:
+    """What match_plates must return, found by checking every entry (no index)."""
+    from hotlists.matching import _verify
+
+    # Plates two or more characters longer or shorter never match (compare): skip them.
+    near = [e for e in everything if abs(len(e.plate) - len(read)) <= 1]
+    return sorted(ids(_verify(store, read, state, near)))
+
+
+def _near(plate: str, rng: random.Random) -> str:
+    """A read near `plate`: look-alikes, substitutions, an end character added or lost,
+    a character lost in the middle, or several of these."""
+    read = plate
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        kind = rng.randrange(6)
+        i = rng.randrange(len(read))
+        if kind == 0:  # a look-alike
+            cls = next((c for c in EQUIVALENCE_CLASSES if read[i] in c), read[i])
+            read = read[:i] + rng.choice(cls) + read[i + 1:]
+        elif kind == 1:
+            read = read[:i] + rng.choice(ALPHABET) + read[i + 1:]
+        elif kind == 2:
+            read = rng.choice(ALPHABET) + read
+        elif kind == 3:
+            read = read + rng.choice(ALPHABET)
+        elif kind == 4 and len(read) > 4:
+            read = read[1:] if rng.random() < 0.5 else read[:-1]
+        elif len(read) > 4:
+            read = read[:i] + read[i + 1:]
+    return read
+
+
+ALPHABET = "AB8O0DQ1IL5SZ2GX"  # few symbols, many look-alikes: many near neighbours
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},  # the defaults: one extra difference for priority 1 only
+        {NCIC: SourcePolicy(max_extra=1, max_equivalent=2)},
+        {LOCAL: SourcePolicy(max_extra=2), NCMEC: SourcePolicy(max_extra=2)},
+        {NCIC: SourcePolicy(ocr_equivalence=False, max_extra=1, urgent_max_extra=2)},
+    ],
+    ids=["defaults", "ncic-extra1", "extra2", "no-equivalence"],
+)
+def test_indexed_matching_equals_a_scan(
+    redis_client: redis.Redis, overrides: dict[HotlistSource, SourcePolicy]
+) -> None:
+    """Fed: 450 random entries over three sources (priorities 1-5, some with a state) and
+    1,000 reads near them or random. Must hold: for every read, the index-backed lookup
+    returns exactly the entries a full scan with the same rules returns."""
+    rng = random.Random(4)
+    store = HotlistStore(redis_client, policies={**DEFAULT_POLICIES, **overrides})
+    everything: list[HotlistEntry] = []
+    for source in (NCIC, NCMEC, LOCAL):
+        batch = [
+            entry("".join(rng.choice(ALPHABET) for _ in range(rng.randint(4, 8))),
+                  f"{source}-{i}", source, priority=rng.randint(1, 5),
+                  state=rng.choice((None, "CA", "CO")))
+            for i in range(150)
+        ]
+        store.replace_source(source, batch, now_ms=NOW)
+        everything += batch
+    reads = [(_near(rng.choice(everything).plate, rng), rng.choice((None, "CA", "TX")))
+             for _ in range(900)]
+    reads += [("".join(rng.choice(ALPHABET) for _ in range(6)), None) for _ in range(100)]
+    found = match_plates(store, [r for r, _ in reads], [s for _, s in reads], now_ms=NOW)
+    fuzzy = 0
+    for (read, state), hits in zip(reads, found, strict=True):
+        assert sorted(ids(hits)) == _scan(store, everything, read, state), (read, state)
+        fuzzy += sum(h.match.method == "fuzzy" for h in hits)
+    assert fuzzy > 20  # the misread index was exercised, not just exact keys
+
+
+def test_two_extra_differences_include_an_end_character(redis_client: redis.Redis) -> None:
+    store = HotlistStore(redis_client, policies={LOCAL: SourcePolicy(max_extra=2)})
+    store.replace_source(LOCAL, [entry("ABC1234", "l", LOCAL)], now_ms=NOW)
+    for read, positions in (("XABC1294", [0, 6]), ("ABC12945", [5, 7]), ("BC1294", [0, 4]),
+                            ("ABC129", [5, 6]), ("ABX1294", [2, 5])):
+        [hit] = match_plates(store, [read], now_ms=NOW)[0]
+        assert hit.match.differing_positions == positions, read
+    assert match_plates(store, ["XABC1X94"], now_ms=NOW) == [[]]  # three: over the budget
