@@ -256,18 +256,19 @@ class PhotoRead:
     candidates: list[tuple[str, float]]  # (text, confidence), best first
 
 
-def ground_truth(folder: Path) -> dict[str, str]:
+def ground_truth(folder: Path, limit: int | None = None) -> dict[str, str]:
+    """image name -> true plate, for the first `limit` images (by name) or all."""
     out: dict[str, str] = {}
-    for txt in sorted(folder.glob("*.txt")):
+    for txt in sorted(folder.glob("*.txt"))[:limit]:
         parts = txt.read_text().strip().split("\t")
         if len(parts) >= 6:
             out[parts[0]] = parts[5].strip().upper()
     return out
 
 
-def recognise_folder(folder: Path, cache: Path) -> list[PhotoRead]:
+def recognise_folder(folder: Path, cache: Path, limit: int | None = None) -> list[PhotoRead]:
     """Recogniser output per image, cached (the recogniser costs ~0.3 s per image)."""
-    truth = ground_truth(folder)
+    truth = ground_truth(folder, limit)
     cached: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
     todo = [name for name in truth if name not in cached]
     if todo:
@@ -334,7 +335,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     folders = [Path(p) for p in args.photos]
     planted: list[str] = []
     for folder in folders:
-        planted += sorted(set(ground_truth(folder).values()))
+        planted += sorted(set(ground_truth(folder, args.photo_limit).values()))
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or
                     platform.machine()},
@@ -395,7 +396,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               flush=True)
 
         if folders:
-            results["photos"] = photo_quality(store, folders, workdir, planted)
+            results["photos"] = photo_quality(store, folders, workdir, planted,
+                                              args.photo_limit)
         if not args.keep_file:
             path.unlink()
     finally:
@@ -405,12 +407,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def photo_quality(store: HotlistStore, folders: list[Path], workdir: Path,
-                  planted: list[str]) -> dict[str, Any]:
+                  planted: list[str], limit: int | None = None) -> dict[str, Any]:
     from alpr.config import Settings
 
     threshold = Settings().alert_min_confidence
     out: dict[str, Any] = {}
-    photos = {f.name: recognise_folder(f, workdir / f"recognised-{f.name}.json")
+    photos = {f.name: recognise_folder(f, workdir / f"recognised-{f.name}.json", limit)
               for f in folders}
     for config in ("routine_ncic", "amber_ncmec"):
         if config == "amber_ncmec":
@@ -449,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reads", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1000, help="reads per lookup batch")
     parser.add_argument("--photos", action="append", default=[], help="image folder (repeat)")
+    parser.add_argument("--photo-limit", type=int,
+                        help="only the first N images of each folder (a quick check of the path)")
     parser.add_argument("--redis", help="use this Redis (flushes its db!) instead of a new one")
     parser.add_argument("--workdir", help="where the generated file and caches go")
     parser.add_argument("--keep-file", action="store_true")

@@ -356,3 +356,13 @@ def test_watcher_imports_every_amber_drop_oldest_first(
                             replaces=False)
     assert [o.status for o in watcher.poll()] == ["imported"] * 3
     assert store.lookup("AMB111") == [] and store.lookup("AMB222")
+
+
+def test_progress_is_reported_while_a_big_file_is_read(
+    importer: Importer, tmp_path: Path
+) -> None:
+    # What the CLI's progress bar is fed: characters read, in steps, summing to the file.
+    path = ncic_file(tmp_path / "big.txt", plates("PRG", 10_000))
+    steps: list[int] = []
+    importer.import_file("ncic", path, progress=steps.append)
+    assert len(steps) > 3 and sum(steps) == path.stat().st_size
