@@ -1,17 +1,31 @@
-"""Reading printed glyphs the way plate issuers use them.
+"""Reading printed glyphs the way US plate issuers use them.
 
-Most US states never put I, O or Q in a standard-issue serial because, printed, they are
-indistinguishable from 1 and 0; the recognition model, reading free text, often says
-"O" for a zero. Reading those glyphs as digits fixes that for standard plates. Vanity
-plates that really use O or I are then read with 0 or 1, which hotlist matching's
-OCR-equivalence classes (0/O, 1/I) still match.
+The recognition model reads free text and often says "O" for a zero: on most plate fonts
+the two are the same glyph. US standard-issue serials never use the letter O (none of the
+development photos' plates has one), so O is read as 0. I and Q are rarer but real: some
+states use them inside a letter block (California 6XIU641, 5TQY867), so they are read as
+1 and 0 only where no letter stands next to them (a digit block: 7I23 -> 7123).
+
+Vanity plates that really use these letters are then read with digits, which hotlist
+matching's OCR-equivalence classes (0/O, 1/I) still match.
 """
 
 from __future__ import annotations
 
-_AS_DIGITS = str.maketrans("OIQ", "010")
+__all__ = ["standard_issue"]
+
+_DIGIT_FOR = {"I": "1", "Q": "0"}
 
 
 def standard_issue(text: str) -> str:
-    """`text` with I, O and Q read as the digits they print as."""
-    return text.translate(_AS_DIGITS)
+    """`text` with O read as 0, and I and Q read as 1 and 0 when no neighbour is a
+    letter (other than I or Q themselves, which may be digits too)."""
+    chars = list(text.replace("O", "0"))
+    out = chars.copy()
+    for i, c in enumerate(chars):
+        if c not in _DIGIT_FOR:
+            continue
+        neighbours = chars[max(0, i - 1) : i] + chars[i + 1 : i + 2]
+        if not any(n.isalpha() and n not in _DIGIT_FOR for n in neighbours):
+            out[i] = _DIGIT_FOR[c]
+    return "".join(out)
