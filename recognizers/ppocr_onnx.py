@@ -53,6 +53,7 @@ Polygon = NDArray[np.float32]
 _DET_MEAN = np.full(3, 127.5, np.float32)
 _DET_STD = np.full(3, 127.5, np.float32)
 _DET_THRESH = 0.3  # pixel is text if p > this
+_DET_MAX_UPSCALE = 3.0
 _BOX_THRESH = 0.5  # a region is text if its mean p >= this
 _UNCLIP_RATIO = 1.5  # DB's expansion: offset = area * ratio / perimeter
 _MIN_SIDE = 3  # px at detector scale; smaller regions are specks
@@ -69,6 +70,11 @@ _MIN_TEXT_HEIGHT = 8  # px in the original image: below this nothing is legible
 # Plate-like reads are read again from a box grown sideways by this x its height on each
 # side (about one character), in case the detector stopped short of an end character.
 _WIDEN = 0.5
+# The detector splits a plate number at a wide space or a centre graphic ("59 CADI",
+# "1A MW240", "002 [logo] HHM"): neighbouring boxes on one line, of about the same
+# height and at most this x their height apart, are also read as one.
+_JOIN_GAP = 1.6
+_JOIN_HEIGHT_RATIO = 0.75  # shorter / taller box height
 
 
 # Where shipped models live, searched in order: the project's own, then the rapidocr wheel.
@@ -206,6 +212,32 @@ def _widen(poly: Polygon, k: float, shape: tuple[int, ...]) -> Polygon:
     return out
 
 
+def joined_pairs(polys: Sequence[Polygon]) -> list[Polygon]:
+    """One box around each pair of boxes that look like two parts of one text line:
+    heights within _JOIN_HEIGHT_RATIO, vertical overlap of most of the shorter one, and a
+    horizontal gap of at most _JOIN_GAP x the taller height. Left part first."""
+    spans = []
+    for poly in polys:
+        x0, x1 = float(poly[:, 0].min()), float(poly[:, 0].max())
+        y0, y1 = float(poly[:, 1].min()), float(poly[:, 1].max())
+        spans.append((x0, x1, y0, y1, _side_lengths(poly)[1]))
+    joined: list[Polygon] = []
+    for i, (_, ax1, ay0, ay1, ah) in enumerate(spans):
+        for j, (bx0, _, by0, by1, bh) in enumerate(spans):
+            if i == j or bx0 < ax1 - 0.25 * ah:  # b must start right of a's end
+                continue
+            if min(ah, bh) < _JOIN_HEIGHT_RATIO * max(ah, bh):
+                continue
+            overlap = min(ay1, by1) - max(ay0, by0)
+            if overlap < 0.6 * min(ay1 - ay0, by1 - by0):
+                continue
+            if bx0 - ax1 > _JOIN_GAP * max(ah, bh):
+                continue
+            points = np.concatenate([polys[i], polys[j]]).astype(np.float32)
+            joined.append(_min_box(points)[0])
+    return joined
+
+
 def crop_polygon(image: NDArray[np.uint8], poly: Polygon) -> NDArray[np.uint8]:
     """The text inside `poly`, rectified to an upright rectangle (perspective warp).
 
@@ -250,9 +282,15 @@ class PPOCRRecognizer:
     def _det_prepare(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], float]:
         """Normalised NCHW tensor and the scale from the image to it."""
         h, w = image.shape[:2]
-        scale = min(1.0, self.det_max_side / max(h, w))
+        # Small images are enlarged too (at most _DET_MAX_UPSCALE x): the detector misses
+        # text under ~10 px, which is a whole plate number in a 300 px wide photo.
+        scale = min(_DET_MAX_UPSCALE, self.det_max_side / max(h, w))
         rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
-        resized = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA) if scale < 1 else image
+        if scale == 1:
+            resized = image
+        else:
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            resized = cv2.resize(image, (rw, rh), interpolation=interpolation)
         # Pad (not stretch) to multiples of 32: the aspect ratio, and so the letter
         # shapes, stay as the camera saw them, and box coordinates map back by one scale.
         ph, pw = -(-rh // 32) * 32, -(-rw // 32) * 32
@@ -349,6 +387,7 @@ class PPOCRRecognizer:
             w, h = _side_lengths(poly)
             if h >= _MIN_TEXT_HEIGHT and w >= _MIN_TEXT_ASPECT * h:
                 polys.append(poly)
+        polys += joined_pairs(polys)
         reads = [
             TextRead(text, probs, _polygon_bounds(poly, image.shape))
             for poly, (text, probs) in zip(
