@@ -90,10 +90,14 @@ _NAMES_AND_SLOGANS: tuple[str, ...] = tuple(_squash(s) for s in US_STATES + SLOG
 _DIGIT_TO_LETTER = str.maketrans("0158264", "OISBZGA")
 
 # Clocks and dates burnt in by cameras: 07:41, 07:41:03, 2026-11-22, 22/11/2026, 11.22.26.
+# Each stands alone (no letter or digit glued to either end): a Czech plate "1B2:5790"
+# has a colon-like separator but is no clock.
 _CLOCK_RES = (
-    re.compile(r"\d{1,2}\s*:\s*\d{2}"),
-    re.compile(r"\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}"),
-    re.compile(r"\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}"),
+    re.compile(r"(?<![A-Z0-9])([01]?\d|2[0-3])\s*:\s*[0-5]\d(?![0-9])", re.IGNORECASE),
+    re.compile(r"(?<![A-Z0-9])\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}(?![0-9])",
+               re.IGNORECASE),
+    re.compile(r"(?<![A-Z0-9])\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}(?![0-9])",
+               re.IGNORECASE),
 )
 # A date with its separators lost: 20261122.
 _COMPACT_DATE_RE = re.compile(r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")

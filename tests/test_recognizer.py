@@ -244,7 +244,10 @@ def test_clock_patterns(raw: str) -> None:
     assert reject_reason(raw) == "clock"
 
 
-@pytest.mark.parametrize("raw", ["ABC1234", "ABC-1234", "123-ABC", "1ABC234", "20ABC26", "12345"])
+@pytest.mark.parametrize(
+    "raw", ["ABC1234", "ABC-1234", "123-ABC", "1ABC234", "20ABC26", "12345",
+            "1B2:5790", "1T4:3213", "4B3:9376"],  # Czech plates: a colon-like separator
+)  # fmt: skip
 def test_plates_are_not_clocks(raw: str) -> None:
     assert not is_clock(raw)
     assert reject_reason(raw) is None
