@@ -37,6 +37,7 @@ class Safeguards:
     search: SearchService
     verification: VerificationService
     transparency: TransparencyService
+    hotlists: HotlistStore
 
     @classmethod
     def build(
@@ -45,6 +46,7 @@ class Safeguards:
         *,
         data: redis.Redis | None = None,
         audit: redis.Redis | None = None,
+        hotlists: redis.Redis | None = None,
         policy: Policy | None = None,
         require_durable_audit: bool | None = None,
         retention_s: int | None = None,
@@ -53,11 +55,15 @@ class Safeguards:
     ) -> Safeguards:
         """Build everything. `retention_s` overrides the policy's retention downwards
         only (tests use seconds); above the policy it is refused like any other.
-        `token_cost` lowers the scrypt cost of new tokens (tests only)."""
+        `token_cost` lowers the scrypt cost of new tokens (tests only). The hotlists are
+        read from `hotlists`, else from `data` when that is given, else from
+        settings.hotlist_url()."""
         settings = settings or SafeguardSettings()
         policy = policy or load_policy(settings.policy_file)
-        data = data or redis.Redis.from_url(settings.data_redis_url())
+        data_client = data or redis.Redis.from_url(settings.data_redis_url())
         audit_client = audit or redis.Redis.from_url(settings.audit_url())
+        hotlist_store = HotlistStore(hotlists or (data if data is not None else
+                                                  redis.Redis.from_url(settings.hotlist_url())))
         audit_log = AuditLog(audit_client)
         durable = (settings.require_durable_audit if require_durable_audit is None
                    else require_durable_audit)
@@ -65,17 +71,19 @@ class Safeguards:
             audit_log.ensure_durable()
         retention = retention_s if retention_s is not None else policy.retention_s
         bucket = bucket_s if bucket_s is not None else settings.index_bucket_s
-        reads = ReadStore(data, retention, bucket_s=bucket, max_retention_s=policy.max_retention_s)
-        alerts = AlertStore(data, retention, bucket_s=bucket,
+        reads = ReadStore(data_client, retention, bucket_s=bucket,
+                          max_retention_s=policy.max_retention_s)
+        alerts = AlertStore(data_client, retention, bucket_s=bucket,
                             max_retention_s=policy.max_retention_s)
-        access = (AccessRegistry(data, policy) if token_cost is None
-                  else AccessRegistry(data, policy, token_cost=token_cost))
+        access = (AccessRegistry(data_client, policy) if token_cost is None
+                  else AccessRegistry(data_client, policy, token_cost=token_cost))
         gate = Gate(access, audit_log)
         return cls(
-            policy=policy, data=data, reads=reads, alerts=alerts, access=access,
+            policy=policy, data=data_client, reads=reads, alerts=alerts, access=access,
             audit=audit_log, gate=gate,
             search=SearchService(policy, reads, gate),
             verification=VerificationService(alerts, gate),
             transparency=TransparencyService(policy, reads, alerts, access, audit_log,
-                                             HotlistStore(data)),
+                                             hotlist_store),
+            hotlists=hotlist_store,
         )

@@ -28,6 +28,9 @@ class SafeguardSettings(BaseSettings):
     # server runs with appendfsync always, which require_durable_audit checks).
     audit_redis_url: str = ""
     require_durable_audit: bool = True
+    # The hotlists (transparency, historical hits). Empty: the flow's ALPR_REDIS_URL,
+    # where the importers put them, whichever Redis the safeguards' own data is in.
+    hotlist_redis_url: str = ""
     policy_file: Path | None = None
 
     # HTTP API.
@@ -46,3 +49,6 @@ class SafeguardSettings(BaseSettings):
 
     def audit_url(self) -> str:
         return self.audit_redis_url or self.data_redis_url()
+
+    def hotlist_url(self) -> str:
+        return self.hotlist_redis_url or Settings().redis_url

@@ -13,6 +13,7 @@ from hotlists.store import HotlistStore
 from safeguards.access import AgencyKind
 from safeguards.admin import Admin
 from safeguards.api import create_app
+from safeguards.audit import AuditLog, Metric
 from safeguards.policy import DAY_S
 from safeguards.retention import now_ms
 from safeguards.testing import MOU_ID, Stack, build_stack, make_alert, make_entry, make_read
@@ -95,6 +96,28 @@ def test_statistics_follow_live_data(http: TestClient, stack: Stack) -> None:
     assert report["hotlists_alerted_on"] == ["NCIC", "NCMEC Amber Alert"]
 
 
+def test_only_the_last_30_days_are_counted(server: LocalRedis) -> None:
+    c = server.client()
+    c.flushall()
+    # A month and a day ago: one of everything the portal counts from the audit trail.
+    month_ago = now_ms() - 31 * DAY_S * 1000
+    past = AuditLog(c, clock=lambda: month_ago)
+    for metric in Metric:
+        past.append(actor="det", agency="denver-co-pd", action="x", decision="allowed",
+                    metrics=[metric])
+    stack = build_stack(c, c)
+    http = TestClient(create_app(stack.sg))
+    fields = ("searches_last_30_days", "searches_refused_last_30_days",
+              "alerts_verified_last_30_days", "alerts_dismissed_last_30_days")
+    assert [http.get("/transparency").json()[f] for f in fields] == [0, 0, 0, 0]
+    assert http.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
+    assert [http.get("/transparency").json()[f] for f in fields] == [1, 0, 0, 0]
+    # A counter drops what is older than 30 days when it counts again; the audit records
+    # themselves are kept forever.
+    assert c.zcard(f"alpr:sg:stats:{Metric.SEARCH_ALLOWED}") == 1
+    assert len([r for r in stack.sg.audit.records() if r.action == "x"]) == len(Metric)
+
+
 def test_new_mou_agency_appears(http: TestClient, stack: Stack) -> None:
     Admin(stack.sg.access, stack.sg.audit, "ops").add_agency("Greeley CO PD", AgencyKind.MOU,
                                                              "MOU-2025-17")
@@ -130,10 +153,20 @@ def test_cli_prints_the_same_report(stack: Stack, server: LocalRedis,
 
     monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
+    # The hotlists live where the importers put them (the flow's Redis), not
+    # necessarily next to the safeguards' data.
+    monkeypatch.setenv("ALPR_REDIS_URL", server.url_for(1))
+    hotlists = server.client(db=1)
+    hotlists.flushdb()
+    HotlistStore(hotlists).replace_source(HotlistSource.CCIC, [
+        make_entry("CLI999", "C1", source=HotlistSource.CCIC)])
     stack.sg.reads.put(make_read("CLI123"))
     result = CliRunner().invoke(app, ["transparency"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["vehicles_detected_last_30_days"] == 1
+    report = json.loads(result.output)
+    assert report["vehicles_detected_last_30_days"] == 1
+    assert report["hotlists_alerted_on"] == ["Colorado Crime Information Center (CCIC)"]
+    hotlists.flushdb()
 
 
 def test_healthz_reports_audit_durability(http: TestClient) -> None:
