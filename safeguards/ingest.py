@@ -21,8 +21,14 @@ from pydantic import ValidationError
 from alpr.config import Topics
 from alpr.contracts import SCHEMA_VERSION, Alert, PlateRead
 from connectors.kafka import KafkaRecord, consumer_config, make_producer
+from hotlists.store import HotlistStore
 from safeguards.alerts import AlertStore
-from safeguards.historical import historical_alerts, mark_produced, parse_hotlist_update
+from safeguards.historical import (
+    AddedEntries,
+    historical_alerts,
+    mark_produced,
+    parse_hotlist_update,
+)
 from safeguards.policy import Policy
 from safeguards.retention import ReadStore
 
@@ -98,17 +104,21 @@ def ingest_records(
 
 def handle_hotlist_updates(
     records: Iterable[KafkaRecord], *, reads: ReadStore, alerts: AlertStore,
-    policy: Policy | None = None, publish: Callable[[list[Alert]], None] | None = None,
+    hotlists: HotlistStore, policy: Policy | None = None,
+    publish: Callable[[list[Alert]], None] | None = None,
 ) -> list[Alert]:
     """Historical alerts for the entries the update events add.
 
     `publish` (e.g. to alpr.alerts) runs before the alerts are marked produced and
     stored, so a failed delivery leaves them to be produced again on the retry.
     """
-    entries = [e for record in records for e in parse_hotlist_update(record.value)]
-    if not entries:
+    added = AddedEntries()
+    for record in records:
+        added |= parse_hotlist_update(record.value, hotlists)
+    if not added:
         return []
-    new = historical_alerts(reads, entries, alert_store=alerts, policy=policy, mark=False)
+    new = historical_alerts(reads, hotlists, added, alert_store=alerts, policy=policy,
+                            mark=False)
     if not new:
         return []
     if publish is not None:
@@ -185,8 +195,8 @@ def run_ingest(
 
 
 def run_hotlist_updates(
-    bootstrap: str, *, reads: ReadStore, alerts: AlertStore, policy: Policy | None = None,
-    topics: Topics | None = None, group_id: str = "alpr-safeguards",
+    bootstrap: str, *, reads: ReadStore, alerts: AlertStore, hotlists: HotlistStore,
+    policy: Policy | None = None, topics: Topics | None = None, group_id: str = "alpr-safeguards",
     producer: Producer | None = None, stop: threading.Event | None = None,
     idle_exit_s: float | None = None,
 ) -> int:
@@ -204,8 +214,8 @@ def run_hotlist_updates(
 
     def handle(records: list[KafkaRecord]) -> None:
         nonlocal sent
-        sent += len(handle_hotlist_updates(records, reads=reads, alerts=alerts, policy=policy,
-                                           publish=publish))
+        sent += len(handle_hotlist_updates(records, reads=reads, alerts=alerts,
+                                           hotlists=hotlists, policy=policy, publish=publish))
 
     _consume(bootstrap, f"{group_id}-historical", [topics.hotlist_updates], handle,
              stop=stop, idle_exit_s=idle_exit_s, batch=100)

@@ -20,7 +20,7 @@ clock in the future cannot stretch retention.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -272,8 +272,35 @@ class ReadStore:
         return {_text(c) for rows in pipe.execute() for c in rows}
 
     def reads_for_plate(self, plate: str, *, limit: int = 1000) -> list[PlateRead]:
-        """All retained reads of one exact plate (historical hits), newest first."""
+        """All retained reads of one exact plate, newest first."""
         return self.find(PlatePattern(normalise_plate(plate)), limit=limit).reads
+
+    def plates_by_bucket(self, *, buckets_per_trip: int = 48) -> Iterator[tuple[int, list[str]]]:
+        """(bucket, distinct plates read in it) for every retained bucket, newest first.
+
+        Historical hits match these against the hotlists: the work grows with the plates
+        of the retention window, not with the size of a hotlist update.
+        """
+        lo, hi = self.window()
+        buckets = list(self._buckets(lo, hi))
+        for i in range(0, len(buckets), buckets_per_trip):
+            part = buckets[i:i + buckets_per_trip]
+            pipe = self.client.pipeline(transaction=False)
+            for b in part:
+                pipe.zrange(self._bucket(b, "plates"), 0, -1)
+            for b, plates in zip(part, pipe.execute(), strict=True):
+                if plates:
+                    yield b, [_text(p) for p in plates]
+
+    def reads_in_bucket(self, bucket: int, plates: Sequence[str]) -> list[PlateRead]:
+        """Retained reads of these exact (normalised) plates captured in one bucket."""
+        lo, hi = self.window()
+        if lo > hi or not plates:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for plate in plates:
+            pipe.zrangebyscore(self._bucket(bucket, f"p:{plate}"), lo, hi)
+        return self._fetch([_text(rid) for rows in pipe.execute() for rid in rows])
 
 
 # --- Kafka topic retention -------------------------------------------------------------
