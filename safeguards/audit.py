@@ -29,6 +29,7 @@ import csv
 import hashlib
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from safeguards.retention import now_ms
 
 __all__ = [
     "GENESIS_HASH",
+    "Anchor",
     "AuditError",
     "AuditIssue",
     "AuditLog",
@@ -166,6 +168,27 @@ class Head:
 
 
 GENESIS = Head(0, 0, GENESIS_HASH)
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """One record's seq and hash, copied out of the audit Redis (`alpr audit head`, the
+    line `alpr audit export` prints) and kept by an oversight body. The chain alone
+    cannot show a cut tail whose head key was rewritten, or a whole trail replaced; a
+    verify against an anchor can: that record must still be there, unchanged."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """"seq=N hash=H" (as printed) or "N:H"."""
+        m = (re.search(r"seq=(\d+)\s+hash=([0-9a-f]{64})\b", text)
+             or re.fullmatch(r"\s*(\d+):([0-9a-f]{64})\s*", text))
+        if m is None or int(m.group(1)) < 1:
+            raise ValueError("an anchor is 'seq=N hash=<64 hex digits>' as printed by "
+                             "`alpr audit head`, or 'N:<hash>'")
+        return cls(int(m.group(1)), m.group(2))
 
 # Columns of the CSV export; the search fields are flattened out of `details` because
 # oversight bodies read them most.
@@ -294,9 +317,11 @@ class AuditLog:
 
     # --- verification ------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        """Walk the whole chain; report every edited, reordered or deleted record."""
+    def verify(self, anchors: Sequence[Anchor] = ()) -> VerifyReport:
+        """Walk the whole chain; report every edited, reordered or deleted record, and
+        every anchor whose record is gone or differs."""
         report = VerifyReport()
+        anchored = {a.seq: "" for a in anchors}  # seq -> stored hash found
         expected = 1
         recent: dict[int, str] = {}  # seq -> stored hash, for link checks
         skipped: dict[int, int] = {}  # seq missing where expected -> position
@@ -336,6 +361,8 @@ class AuditLog:
                     "reordered", seq, f"record {seq} appears twice (again at position "
                     f"{position})"))
             recent[seq] = record.hash
+            if seq in anchored and not anchored[seq]:
+                anchored[seq] = record.hash
             if len(recent) > 4096:
                 recent.pop(next(iter(recent)))
             last = record
@@ -356,6 +383,16 @@ class AuditLog:
             report.issues.append(AuditIssue(
                 "edited", head.seq + 1, f"records after {head.seq} were added outside the "
                 "audit log"))
+        for anchor in anchors:
+            found = anchored[anchor.seq]
+            if not found:
+                report.issues.append(AuditIssue(
+                    "deleted", anchor.seq, f"record {anchor.seq}, which the anchor names, is "
+                    "missing: the trail was cut or replaced"))
+            elif found != anchor.hash:
+                report.issues.append(AuditIssue(
+                    "edited", anchor.seq, f"record {anchor.seq} differs from the anchored "
+                    "copy: the trail was rewritten"))
         return report
 
     # --- export ------------------------------------------------------------------------

@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 import typer
 from pydantic import ValidationError
 
 from safeguards.access import AgencyKind, RegistryError, Role
+from safeguards.audit import Anchor, AuditError
 from safeguards.gate import Refusal
 from safeguards.policy import PolicyError
 from safeguards.search import SearchRequest
@@ -63,10 +65,12 @@ def _settings(redis_url: str | None, audit_url: str | None,
 
 def _services(redis_url: str | None, audit_url: str | None, policy: Path | None
               ) -> Safeguards:
+    # A refused policy, an audit Redis that is not durable or a Redis that cannot be
+    # reached: one clear line and exit 2, nothing done (no traceback).
     try:
         return Safeguards.build(_settings(redis_url, audit_url, policy))
-    except PolicyError as exc:
-        typer.echo(str(exc), err=True)
+    except (PolicyError, AuditError, redis.RedisError) as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 
@@ -134,11 +138,20 @@ def _refused(refusal: Refusal) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(audit_url: AuditOpt = None, redis_url: RedisOpt = None,
-                 as_json: JsonOpt = False) -> None:
+def audit_verify(
+    anchor: Annotated[list[str] | None, typer.Option(
+        help="A head kept outside (`alpr audit head`: 'seq=N hash=H'); that record must "
+        "still be there, unchanged. Repeatable.")] = None,
+    audit_url: AuditOpt = None, redis_url: RedisOpt = None, as_json: JsonOpt = False,
+) -> None:
     """Check the hash chain: report edited, reordered or deleted records (exit 1)."""
+    try:
+        anchors = [Anchor.parse(a) for a in anchor or []]
+    except ValueError as exc:
+        typer.echo(f"--anchor: {exc}", err=True)
+        raise typer.Exit(2) from exc
     sg = _services(redis_url, audit_url, None)
-    report = sg.audit.verify()
+    report = sg.audit.verify(anchors)
     head = sg.audit.head()
     if as_json:
         _echo_json({"ok": report.ok, "records": report.records, "head_seq": head.seq,
@@ -160,7 +173,7 @@ def audit_verify(audit_url: AuditOpt = None, redis_url: RedisOpt = None,
 @audit_app.command("export")
 def audit_export(
     since: Annotated[str, typer.Option(help="First day to export, YYYY-MM-DD (UTC).")],
-    out: Annotated[Path, typer.Option(help="CSV file to write ('-' for stdout).")],
+    out: Annotated[Path, typer.Option(help="CSV file to write ('-': stdout).")] = Path("-"),
     audit_url: AuditOpt = None,
     redis_url: RedisOpt = None,
     operator: OperatorOpt = None,
@@ -173,10 +186,15 @@ def audit_export(
         raise typer.Exit(2) from exc
     sg = _services(redis_url, audit_url, None)
     since_ms = int(day.timestamp() * 1000)
-    ctx = nullcontext(sys.stdout) if str(out) == "-" else out.open("w", newline="",
-                                                                    encoding="utf-8")
+    try:
+        ctx = nullcontext(sys.stdout) if str(out) == "-" else out.open("w", newline="",
+                                                                        encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"--out: cannot write {out}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from exc
     with ctx as fh:
         rows = sg.audit.export_csv(fh, since_ms)
+        fh.flush()  # the CSV before the summary line on a shared terminal
     head = sg.audit.head()
     sg.audit.append(actor=_operator(operator), agency="-", action="audit_export",
                     decision="allowed", details={"since": since, "rows": rows,

@@ -18,7 +18,13 @@ import redis
 from typer.testing import CliRunner
 
 from connectors.local_services import LocalRedis
-from safeguards.audit import GENESIS_HASH, AuditLog, AuditNotDurableError, AuditRecord
+from safeguards.audit import (
+    GENESIS_HASH,
+    Anchor,
+    AuditLog,
+    AuditNotDurableError,
+    AuditRecord,
+)
 from safeguards.services import Safeguards
 
 
@@ -115,6 +121,50 @@ def test_deleted_last_records_are_reported(log: AuditLog, client: redis.Redis) -
     assert first is not None and (first.kind, first.seq) == ("deleted", 5)
 
 
+def test_cut_tail_with_rewritten_head_is_caught_by_an_anchor(log: AuditLog,
+                                                            client: redis.Redis) -> None:
+    records = fill(log, 6)
+    anchor = Anchor.parse(f"seq={records[-1].seq} hash={records[-1].hash}")
+    ids = [sid for sid, _ in client.xrange(log.stream_key)]
+    client.xdel(log.stream_key, *ids[-2:])
+    four = records[3]
+    client.set(log.head_key, f"{four.seq} {four.ts} {four.hash}")  # hide the cut
+    assert log.verify().ok  # the chain alone cannot tell...
+    report = log.verify([anchor])  # ...the copy kept outside can
+    assert [(i.kind, i.seq) for i in report.issues] == [("deleted", 6)]
+
+
+def test_replaced_trail_is_caught_by_an_anchor(log: AuditLog, client: redis.Redis) -> None:
+    records = fill(log, 3)
+    anchor = Anchor(records[1].seq, records[1].hash)
+    client.delete(log.stream_key, log.head_key)  # wipe everything...
+    assert log.verify().ok
+    assert [(i.kind, i.seq) for i in log.verify([anchor]).issues] == [("deleted", 2)]
+    fill(log, 3)  # ...and write a new chain as long as the old one
+    assert log.verify().ok
+    assert [(i.kind, i.seq) for i in log.verify([anchor]).issues] == [("edited", 2)]
+
+
+def test_anchor_format() -> None:
+    digest = "ab" * 32
+    assert Anchor.parse(f"seq=12 hash={digest}") == Anchor(12, digest)
+    assert Anchor.parse(f"exported 3 records; chain head seq=12 hash={digest} (keep)") == (
+        Anchor(12, digest))
+    assert Anchor.parse(f"12:{digest}") == Anchor(12, digest)
+    for bad in ("", "seq=0 hash=" + digest, "12:" + digest[:-1], f"seq=x hash={digest}"):
+        with pytest.raises(ValueError, match="anchor"):
+            Anchor.parse(bad)
+
+
+def test_audit_is_kept_indefinitely(log: AuditLog, client: redis.Redis) -> None:
+    fill(log, 3)
+    log.append(actor="a", agency="b", action="search", decision="allowed",
+               metrics=["search_allowed"])
+    # No expiry on the trail or its head, and the stream is never trimmed.
+    assert client.pttl(log.stream_key) == -1 and client.pttl(log.head_key) == -1
+    assert client.xinfo_stream(log.stream_key)["length"] == 4
+
+
 def test_appends_refuse_once_the_head_is_gone(log: AuditLog, client: redis.Redis) -> None:
     fill(log, 2)
     client.delete(log.head_key)  # would let a new chain start over the old one
@@ -197,6 +247,7 @@ def test_cli_verify_and_export(client: redis.Redis, server: LocalRedis, tmp_path
     from alpr.cli import app
 
     monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     log = AuditLog(client)
     fill(log, 4)
@@ -208,10 +259,51 @@ def test_cli_verify_and_export(client: redis.Redis, server: LocalRedis, tmp_path
     assert result.exit_code == 0, result.output
     assert len(list(csv.DictReader(out.open()))) == 4
     assert list(log.records())[-1].action == "audit_export"  # the export is audited too
-    recs = raw_records(client, log)
-    recs[1]["decision"] = "refused:x"
-    rewrite(client, log, recs)
-    result = runner.invoke(app, ["audit", "verify"])
-    assert result.exit_code == 1
-    assert "BROKEN: first at seq 2: edited" in result.output
-    assert runner.invoke(app, ["audit", "export", "--since", "bad"]).exit_code == 2
+    result = runner.invoke(app, ["audit", "export", "--since", "2000-01-01"])  # stdout
+    assert result.exit_code == 0 and result.stdout.startswith("seq,time_utc,actor")
+    assert "chain head seq=5" in result.stderr
+    head = runner.invoke(app, ["audit", "head"]).output.strip()
+    assert runner.invoke(app, ["audit", "verify", "--anchor", head]).exit_code == 0
+    pristine = raw_records(client, log)
+    for change, expected in [("edit", "BROKEN: first at seq 2: edited"),
+                             ("swap", "BROKEN: first at seq 2: reordered"),
+                             ("drop", "BROKEN: first at seq 2: deleted")]:
+        recs = [dict(r) for r in pristine]
+        if change == "edit":
+            recs[1]["decision"] = "refused:x"
+        elif change == "swap":
+            recs[1], recs[2] = recs[2], recs[1]
+        else:
+            del recs[1]
+        rewrite(client, log, recs)
+        result = runner.invoke(app, ["audit", "verify"])
+        assert result.exit_code == 1 and expected in result.output, (change, result.output)
+    # The last records cut and the head key moved back: only the anchor shows it.
+    rewrite(client, log, pristine[:3])
+    client.set(log.head_key, "3 {ts} {hash}".format(**pristine[2]))
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+    result = runner.invoke(app, ["audit", "verify", "--anchor", head])
+    assert result.exit_code == 1 and "deleted" in result.output
+    # Bad input: a clear error, exit 2, nothing written.
+    before = client.xlen(log.stream_key)
+    for args in (["audit", "export", "--since", "bad"],
+                 ["audit", "export", "--since", "2000-01-01", "--out",
+                  str(tmp_path / "no" / "such" / "dir.csv")],
+                 ["audit", "verify", "--anchor", "yesterday's"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, args
+    assert client.xlen(log.stream_key) == before
+
+
+def test_cli_refuses_a_non_durable_audit_redis_clearly(
+    redis_server: LocalRedis, server: LocalRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alpr.cli import app
+
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", redis_server.url)  # no AOF
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 2
+    assert "appendfsync always" in result.output and result.exception is not None
+    assert not isinstance(result.exception, AuditNotDurableError)  # a clean exit
