@@ -26,7 +26,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import redis
@@ -247,10 +247,17 @@ class AccessRegistry:
         return [a for a in found if a is not None]
 
     def set_agency_enabled(self, agency_id: str, enabled: bool) -> Agency:
-        if self.agency(agency_id) is None:
+        agency = self.agency(agency_id)
+        if agency is None:
             raise RegistryError(f"no agency {agency_id!r}")
         if enabled:
-            self._check_agency_allowed(self.agency(agency_id))  # type: ignore[arg-type]
+            # Re-enabling cannot give access the policy refuses (a federal body, an
+            # agency whose MOU reference is gone): a refusal like any registry change.
+            try:
+                self._check_agency_allowed(replace(agency, enabled=True))
+            except AccessDeniedError as exc:
+                raise RegistryError(f"{agency.name!r} cannot be enabled: {exc.message}"
+                                    ) from exc
         self.client.hset(self._agency_key(agency_id), "enabled", "1" if enabled else "0")
         agency = self.agency(agency_id)
         assert agency is not None

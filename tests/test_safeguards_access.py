@@ -142,6 +142,29 @@ def test_agency_without_mou_is_refused(stack: Stack, client: redis.Redis) -> Non
         stack.sg.access.authenticate(stack.tokens["aur"])
 
 
+def test_an_agency_the_policy_refuses_cannot_be_enabled(stack: Stack, client: redis.Redis,
+                                                       server: LocalRedis,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from alpr.cli import app
+
+    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
+        monkeypatch.setenv(f"ALPR_SG_{name}", server.url)
+    admin(stack).set_agency_enabled(MOU_ID, False)
+    client.hset(f"alpr:sg:agency:{MOU_ID}", "name", "DEA Aurora Task Force")
+    result = CliRunner().invoke(app, ["agency", "enable", MOU_ID, "--operator", "sgt-k"])
+    assert result.exit_code == 1 and "refused" in result.output and "federal" in result.output
+    assert stack.sg.access.agency(MOU_ID).enabled is False
+    last = list(stack.sg.audit.records())[-1]
+    assert (last.actor, last.action, last.decision) == (
+        "cli:sgt-k", "agency_enable", "refused:registry")
+    client.hset(f"alpr:sg:agency:{MOU_ID}", mapping={"name": "Aurora CO PD",
+                                                     "mou_reference": ""})
+    with pytest.raises(RegistryError, match="memorandum"):
+        admin(stack).set_agency_enabled(MOU_ID, True)
+
+
 def test_new_mou_agency_gets_access(stack: Stack) -> None:
     agency = admin(stack).add_agency("Greeley CO PD", AgencyKind.MOU, "MOU-2025-17")
     _, token = admin(stack).add_user("gr1", agency.agency_id)
@@ -203,6 +226,8 @@ def test_disabling_an_agency_takes_effect_at_once(stack: Stack) -> None:
 
 
 def test_rotated_token_replaces_the_old_one(stack: Stack) -> None:
+    old = stack.tokens["det"]
+    assert stack.sg.access.authenticate(old).user_id == "det"  # checked once: cached
     new = admin(stack).rotate_token("det")
     with pytest.raises(AccessDeniedError):
         stack.sg.access.authenticate(stack.tokens["det"])

@@ -137,6 +137,7 @@ def test_revoked_credentials(http: TestClient, guard: Guard, stack: Stack) -> No
 
 
 def test_rotated_away_token(http: TestClient, guard: Guard, stack: Stack) -> None:
+    assert http.post("/search", json=VALID, headers=stack.auth("det")).status_code == 200
     Admin(stack.sg.access, stack.sg.audit, "ops").rotate_token("det")
     record = guard.refused(lambda: http.post("/search", json=VALID, headers=stack.auth("det")),
                            401, "invalid_token")
