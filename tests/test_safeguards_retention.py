@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from alpr.cli import app
 from alpr.config import Topics
 from connectors.kafka import KafkaRecord, delete_topics, ensure_topics, make_producer
 from connectors.local_services import LocalRedis
 from safeguards.alerts import AlertStore
+from safeguards.api import create_app
 from safeguards.ingest import ingest_records, run_ingest
 from safeguards.patterns import PlatePattern
-from safeguards.policy import DAY_S, PolicyError, load_policy
+from safeguards.policy import DAY_S, PolicyError, default_policy_path, load_policy
 from safeguards.retention import (
     ReadStore,
     RetentionError,
@@ -160,25 +166,77 @@ def test_index_members_of_an_expired_read_find_nothing(client: redis.Redis) -> N
     assert store.cameras() == set()
 
 
-def test_expired_read_disappears_from_storage_indexes_and_search(client: redis.Redis) -> None:
-    stack = build_stack(client, client, retention_s=2, bucket_s=1)
+def test_alert_index_members_of_an_expired_alert_count_nothing(client: redis.Redis) -> None:
+    clock = Clock()
+    alerts = AlertStore(client, 100, bucket_s=3600, clock=clock)
+    read = make_read("GHO123", at_ms=clock.now)
+    alerts.put_many([make_alert(read, make_entry("GHO123", "E1")),
+                     make_alert(read, make_entry("GHO123", "E2"), historical=True)])
+    assert (alerts.count(0, clock.now), alerts.count(0, clock.now, historical_only=True)) == (
+        2, 1)
+    clock.now += 100_000  # past retention; the index keys are still in Redis
+    assert (alerts.count(0, clock.now), alerts.count(0, clock.now, historical_only=True)) == (
+        0, 0)
+
+
+def test_expired_read_disappears_from_storage_indexes_and_search(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch, server: LocalRedis, tmp_path: Path
+) -> None:
+    # A policy file with retention in seconds, used by the services, the API and the CLI.
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(default_policy_path().read_text().replace(
+        "\nretention_days: 30\n", f"\nretention_days: {2 / 86_400!r}\n"))
+    policy = load_policy(policy_file)
+    assert policy.retention_s == 2
+    stack = build_stack(client, client, policy=policy, bucket_s=1)
     sg = stack.sg
     read = make_read("EXP123", camera="cam-x")
     keep_out = make_read("EXP999", camera="cam-x")  # same camera, other plate
     sg.reads.put_many([read, keep_out])
-    request = SearchRequest(plate="EXP1*", case_number="2025-000111", offence="robbery",
-                            reason="Armed robbery, suspect vehicle seen on camera")
-    assert sg.search.search(stack.tokens["det"], request).count == 1
+    alert = make_alert(read, make_entry("EXP123", "NCIC-EXP"))
+    sg.alerts.put(alert)
+    http = TestClient(create_app(sg))
+    body = {"plate": "EXP1*", "case_number": "2025-000111", "offence": "robbery",
+            "reason": "Armed robbery, suspect vehicle seen on camera"}
+    for name, value in (("REDIS_URL", server.url), ("AUDIT_REDIS_URL", server.url),
+                        ("HOTLIST_REDIS_URL", server.url),
+                        ("POLICY_FILE", str(policy_file)), ("INDEX_BUCKET_S", "1")):
+        monkeypatch.setenv(f"ALPR_SG_{name}", value)
+    cli = ["search", "--plate", body["plate"], "--case", body["case_number"], "--offence",
+           body["offence"], "--reason", body["reason"], "--token", stack.tokens["det"],
+           "--json"]
+
+    def found() -> tuple[int, int, int]:
+        res = http.post("/search", json=body, headers=stack.auth("det"))
+        assert res.status_code == 200, res.text
+        out = CliRunner().invoke(app, cli)
+        assert out.exit_code == 0, out.output
+        return (sg.search.search(stack.tokens["det"], SearchRequest(**body)).count,
+                res.json()["count"], json.loads(out.stdout)["count"])
+
+    assert found() == (1, 1, 1)
+    report = sg.transparency.report()
+    assert (report.vehicles_detected_last_30_days, report.hotlist_hits_last_30_days,
+            report.cameras) == (2, 1, 1)
     time.sleep(2.2)
-    assert sg.reads.get(read.read_id) is None
+    assert sg.reads.get(read.read_id) is None and sg.alerts.get(alert.alert_id) is None
     assert sg.reads.find(PlatePattern.parse("EXP123")).reads == []
     assert sg.reads.count_reads() == 0
-    assert sg.search.search(stack.tokens["det"], request).count == 0
+    assert found() == (0, 0, 0)  # the service, POST /search and `alpr search`
+    report = sg.transparency.report()
+    assert (report.vehicles_detected_last_30_days, report.hotlist_hits_last_30_days,
+            report.cameras) == (0, 0, 0)
     time.sleep(1.3)  # + one bucket: every index key is gone as well
-    # Nothing anywhere in Redis names the read, its plate or its camera any more (the
-    # audit trail holds the searches' pattern "EXP1*", not the plate).
-    assert mentions(client, [read.read_id, "EXP123", "cam-x"]) == []
-    assert not [k for k in all_keys(client) if k.startswith((b"alpr:sg:read", b"alpr:sg:rb"))]
+    # Nothing anywhere in Redis names the read, its alert, its plate or its camera any
+    # more (the audit trail holds the searches' pattern "EXP1*", not the plate).
+    assert mentions(client, [read.read_id, alert.alert_id, "EXP123", "cam-x"]) == []
+    assert not [k for k in all_keys(client)
+                if k.startswith((b"alpr:sg:read", b"alpr:sg:rb", b"alpr:sg:a"))
+                and not k.startswith((b"alpr:sg:agenc", b"alpr:sg:audit"))]
+    # The audit trail of those searches is not personal data under the 30-day rule: kept.
+    searches = [r for r in sg.audit.records() if r.action == "search"]
+    assert len(searches) == 6 and sg.audit.verify().ok
+    assert client.pttl(sg.audit.stream_key) == -1
 
 
 # --- Kafka topic retention -------------------------------------------------------------

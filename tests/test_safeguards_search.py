@@ -278,6 +278,7 @@ def test_cli_search_is_the_same_audited_search(stack: Stack, server: LocalRedis,
     from alpr.cli import app
 
     monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     runner = CliRunner()
     args = ["search", "--plate", "AB?123", "--case", VALID["case_number"], "--reason",

