@@ -21,7 +21,7 @@ import typer
 from pydantic import ValidationError
 
 from safeguards.access import AgencyKind, RegistryError, Role
-from safeguards.audit import Anchor, AuditError
+from safeguards.audit import Anchor, AuditError, Metric
 from safeguards.gate import Refusal
 from safeguards.policy import PolicyError
 from safeguards.search import SearchRequest
@@ -111,10 +111,17 @@ def search_cmd(
         request = SearchRequest(**fields)
         result = sg.search.search(token, request, channel="cli", client=_operator(None))
     except ValidationError as exc:
+        # Audited in the shape of any search attempt (the CSV export reads it so).
+        query = {k: v if v is None or isinstance(v, list | int) else str(v)
+                 for k, v in fields.items()
+                 if k not in ("case_number", "reason", "offence")}
+        first = exc.errors()[0]
         refusal = sg.gate.refuse_unparsed(
             token, action="search", code="invalid_request", status=422,
-            message=str(exc.errors()[0].get("msg")), metrics=("search_refused",),
-            details={"channel": "cli", "query": {k: str(v) for k, v in fields.items()}})
+            message=f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg')}",
+            metrics=(Metric.SEARCH_REFUSED,),
+            details={"query": query, "case_number": case, "reason": reason,
+                     "offence": offence, "channel": "cli", "client": _operator(None)})
         _refused(refusal)
     except Refusal as refusal:
         _refused(refusal)

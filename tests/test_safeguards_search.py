@@ -229,6 +229,8 @@ def test_window_must_be_within_retention(http: TestClient, stack: Stack) -> None
     assert (res.status_code, res.json()["error"]) == (422, "window_outside_retention")
     res = search(http, stack, start=now.isoformat(), end=(now - timedelta(days=1)).isoformat())
     assert (res.status_code, res.json()["error"]) == (422, "invalid_window")
+    res = search(http, stack, end=(now + timedelta(days=1)).isoformat())
+    assert (res.status_code, res.json()["error"]) == (422, "invalid_window")
     res = search(http, stack, start="2025-01-01T00:00:00")  # no time zone
     assert (res.status_code, res.json()["error"]) == (422, "invalid_request")
 
@@ -292,6 +294,38 @@ def test_cli_search_is_the_same_audited_search(stack: Stack, server: LocalRedis,
                                  stack.tokens["det"]])
     assert result.exit_code == 1
     assert last_audit(stack).decision == "refused:prohibited_purpose"
+
+
+def test_cli_refusals_are_audited_and_clear(stack: Stack, server: LocalRedis,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from alpr.cli import app
+
+    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
+        monkeypatch.setenv(f"ALPR_SG_{name}", server.url)
+    runner = CliRunner()
+    base = ["search", "--plate", "ABC123", "--case", VALID["case_number"], "--reason",
+            VALID["reason"], "--offence", "robbery"]
+    cases = [
+        ([*base, "--token", stack.tokens["det"], "--camera", "cam*"], "invalid_request",
+         "det"),  # malformed: refused before the search, still audited
+        ([*base, "--token", stack.tokens["det"], "--reason", "x" * 1001], "invalid_request",
+         "det"),
+        ([*base, "--token", "sg1.det.not-the-secret"], "invalid_token", "anonymous"),
+        ([*base[:-2], "--offence", "traffic_enforcement", "--token", stack.tokens["aur"]],
+         "prohibited_purpose", "aur"),
+    ]
+    for args, code, actor in cases:
+        before = stack.sg.audit.head().seq
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert f"refused ({code})" in result.output and "Traceback" not in result.output
+        (record,) = list(stack.sg.audit.records())[before:]
+        assert (record.decision, record.actor, record.details["channel"]) == (
+            f"refused:{code}", actor, "cli")
+        assert record.details["query"]["plate"] == "ABC123"
+        assert record.details["case_number"] == VALID["case_number"]
+    result = runner.invoke(app, cases[0][0])
+    assert "cameras.0: String should match pattern" in result.output
 
 
 def test_openapi_spec_documents_the_endpoints(http: TestClient) -> None:
