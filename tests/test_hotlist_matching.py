@@ -141,8 +141,9 @@ def test_hits_sorted_by_priority_then_method(store: HotlistStore) -> None:
 
 
 def test_big_batches_and_big_index(store: HotlistStore) -> None:
-    # More reads than one HMGET chunk (4000) and a misread index bigger than the probe
-    # list, so both probe paths (HGETALL into Lua, HMGET) run.
+    # More reads than one HMGET chunk (4000) and a big misread index (lookup.lua reads
+    # it whole or field by field depending on its size: both paths are tested here and in
+    # test_indexed_matching_equals_a_scan).
     entries = [entry(f"ZZ{i:05d}", f"a{i}", NCMEC, priority=1) for i in range(3000)]
     store.replace_source(NCMEC, entries, now_ms=NOW)
     # Reads 3000.. differ from every entry in at least two leading characters: no hit.
