@@ -103,15 +103,18 @@ def _words(text: str) -> str:
 
 # Cheap pre-screen: every term above contains one of these (checked on ASCII text; any
 # other text takes the full, normalising path). Imports check a million entries.
+# (On lower-cased text: re.IGNORECASE measured 7x slower.)
 _QUICK = re.compile(r"immig|ice|i\.c\.e|deport|undocumented|alien|overstay|removal|uscis")
 
 
 def immigration_refusal(*texts: str | None) -> str | None:
     """The immigration term one of `texts` names (whole words), or None."""
-    text = " ".join(t for t in texts if t)
-    if text.isascii() and not _QUICK.search(text.lower()):
+    for t in texts:
+        if t and (not t.isascii() or _QUICK.search(t.lower())):
+            break
+    else:
         return None
-    joined = _words(text)
+    joined = _words(" ".join(t for t in texts if t))
     for term in _IMMIGRATION_TERMS:
         if f" {term} " in joined:
             return term
@@ -130,8 +133,11 @@ def with_vehicle(reason: str, vehicle: str) -> str:
 def entry_refusal(reason: str | None, category: str | None) -> str | None:
     """The immigration term an entry's category or reason names, the vehicle
     description excepted (see VEHICLE_MARK), or None."""
-    head = reason.split(VEHICLE_MARK, 1)[0] if reason else reason
-    return immigration_refusal(head, category)
+    if reason:
+        cut = reason.find(VEHICLE_MARK)
+        if cut >= 0:
+            reason = reason[:cut]
+    return immigration_refusal(reason, category)
 
 
 def _slug(text: str) -> str:

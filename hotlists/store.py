@@ -44,6 +44,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from itertools import chain
@@ -615,49 +616,70 @@ class HotlistStore:
                 )
             index.clear()
 
-        def execute() -> None:
-            if any(int(n) < 0 for n in pipe.execute()):
-                raise ImportLockLostError(f"import lock of {keys.source} lost mid-import")
+        # Redis writes one batch while the next is parsed: parsing (this process) and
+        # writing (redis-server) then use both cores. One batch in flight at most.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotlist-write")
+        inflight: Future[list[Any]] | None = None
 
-        for entry in entries:
-            stats.received += 1
-            if not isinstance(entry, HotlistEntry):
-                raise TypeError(f"expected HotlistEntry, got {type(entry).__name__}")
-            if entry.source != keys.source:
-                raise ValueError(
-                    f"entry {entry.entry_id} is from {entry.source}, importing {keys.source}"
-                )
-            if entry.expires_at is not None and entry.expires_at < now:
-                stats.expired += 1
-                continue
-            if _refused(entry):
-                stats.refused += 1
-                continue
-            plate = _plate_of(entry)
-            canon = canonical(plate)
-            chunk += (canon, plate, entry.entry_id, _record(entry, plate))
-            depth = policy.extra_for(entry.priority, len(plate))
-            if depth:
-                stats.depth = max(stats.depth, depth)
-                for key in index_keys(canon, depth):
-                    index.setdefault(key, {})[canon] = None
-            queued += 1
-            # Bounded script calls: each blocks lookups for ~1-2 ms at most.
-            if len(chunk) >= 4 * _WRITE_CHUNK:
-                queue_chunk()
-            if queued >= batch:
-                if chunk:
+        def wait() -> None:
+            nonlocal inflight
+            if inflight is not None:
+                replies, inflight = inflight.result(), None
+                if any(int(n) < 0 for n in replies):
+                    raise ImportLockLostError(f"import lock of {keys.source} lost mid-import")
+
+        def execute() -> None:
+            nonlocal pipe, inflight
+            wait()
+            inflight = writer.submit(pipe.execute)
+            pipe = self.redis.pipeline(transaction=False)
+
+        try:
+            for entry in entries:
+                stats.received += 1
+                if not isinstance(entry, HotlistEntry):
+                    raise TypeError(f"expected HotlistEntry, got {type(entry).__name__}")
+                if entry.source != keys.source:
+                    raise ValueError(
+                        f"entry {entry.entry_id} is from {entry.source}, importing {keys.source}"
+                    )
+                if entry.expires_at is not None and entry.expires_at < now:
+                    stats.expired += 1
+                    continue
+                if _refused(entry):
+                    stats.refused += 1
+                    continue
+                plate = _plate_of(entry)
+                canon = canonical(plate)
+                chunk += (canon, plate, entry.entry_id, _record(entry, plate))
+                depth = policy.extra_for(entry.priority, len(plate))
+                if depth:
+                    stats.depth = max(stats.depth, depth)
+                    for key in index_keys(canon, depth):
+                        index.setdefault(key, {})[canon] = None
+                queued += 1
+                # Bounded script calls: each blocks lookups for ~1-2 ms at most.
+                if len(chunk) >= 4 * _WRITE_CHUNK:
                     queue_chunk()
-                if index:
-                    queue_index()
+                if queued >= batch:
+                    if chunk:
+                        queue_chunk()
+                    if index:
+                        queue_index()
+                    execute()
+                    queued = 0
+            if chunk:
+                queue_chunk()
+            if index:
+                queue_index()
+            if queued:
                 execute()
-                queued = 0
-        if chunk:
-            queue_chunk()
-        if index:
-            queue_index()
-        if queued:
-            execute()
+            wait()
+        finally:
+            # Waits for a write still running: never one behind a version being abandoned
+            # (its error, if any, is dropped: the caller's is the one to raise).
+            writer.shutdown(wait=True)
+
         meta = self.redis.hmget(keys.meta(version), ["count", "depth"])
         stats.stored = int(meta[0] or 0)
         stats.depth = int(meta[1] or 0)

@@ -272,22 +272,20 @@ def test_every_import_publishes_an_update_event(
         delete_topics(kafka, [topic])
 
 
-def test_new_amber_alert_alerts_the_flow_within_seconds(
+def test_new_amber_alert_alerts_the_flows_next_batch(
     store: HotlistStore, importer: Importer, tmp_path: Path
 ) -> None:
     """The flow caches nothing (flows.hotlist_join): the next batch after an upsert sees
-    it. Fed: a read, then an Amber drop for its plate; measured: time to first alert."""
+    it, with no refresh to wait for. Fed: a read, then an Amber drop for its plate."""
     reads = [PlateRead(read_id="r1", plate="7KQX214", confidence=0.95,
                        char_confidences=[0.95] * 7, camera_id="cam-1", first_seen=1,
                        last_seen=2, frames_used=["f"], frame_count=1)]
     assert join_reads(store, reads) == []
     drop = tmp_path / "amber.json"
     drop.write_text('{"alert_id": "AMB-7", "plate": "7KQX214"}\n')
-    started = time.monotonic()
     importer.import_file("ncmec", drop)
     alerts = join_reads(store, reads)
     assert [a.entry.entry_id for a in alerts] == ["AMB-7"]
-    assert time.monotonic() - started < 5
 
 
 # --- watch mode ---------------------------------------------------------------------------
