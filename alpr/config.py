@@ -8,9 +8,22 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _check_lane_regions(
+    regions: dict[str, tuple[float, float, float, float]],
+) -> dict[str, tuple[float, float, float, float]]:
+    for camera, (x, y, w, h) in regions.items():
+        if not (0 <= x < 1 and 0 <= y < 1 and w > 0 and h > 0 and x + w <= 1 and y + h <= 1):
+            raise ValueError(
+                f"lane region of {camera}: x, y, w, h must be fractions of the frame "
+                f"(0 <= x, y; w, h > 0; x + w <= 1; y + h <= 1), got {(x, y, w, h)}"
+            )
+    return regions
 
 
 class Topics(BaseSettings):
@@ -49,6 +62,15 @@ class Settings(BaseSettings):
     # not worth a pass of their own (stickers, slogans, distant cars).
     min_candidate_confidence: float = Field(0.30, ge=0, le=1)
     max_candidates_per_frame: int = Field(3, ge=1)
+    # Per camera, the part of the frame where plates pass: x, y, w, h as fractions of the
+    # frame, e.g. ALPR_LANE_REGIONS='{"cam-1": [0, 0.35, 1, 0.65]}'. Others: whole frame.
+    lane_regions: Annotated[
+        dict[str, tuple[float, float, float, float]], AfterValidator(_check_lane_regions)
+    ] = Field(default_factory=dict)
+    # Skip recognising a frame whose lane region changed by less than this since the
+    # camera's last recognised frame (mean abs difference of 32x18 grey thumbnails, grey
+    # levels; JPEG noise alone ~0.5). 0 recognises every frame.
+    unchanged_frame_threshold: float = Field(1.5, ge=0)
     # Detector input: the long side is capped to this many pixels.
     det_max_side: int = Field(960, ge=320)
     # onnxruntime intra-op threads per worker: one worker per core is fastest.

@@ -20,6 +20,9 @@ RECOGNITION_SECONDS = Histogram(
     "Time to detect and read plates in one frame",
     buckets=(0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0),
 )
+FRAMES_SKIPPED = Counter(
+    "alpr_frames_skipped_total", "Frames not recognised: nothing new to read", ["reason"]
+)
 PLATE_CANDIDATES = Counter("alpr_plate_candidates_total", "Per-frame plate reads kept")
 READS = Counter("alpr_reads_total", "Vehicle-pass reads published", ["camera"])
 PASSES_CLOSED = Counter("alpr_passes_closed_total", "Vehicle passes closed", ["cause"])

@@ -33,6 +33,7 @@ from alpr import metrics
 from alpr.config import Settings, get_settings
 from alpr.contracts import Alert, DeadLetter, FrameMeta, PlateRead
 from connectors.flow_sink import OutRecord, ReliableKafkaSink
+from flows.frame_filter import UnchangedFrames, lane_view
 from flows.frames import DecodedFrame, FrameRejected, RawFrame, dead_letter, decode_frame
 from flows.hotlist_join import join_reads
 from flows.passes import Observation, PassPolicy, PassTracker
@@ -51,6 +52,7 @@ class _WorkerResources(threading.local):
 
     recognizer: Recognizer | None = None
     store: HotlistStore | None = None
+    unchanged: UnchangedFrames | None = None
 
 
 _resources = _WorkerResources()
@@ -95,9 +97,23 @@ def _crop_jpeg(image: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
     return buf.tobytes() if ok else b""
 
 
+def _unchanged_frames(settings: Settings) -> UnchangedFrames:
+    if _resources.unchanged is None:
+        _resources.unchanged = UnchangedFrames(settings.unchanged_frame_threshold)
+    return _resources.unchanged
+
+
 def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
+    """Plate reads of one frame, looking only at the camera's lane region and only when
+    it changed since the camera's last recognised frame (flows.frame_filter)."""
+    view = lane_view(frame.image, settings.lane_regions.get(frame.meta.camera_id))
+    if settings.unchanged_frame_threshold > 0 and _unchanged_frames(settings).is_unchanged(
+        frame.meta.camera_id, view
+    ):
+        metrics.FRAMES_SKIPPED.labels("unchanged").inc()
+        return []
     started = time.perf_counter()
-    candidates = read_frame(_recognizer(settings), frame.image, settings)
+    candidates = read_frame(_recognizer(settings), view, settings)
     metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - started)
     metrics.PLATE_CANDIDATES.inc(len(candidates))
     return [
@@ -106,7 +122,7 @@ def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
             text=c.text,
             confidence=c.confidence,
             char_confidences=tuple(c.char_confidences),
-            crop_jpeg=_crop_jpeg(frame.image, c.box),
+            crop_jpeg=_crop_jpeg(view, c.box),
         )
         for c in candidates
     ]

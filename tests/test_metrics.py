@@ -28,6 +28,7 @@ def test_metrics_endpoint_passes_promtool() -> None:
     metrics.FRAMES_IN.labels("cam-1").inc()
     metrics.FRAME_DECODE_FAILURES.labels("corrupt_jpeg").inc()
     metrics.RECOGNITION_SECONDS.observe(0.12)
+    metrics.FRAMES_SKIPPED.labels("unchanged").inc()
     metrics.READS.labels("cam-1").inc()
     metrics.PASSES_CLOSED.labels("idle").inc()
     metrics.HOTLIST_HITS.labels("NCIC").inc()
@@ -41,7 +42,7 @@ def test_metrics_endpoint_passes_promtool() -> None:
                  "alpr_recognition_seconds_bucket", "alpr_reads_total",
                  "alpr_hotlist_lookups_total", "alpr_hotlist_hits_total", "alpr_alerts_total",
                  "alpr_dead_letters_total", "alpr_capture_to_alert_seconds_bucket",
-                 "alpr_passes_closed_total"):
+                 "alpr_passes_closed_total", "alpr_frames_skipped_total"):
         assert name.encode() in body, name
     check = subprocess.run([_promtool(), "check", "metrics"], input=body,
                            capture_output=True, timeout=30)
