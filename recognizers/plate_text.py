@@ -150,12 +150,31 @@ def is_state_or_slogan(text: str) -> bool:
     folded = text.translate(_DIGIT_TO_LETTER)
     if folded in _PLATE_WORDS:
         return True
+    # Small print on a blurred plate loses one more letter ("C0LDRAD0", "L0RADG"): a read
+    # of 6+ characters within one substitution of a name or of a piece of one.
+    if len(folded) >= 6 and any(_near_piece(folded, name) for name in _NAMES_AND_SLOGANS):
+        return True
     if sum(c.isdigit() for c in text) >= 2:
         return False
     if any(len(key) >= 4 and key in folded for key in _STATE_KEYS):
         return True
     # A partial read of a name or slogan ("OLORADO", "LONESTAR").
     return len(folded) >= 5 and any(folded in name for name in _NAMES_AND_SLOGANS)
+
+
+def _near_piece(word: str, name: str) -> bool:
+    """`word` equals some same-length piece of `name` but for at most one character."""
+    n = len(word)
+    for start in range(len(name) - n + 1):
+        misses = 0
+        for a, b in zip(word, name[start : start + n], strict=True):
+            if a != b:
+                misses += 1
+                if misses > 1:
+                    break
+        if misses <= 1:
+            return True
+    return False
 
 
 def reject_reason(raw: str) -> str | None:
