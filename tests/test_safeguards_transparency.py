@@ -83,6 +83,7 @@ def test_statistics_follow_live_data(http: TestClient, stack: Stack) -> None:
     hotlists.replace_source(HotlistSource.NCIC, [make_entry("VEH000", "E1")])
     hotlists.replace_source(HotlistSource.NCMEC, [make_entry("VEH001", "A1",
                                                              source=HotlistSource.NCMEC)])
+    hotlists.replace_source(HotlistSource.CCIC, [], allow_empty=True)  # emptied: no alerts
 
     report = http.get("/transparency").json()
     assert report["cameras"] == 4
