@@ -29,6 +29,8 @@ from connectors.local_services import LocalKafka, LocalRedis
 from connectors.synthetic_camera import SyntheticPass, generate_passes, iter_frames, publish_frames
 from flows.runner import start_flow_processes, stop_processes
 from hotlists.store import HotlistStore
+from safeguards.policy import load_policy
+from safeguards.retention import ensure_retention_topics
 
 PARTITIONS = 4
 
@@ -117,8 +119,11 @@ def run_demo(
     try:
         with _services(kafka, redis_url) as (bootstrap, redis_address):
             print(f"demo: kafka={bootstrap} redis={redis_address} logs={log_dir}", flush=True)
-            ensure_topics(bootstrap, [topics.frames, topics.reads, topics.alerts,
-                                      topics.dead_letters], partitions=PARTITIONS)
+            ensure_topics(bootstrap, [topics.frames, topics.dead_letters],
+                          partitions=PARTITIONS)
+            # Reads and alerts never outlive the policy's retention (30 days), here too.
+            ensure_retention_topics(bootstrap, load_policy(), [topics.reads, topics.alerts],
+                                    partitions=PARTITIONS)
             n_passes = max(8, int(duration_s * fps / 5) + 4)
             passes = generate_passes(n_passes, 5, seed=seed,
                                      cameras=[f"cam-{i + 1}" for i in range(cameras)],

@@ -15,6 +15,8 @@ from typing import IO
 from alpr.config import Topics
 from connectors.kafka import ensure_topics
 from connectors.local_services import free_port
+from safeguards.policy import load_policy
+from safeguards.retention import ensure_retention_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_COMMAND = [sys.executable, "-m", "bytewax.run", "flows.pipeline:build_flow"]
@@ -41,8 +43,10 @@ class FlowTopics:
                           f"{self.dead_letters}.{tag}")
 
     def create(self, bootstrap: str, partitions: int = 4) -> None:
-        ensure_topics(bootstrap, [self.frames, self.reads, self.alerts, self.dead_letters],
-                      partitions=partitions)
+        """Create the topics; reads and alerts with the policy's retention (30 days)."""
+        ensure_topics(bootstrap, [self.frames, self.dead_letters], partitions=partitions)
+        ensure_retention_topics(bootstrap, load_policy(), [self.reads, self.alerts],
+                                partitions=partitions)
 
 
 def flow_env(bootstrap: str, redis_url: str, topics: FlowTopics, **extra: str) -> dict[str, str]:

@@ -46,6 +46,7 @@ __all__ = [
     "ensure_retention_topics",
     "now_ms",
     "topic_retention_config",
+    "topic_retention_ms",
 ]
 
 # A wildcard pattern that matches more distinct plates than this in one bucket is cut
@@ -324,7 +325,7 @@ def ensure_retention_topics(
     ensure_topics(bootstrap, list(topics), partitions=partitions,
                   config=topic_retention_config(policy), timeout=timeout)
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    current = _retention_ms(admin, topics, timeout)
+    current = topic_retention_ms(admin, topics, timeout)
     too_long = [t for t, ms in current.items() if ms < 0 or ms > wanted]
     if too_long:
         resources = [
@@ -334,11 +335,12 @@ def ensure_retention_topics(
         ]
         for fut in admin.incremental_alter_configs(resources).values():
             fut.result(timeout=timeout)
-        current = _retention_ms(admin, topics, timeout)
+        current = topic_retention_ms(admin, topics, timeout)
     return current
 
 
-def _retention_ms(admin: AdminClient, topics: Sequence[str], timeout: float) -> dict[str, int]:
+def topic_retention_ms(admin: AdminClient, topics: Sequence[str], timeout: float) -> dict[str, int]:
+    """{topic: retention.ms} as the broker reports it (-1: kept forever)."""
     futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t) for t in topics])
     out: dict[str, int] = {}
     for resource, fut in futures.items():
