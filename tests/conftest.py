@@ -4,6 +4,8 @@
 - `redis_client`: a client of its database SCRATCH_DB (15), flushed before each test.
   Module-scoped data (e.g. an end-to-end scenario) lives in db 0 and is never flushed
   by it.
+- `server` / `client`: a durable redis-server (AOF, fsync always) per test module, as the
+  safeguards' audit needs, and a client of it flushed before each test.
 - `kafka`: bootstrap servers, `$KAFKA_BOOTSTRAP` if set, else a tansu broker for the
   session. Tests should create uniquely named topics (`unique_topic`) and delete them:
   tansu keeps everything in memory.
@@ -51,6 +53,23 @@ def redis_client(redis_server: LocalRedis) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalRedis]:
+    """A durable redis-server (AOF, fsync always), as the safeguards require of the audit
+    Redis; one per test module."""
+    with LocalRedis(appendonly=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: LocalRedis) -> Iterator[redis.Redis]:
+    """A client of `server`, emptied before each test."""
+    c = server.client()
+    c.flushall()
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -53,20 +51,6 @@ FEDERAL_NAMES = [
     "Federal Bureau of Prisons",
     "United States Secret Service",
 ]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis(appendonly=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def client(server: LocalRedis) -> Iterator[redis.Redis]:
-    c = server.client()
-    c.flushall()
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -26,20 +25,6 @@ from safeguards.audit import (
     AuditRecord,
 )
 from safeguards.services import Safeguards
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis(appendonly=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def client(server: LocalRedis) -> Iterator[redis.Redis]:
-    c = server.client()
-    c.flushall()
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,20 +33,6 @@ from safeguards.search import SearchRequest
 from safeguards.testing import build_stack, make_alert, make_entry, make_read
 
 THIRTY_DAYS_MS = 30 * DAY_S * 1000
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis(appendonly=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def client(server: LocalRedis) -> Iterator[redis.Redis]:
-    c = server.client()
-    c.flushall()
-    yield c
-    c.close()
 
 
 class Clock:

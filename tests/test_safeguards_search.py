@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,20 +23,6 @@ VALID = {
     "offence": "robbery",
     "reason": "Armed robbery at a 7-Eleven, suspect vehicle seen leaving the parking lot",
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis(appendonly=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def client(server: LocalRedis) -> Iterator[redis.Redis]:
-    c = server.client()
-    c.flushall()
-    yield c
-    c.close()
 
 
 @pytest.fixture

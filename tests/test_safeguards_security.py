@@ -9,7 +9,6 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from connectors.local_services import LocalRedis
 from safeguards.admin import Admin
 from safeguards.api import create_app
 from safeguards.audit import AuditRecord
@@ -31,20 +30,6 @@ VALID = {
 }
 VERIFY = {"outcome": "verified", "check_system": "NCIC", "check_result": "confirmed_active",
           "image_matches": True}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis(appendonly=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def client(server: LocalRedis) -> Iterator[redis.Redis]:
-    c = server.client()
-    c.flushall()
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -29,12 +29,6 @@ PORTAL_FIELDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis(appendonly=True) as srv:
-        yield srv
-
-
 @pytest.fixture
 def stack(server: LocalRedis) -> Iterator[Stack]:
     c = server.client()

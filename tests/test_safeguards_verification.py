@@ -20,12 +20,6 @@ DISMISSED = {"outcome": "dismissed", "check_system": "CCIC", "check_result": "cl
              "image_matches": True, "note": "Vehicle recovered yesterday"}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis(appendonly=True) as srv:
-        yield srv
-
-
 @pytest.fixture
 def stack(server: LocalRedis) -> Iterator[Stack]:
     c = server.client()
