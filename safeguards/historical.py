@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from alpr.contracts import Alert, HotlistEntry, HotlistSource, PlateRead
 from flows.hotlist_join import make_alert
+from hotlists.categories import VEHICLE_MARK
 from hotlists.matching import Hit, match_plates
 from hotlists.store import HotlistStore, normalise_plate
 from safeguards import KEY_PREFIX
@@ -110,8 +111,10 @@ def historical_alerts(
             return False
         key = _key(entry)
         if key not in screened:
-            # Same screen as searches: an entry for a prohibited purpose never alerts.
-            bad = policy.screen(f"{entry.reason} {entry.category or ''}") if policy else None
+            # Same screen as searches: an entry for a prohibited purpose never alerts. What
+            # it is listed for is screened, not the vehicle ("ICE WHITE" is a colour).
+            listed_for = entry.reason.split(VEHICLE_MARK, 1)[0]
+            bad = policy.screen(f"{listed_for} {entry.category or ''}") if policy else None
             if bad:
                 log.warning("hotlist entry %s/%s skipped: prohibited purpose (%s)",
                             entry.source.value, entry.entry_id, bad)

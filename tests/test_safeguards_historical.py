@@ -213,6 +213,20 @@ def test_expired_and_prohibited_entries_produce_nothing(
     assert len(historical_alerts(reads, hotlists, [traffic], mark=False)) == 2
 
 
+def test_vehicle_colour_is_not_screened_as_a_purpose(
+    reads: ReadStore, hotlists: HotlistStore, importer: Importer
+) -> None:
+    """Fed: an Amber alert for an "Ice White" car. Must come out: its historical hits (the
+    purpose screen reads what the entry is listed for, not the vehicle description)."""
+    importer.import_lines("ncmec", [json.dumps({
+        "alert_id": "AMB-7", "plate": "HIS123", "state": "CO",
+        "vehicle": "ICE WHITE 2019 HONDA CIVIC"})])
+    (entry,) = hotlists.lookup("HIS123")
+    assert "ICE WHITE" in entry.reason
+    found = historical_alerts(reads, hotlists, [entry], policy=load_policy(), mark=False)
+    assert sorted(a.read.camera_id for a in found) == ["cam-1", "cam-2"]
+
+
 def test_reads_before_the_entry_took_effect_are_no_hits(client: redis.Redis,
                                                         hotlists: HotlistStore) -> None:
     store = ReadStore(client)
