@@ -267,19 +267,24 @@ def ground_truth(folder: Path, limit: int | None = None) -> dict[str, str]:
 
 
 def recognise_folder(folder: Path, cache: Path, limit: int | None = None) -> list[PhotoRead]:
-    """Recogniser output per image, cached (the recogniser costs ~0.3 s per image)."""
+    """The flow's per-frame reads of each image (recognizers.frame_reader), cached (the
+    recogniser costs ~0.3 s per image)."""
     truth = ground_truth(folder, limit)
     cached: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
     todo = [name for name in truth if name not in cached]
     if todo:
         import cv2
 
+        from alpr.config import get_settings
         from recognizers import load_recognizer
+        from recognizers.frame_reader import read_frame
 
-        recognizer = load_recognizer()
+        settings = get_settings()
+        recognizer = load_recognizer(settings)
         for n, name in enumerate(todo, 1):
             image = cv2.imread(str(folder / name))
-            cands = [] if image is None else recognizer.read(image)
+            # The candidates the flow would keep from this frame, as it would read them.
+            cands = [] if image is None else read_frame(recognizer, image, settings)
             cached[name] = [[c.text, c.confidence] for c in cands]
             if n % 20 == 0:
                 print(f"  recognised {n}/{len(todo)} of {folder.name}", flush=True)
