@@ -30,7 +30,9 @@ def demo(
     kafka: Annotated[str | None, typer.Option(help="Use this broker instead of starting one.")]
     = None,
     redis_url: Annotated[str | None, typer.Option("--redis", help="Use this Redis URL.")] = None,
-    workers: Annotated[int, typer.Option(help="Flow workers (one per core is fastest).")] = 2,
+    workers: Annotated[
+        int, typer.Option(help="Flow processes of one worker each (one per core is fastest).")
+    ] = 2,
     fps: Annotated[float, typer.Option(help="Synthetic camera frames per second.")] = 5.0,
     cameras: Annotated[int, typer.Option(help="Synthetic cameras.")] = 2,
 ) -> None:

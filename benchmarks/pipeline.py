@@ -27,7 +27,12 @@ from confluent_kafka import Consumer, TopicPartition
 from alpr.contracts import Alert, HotlistEntry, HotlistSource
 from connectors.kafka import make_producer
 from connectors.local_services import LocalKafka, LocalRedis
-from connectors.synthetic_camera import generate_passes, iter_frames, publish_frames
+from connectors.synthetic_camera import (
+    camera_partitions,
+    generate_passes,
+    iter_frames,
+    publish_frames,
+)
 from flows.runner import FlowTopics, flow_env, start_flow_processes, stop_processes
 from hotlists.store import HotlistStore
 
@@ -51,8 +56,13 @@ def services(kafka: str | None, redis_url: str | None) -> Iterator[tuple[str, st
 
 def run(args: argparse.Namespace) -> dict:
     cameras = [f"cam-{i + 1}" for i in range(args.cameras)]
+    # Live: space each camera's frames so that all cameras together send --fps, so the
+    # capture times are the send times (otherwise sending lags the synthetic clock and
+    # that lag would be counted as latency).
+    interval = round(1000 * args.cameras / args.fps) if args.fps > 0 else 200
     passes = generate_passes(args.passes, args.frames_per_pass, seed=args.seed,
-                             cameras=cameras, conditions=args.conditions)
+                             cameras=cameras, conditions=args.conditions,
+                             frame_interval_ms=interval)
     frames = list(iter_frames(passes))
     with services(args.kafka, args.redis) as (bootstrap, redis_url):
         store = HotlistStore(redis.Redis.from_url(redis_url))
@@ -63,8 +73,10 @@ def run(args: argparse.Namespace) -> dict:
         topics.create(bootstrap, partitions=PARTITIONS)
         producer = make_producer(bootstrap)
         env = flow_env(bootstrap, redis_url, topics, ALPR_TAIL="true")
+        # Each camera on its own partition, as a camera gateway should (README).
+        where = camera_partitions(cameras, PARTITIONS)
         if args.fps <= 0:  # backlog first: the flow's drain time is its throughput
-            publish_frames(producer, topics.frames, frames, rewrite_time=True)
+            publish_frames(producer, topics.frames, frames, rewrite_time=True, partitions=where)
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench",
                              "enable.auto.commit": False})
         consumer.assign([TopicPartition(t, p, 0) for t in (topics.reads, topics.alerts)
@@ -75,7 +87,7 @@ def run(args: argparse.Namespace) -> dict:
         if args.fps > 0:
             sender = threading.Thread(target=publish_frames, daemon=True, kwargs=dict(
                 producer=producer, topic=topics.frames, frames=frames, rate_fps=args.fps,
-                rewrite_time=True))
+                rewrite_time=True, partitions=where))
             sender.start()
         read_times: list[float] = []
         latencies: list[float] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +39,7 @@ from connectors.plate_render import (
 __all__ = [
     "SyntheticFrame",
     "SyntheticPass",
+    "camera_partitions",
     "frame_headers",
     "generate_passes",
     "iter_frames",
@@ -233,6 +234,12 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def camera_partitions(cameras: Sequence[str], partitions: int) -> dict[str, int]:
+    """Camera i on partition i % partitions. bytewax gives partition p to worker
+    p % workers, so consecutive cameras land on different workers."""
+    return {camera: i % partitions for i, camera in enumerate(cameras)}
+
+
 def publish_frames(
     producer: Producer,
     topic: str,
@@ -241,6 +248,7 @@ def publish_frames(
     now_ms: Callable[[], int] | None = None,
     *,
     rewrite_time: bool = False,
+    partitions: Mapping[str, int] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     flush_timeout_s: float = 30.0,
 ) -> int:
@@ -256,6 +264,10 @@ def publish_frames(
     start + (its original captured_at - the first frame's). A frame is never sent before
     its stamp; if sending falls behind (slow broker, rate_fps), the stamp stays and the
     delay shows up as latency, as it would for a real camera.
+
+    `partitions` ({camera id: partition}, see camera_partitions) sends each camera's frames
+    to its own partition, as a camera gateway should: the default key hash can put every
+    camera on partitions that one worker owns.
 
     Raises KafkaException if a delivery fails and RuntimeError if the flush times out:
     a camera feed that silently drops frames would make tests pass for the wrong reason.
@@ -289,6 +301,9 @@ def publish_frames(
             now = max(now, clock())
         next_slot = max(float(now), due) + min_gap_ms
         headers = frame_headers(frame, captured_at)
+        where = {}
+        if partitions is not None and frame.camera_id in partitions:
+            where["partition"] = partitions[frame.camera_id]
         while True:
             try:
                 producer.produce(
@@ -298,6 +313,7 @@ def publish_frames(
                     headers=headers,
                     timestamp=captured_at,
                     on_delivery=on_delivery,
+                    **where,
                 )
                 break
             except BufferError:

@@ -30,6 +30,7 @@ from connectors.plate_render import (
 )
 from connectors.synthetic_camera import (
     SyntheticFrame,
+    camera_partitions,
     generate_passes,
     iter_frames,
     publish_frames,
@@ -374,3 +375,34 @@ def test_publish_frames_to_a_broker(broker: str, passes) -> None:
             "frame_id": frame.frame_id.encode(),
             "schema_version": b"1",
         }
+
+
+def test_each_camera_can_have_its_own_partition(broker: str, passes) -> None:
+    """Fed: frames of two cameras with camera_partitions over 2 partitions. Must come out:
+    each camera's frames all in its own partition (so two workers share the load)."""
+    topic = f"frames-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": broker})
+    for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
+        future.result(10)
+    frames = list(iter_frames(passes[:4]))
+    cameras = sorted({f.camera_id for f in frames})
+    assert len(cameras) == 2
+    mapping = camera_partitions(cameras, 2)
+    assert sorted(mapping.values()) == [0, 1]
+    producer = Producer({"bootstrap.servers": broker})
+    assert publish_frames(producer, topic, frames, partitions=mapping) == len(frames)
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"test-{topic}",
+                         "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in (0, 1)])
+        got = []
+        deadline = time.monotonic() + 15
+        while len(got) < len(frames) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got.append(msg)
+    finally:
+        consumer.close()
+    assert len(got) == len(frames)
+    for msg in got:
+        assert msg.partition() == mapping[msg.key().decode()]
