@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 
 from alpr.config import Settings
+from benchmarks.pipeline import percentile
 from recognizers import BACKENDS, load_recognizer
 from recognizers.frame_reader import read_frame
 
@@ -73,11 +74,6 @@ def ground_truth(folder: Path) -> list[tuple[Path, str]]:
     if not out:
         raise FileNotFoundError(f"no NAME.txt ground truth files in {folder}")
     return out
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def evaluate(

@@ -43,6 +43,7 @@ from typing import Any
 import redis
 
 from alpr.contracts import HotlistEntry, HotlistSource, PlateRead
+from benchmarks.accuracy import ground_truth as accuracy_truth
 from connectors.local_services import LocalRedis
 from flows.hotlist_join import join_reads
 from hotlists.events import MemoryUpdatePublisher
@@ -258,12 +259,7 @@ class PhotoRead:
 
 def ground_truth(folder: Path, limit: int | None = None) -> dict[str, str]:
     """image name -> true plate, for the first `limit` images (by name) or all."""
-    out: dict[str, str] = {}
-    for txt in sorted(folder.glob("*.txt"))[:limit]:
-        parts = txt.read_text().strip().split("\t")
-        if len(parts) >= 6:
-            out[parts[0]] = parts[5].strip().upper()
-    return out
+    return {image.name: plate for image, plate in accuracy_truth(folder)[:limit]}
 
 
 def recognise_folder(folder: Path, cache: Path, limit: int | None = None) -> list[PhotoRead]:
