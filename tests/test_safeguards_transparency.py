@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from alpr.contracts import HotlistSource
@@ -30,11 +29,8 @@ PORTAL_FIELDS = {
 
 
 @pytest.fixture
-def stack(server: LocalRedis) -> Iterator[Stack]:
-    c = server.client()
-    c.flushall()
-    yield build_stack(c, c)
-    c.close()
+def stack(client: redis.Redis) -> Stack:
+    return build_stack(client, client)
 
 
 @pytest.fixture

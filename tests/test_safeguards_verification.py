@@ -3,10 +3,9 @@ what NCIC/CCIC said; audited and counted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from alpr.contracts import Alert
@@ -21,11 +20,8 @@ DISMISSED = {"outcome": "dismissed", "check_system": "CCIC", "check_result": "cl
 
 
 @pytest.fixture
-def stack(server: LocalRedis) -> Iterator[Stack]:
-    c = server.client()
-    c.flushall()
-    yield build_stack(c, c)
-    c.close()
+def stack(client: redis.Redis) -> Stack:
+    return build_stack(client, client)
 
 
 @pytest.fixture
