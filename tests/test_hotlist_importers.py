@@ -104,6 +104,24 @@ def test_ncic_first_line_record_is_not_taken_for_a_header() -> None:
     assert [e.plate for e in entries] == ["AB123456"] and stats.header is None
 
 
+def test_ncic_header_is_recognised_by_its_content_not_by_being_first() -> None:
+    # A first line naming NCIC, or the PLATE and STATE columns, is a header; a first line
+    # that is neither (here a record with an unknown list code) is a malformed row.
+    for header in ("NCIC LPR EXTRACT 202401150600", "CODE NCIC NUMBER ORI DATE PLATE STATE"):
+        stats = ImportStats()
+        assert [e.plate for e in parse_ncic([header, NCIC_EXAMPLE], stats)] == ["AB123456"]
+        assert stats.header == header and stats.rows == 1 and stats.rejected_total == 0
+    unknown = ncic_line("Q", "000000003CA0000000", "        ", "ZZZ999", "CA")
+    stats = ImportStats()
+    assert [e.plate for e in parse_ncic([unknown, NCIC_EXAMPLE], stats)] == ["AB123456"]
+    assert stats.header is None and rejected_lines(stats) == {1: "unknown_list_code"}
+    assert (stats.rows, stats.rejected_total) == (2, 1)
+    # A header further down is no header: the extract has one, on top.
+    stats = ImportStats()
+    list(parse_ncic([NCIC_EXAMPLE, "NCIC LPR EXTRACT 202401150600"], stats))
+    assert stats.header is None and rejected_lines(stats) == {2: "short_line"}
+
+
 # --- CCIC ---------------------------------------------------------------------------------
 
 
@@ -144,6 +162,25 @@ def test_ccic_extract_categories_refusals_and_rejections() -> None:
 
     assert dict(stats.refused) == {"immigration": 2} and stats.refused_lines == [5, 6]
     assert rejected_lines(stats) == {7: "bad_state", 8: "short_line"}
+
+
+def test_ccic_header_is_recognised_by_its_content_not_by_being_first() -> None:
+    good = ccic_line("ABC123", "CO", "Stolen Plate")
+    for header in ("CCIC HOTLIST 20240115", "PLATE STATE   LIST TYPE"):
+        stats = ImportStats()
+        assert [e.plate for e in parse_ccic([header, good], stats)] == ["ABC123"]
+        assert stats.header == header and stats.rows == 1 and stats.rejected_total == 0
+    # A first line that is neither a record nor a header: rejected, the rest imported.
+    stats = ImportStats()
+    assert [e.plate for e in parse_ccic([ccic_line("BAD001", "C1", "Stolen Plate"), good],
+                                        stats)] == ["ABC123"]
+    assert stats.header is None and rejected_lines(stats) == {1: "bad_state"}
+    assert (stats.rows, stats.rejected_total) == (2, 1)
+    # Words alone do not make a header: a record (known category) whose plate is CCIC.
+    stats = ImportStats()
+    assert [e.plate for e in parse_ccic([ccic_line("CCIC", "CO", "Stolen Plate"), good],
+                                        stats)] == ["CCIC", "ABC123"]
+    assert stats.header is None
 
 
 # --- NCMEC Amber alerts -----------------------------------------------------------------

@@ -21,6 +21,7 @@ from alpr.contracts import HotlistSource, PlateRead
 from connectors.kafka import delete_topics, read_all
 from flows.hotlist_join import join_reads
 from hotlists.events import HotlistUpdate, KafkaUpdatePublisher, MemoryUpdatePublisher
+from hotlists.importers import ccic
 from hotlists.importers.ncic import format_record
 from hotlists.matching import match_plates
 from hotlists.service import (
@@ -245,6 +246,44 @@ def test_status_keeps_the_report_with_rejected_lines(
     assert [r["line"] for r in report["rejections"]] == [103, 104]
     assert report["refused_by_reason"] == {"immigration": 1}
     assert status.last_attempt is not None and status.last_attempt["ok"] is True
+
+
+# A first line cut short (NCIC: inside the plate; CCIC: before the category), then good
+# records: no header in the file, so nothing may be taken for one.
+FIRST_LINE_CUT_SHORT = {
+    "ncic": ("V000000999CO000000020240115CUT9", "short_line"),
+    "ccic": ("CUT9      C", "short_line"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["ncic", "ccic"])
+def test_a_malformed_first_line_is_rejected_not_taken_for_a_header(
+    importer: Importer, store: HotlistStore, tmp_path: Path, fmt: str
+) -> None:
+    # Fed: a malformed first line, then 40 valid records. Must come out: the first line
+    # rejected and counted like any malformed row; the 40 records all stored.
+    good = plates("FIRST", 40)
+    bad, code = FIRST_LINE_CUT_SHORT[fmt]
+    if fmt == "ncic":
+        records = [format_record("V", p, "CO", record_id=f"{i:09d}CO0000000")
+                   for i, p in enumerate(good)]
+    else:
+        records = [ccic.format_record(p, "CO", "Stolen Vehicle") for p in good]
+    path = tmp_path / f"{fmt}.txt"
+    path.write_text("\n".join([bad, *records]) + "\n", encoding="latin-1")
+
+    report = importer.import_file(fmt, path)
+    stats = report.stats
+    assert stats.header is None
+    assert (stats.rows, stats.accepted, stats.rejected_total) == (41, 40, 1)
+    assert dict(stats.rejected) == {code: 1}
+    (rejection,) = stats.samples
+    assert (rejection.line_no, rejection.raw) == (1, bad)
+    assert "not a header" in rejection.detail  # says why it was not skipped as one
+    assert report.entries == 40
+    assert all(store.lookup_many(good)), "every valid row must be in the store"
+    kept = store.status()[HotlistSource(fmt.upper())].report
+    assert kept is not None and kept["rejected_by_code"] == {code: 1}
 
 
 def test_every_import_publishes_an_update_event(

@@ -23,12 +23,14 @@ from hotlists.plates import normalise_plate
 __all__ = [
     "MAX_PLATE_LEN",
     "SAMPLE_LIMIT",
+    "HeaderRule",
     "ImportStats",
     "Parser",
     "Rejection",
     "RowInvalid",
     "RowRefused",
     "guard_rows",
+    "header_marked",
     "parse_date_ms",
     "parse_plate",
     "parse_state",
@@ -41,6 +43,7 @@ SAMPLE_LIMIT = 100
 _STATE = re.compile(r"[A-Z]{2}")
 # What a plate field may hold before normalising: letters, digits, spaces, dashes.
 _PLATE_FIELD = re.compile(r"[A-Za-z0-9 \-]+")
+_WORD = re.compile(r"[A-Z0-9]+")
 
 
 class RowInvalid(ValueError):
@@ -81,7 +84,7 @@ class ImportStats:
     refused: Counter[str] = field(default_factory=Counter)  # reason -> rows (never stored)
     samples: list[Rejection] = field(default_factory=list)  # first SAMPLE_LIMIT rejections
     refused_lines: list[int] = field(default_factory=list)  # first SAMPLE_LIMIT refusals
-    header: str | None = None  # a first line taken for a header (not data)
+    header: str | None = None  # the header line, recognised by its content (not data)
     unknown_categories: Counter[str] = field(default_factory=Counter)  # kept, but new to us
     removals: list[tuple[str, str]] = field(default_factory=list)  # (plate, entry_id) to drop
 
@@ -128,40 +131,60 @@ class ImportStats:
 Parser = Callable[[Iterable[str], ImportStats], Iterator[HotlistEntry]]
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderRule:
+    """How a fixed-width format's header line is told from its records: by its content.
+
+    Position alone is no proof: a first line that is merely malformed must be rejected
+    and counted like any other, not skipped unseen."""
+
+    is_header: Callable[[str], bool]
+    described: str  # what a header looks like, for the rejection of a first line
+
+
+def header_marked(raw: str, name: str) -> bool:
+    """Whether a line reads like a header of the `name` format: it starts with the name
+    ("NCIC LPR EXTRACT 202401150600") or names the PLATE and STATE columns."""
+    words = _WORD.findall(raw.upper())
+    return bool(words) and (words[0] == name or {"PLATE", "STATE"} <= set(words))
+
+
 def guard_rows(
     lines: Iterable[str],
     stats: ImportStats,
     parse_row: Callable[[int, str], HotlistEntry | None],
     *,
-    header_allowed: bool = False,
+    header: HeaderRule | None = None,
 ) -> Iterator[HotlistEntry]:
     """Run `parse_row(line_no, text)` on every non-blank line and turn its RowInvalid into
     a rejection, and its RowRefused or an immigration-related entry into a refusal.
     parse_row returns None for lines that carry no entry (headers, removals).
 
-    With header_allowed, a first non-blank line that does not parse is taken for a
-    header and kept in stats.header instead of being rejected."""
-    first = True
+    With a `header` rule, a first non-blank line the rule recognises is kept in
+    stats.header instead of being parsed; any other first line is a row like the rest."""
+    top = True
     for line_no, line in enumerate(lines, start=1):
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue
+        at_top, top = top, False
+        if at_top and header is not None and header.is_header(raw):
+            stats.header = _printable(raw)
+            continue
         try:
             entry = parse_row(line_no, raw)
         except RowInvalid as exc:
-            if first and header_allowed:
-                stats.header = _printable(raw)
-                first = False
-                continue
             stats.rows += 1
-            stats.reject(line_no, exc.code, exc.detail, raw)
+            detail = exc.detail
+            if at_top and header is not None:
+                # The operator's question when line 1 is rejected: why not a header?
+                detail += f"; not a header either ({header.described})"
+            stats.reject(line_no, exc.code, detail, raw)
             continue
         except RowRefused as exc:
             stats.rows += 1
             stats.refuse(line_no, exc.reason)
             continue
-        finally:
-            first = False
         if entry is None:
             continue
         stats.rows += 1

@@ -10,6 +10,11 @@ Columns (0-based, end exclusive), as the open-source openalpr hotlist importer r
 
     ABC123    COAttempt To Locate     2002 FORD FOC BLK
 
+A header is told by its content: a first line that starts with CCIC or names the PLATE
+and STATE columns, and holds no known category in columns 12-34 (anything parses as
+plate and state, so the category is what marks a record); any other malformed first line
+is rejected like the rest.
+
 The extract carries no record id: an entry's id is a hash of plate, state and category,
 stable across drops. A category this module does not know is kept (priority 3) and
 counted in stats.unknown_categories; immigration-related ones are refused.
@@ -27,10 +32,12 @@ from hotlists.categories import (
     with_vehicle,
 )
 from hotlists.importers.base import (
+    HeaderRule,
     ImportStats,
     RowInvalid,
     RowRefused,
     guard_rows,
+    header_marked,
     parse_plate,
     parse_state,
 )
@@ -71,7 +78,17 @@ def parse_ccic(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEntr
             category=category.slug,
         )
 
-    return guard_rows(lines, stats, parse_line, header_allowed=True)
+    return guard_rows(lines, stats, parse_line, header=_HEADER)
+
+
+def _is_header(raw: str) -> bool:
+    return header_marked(raw, "CCIC") and ccic_category(raw[12:34]) is None
+
+
+_HEADER = HeaderRule(
+    _is_header,
+    "a header starts with CCIC or names the PLATE and STATE columns, and has no category",
+)
 
 
 def format_record(plate: str, state: str, category: str, vehicle: str = "") -> str:

@@ -12,8 +12,10 @@ Columns (0-based, end exclusive), as the open-source openalpr hotlist importer r
 
     V123456789LA057020020190509AB123456  CA2009MC2009YAMACYLMCBLK
 
-Lines are read as Latin-1 so a stray non-ASCII byte never shifts the columns. A first
-line that is not a record is taken for a header. Immigration Violator records are
+Lines are read as Latin-1 so a stray non-ASCII byte never shifts the columns. A header
+is told by its content: a first line that starts with NCIC ("NCIC LPR EXTRACT
+202401150600") or names the PLATE and STATE columns, and is no record; any other
+malformed first line is rejected like the rest. Immigration Violator records are
 refused (counted, never stored); an unknown list code is a malformed row. The reason
 reads "Stolen vehicle (incident 2019-05-09) | vehicle: BLK 2009 YAMA CYL".
 """
@@ -26,10 +28,12 @@ from datetime import date
 from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.categories import NCIC_IMMIGRATION_CODE, NCIC_LIST_CODES, with_vehicle
 from hotlists.importers.base import (
+    HeaderRule,
     ImportStats,
     RowInvalid,
     RowRefused,
     guard_rows,
+    header_marked,
     parse_plate,
     parse_state,
 )
@@ -42,7 +46,7 @@ _MIN_LENGTH = 39  # through the state field
 
 def parse_ncic(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEntry]:
     """NCIC entries of an extract's lines; rejections and refusals go to `stats`."""
-    return guard_rows(lines, stats, _parse_line, header_allowed=True)
+    return guard_rows(lines, stats, _parse_line, header=_HEADER)
 
 
 def _parse_line(line_no: int, raw: str) -> HotlistEntry:
@@ -79,6 +83,21 @@ def _parse_line(line_no: int, raw: str) -> HotlistEntry:
         effective_at=None,
         category=category.slug,
     )
+
+
+def _is_header(raw: str) -> bool:
+    if not header_marked(raw, "NCIC"):
+        return False
+    try:
+        _parse_line(0, raw)
+    except RowInvalid:
+        return True
+    except RowRefused:
+        return False
+    return False  # a valid record that happens to carry the words stays a record
+
+
+_HEADER = HeaderRule(_is_header, "a header starts with NCIC or names the PLATE and STATE columns")
 
 
 def _incident_date(text: str) -> str | None:
