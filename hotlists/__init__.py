@@ -1,7 +1,6 @@
 """Hotlists: the Redis store (versioned, atomically swapped per source), the importers,
 and misread-tolerant matching."""
 
-from hotlists.csv_loader import RowError, load_csv
 from hotlists.store import (
     EmptyHotlistError,
     HotlistStore,
@@ -20,8 +19,6 @@ __all__ = [
     "ImportLockLostError",
     "ImportResult",
     "RefusedEntryError",
-    "RowError",
     "SourceStatus",
-    "load_csv",
     "normalise_plate",
 ]

@@ -293,6 +293,47 @@ def test_agency_csv_expiry_before_effective_is_rejected() -> None:
     assert rejected_lines(stats) == {2: "bad_date"}
 
 
+def test_agency_csv_rows_with_bytes_that_are_not_utf8_are_rejected() -> None:
+    # Files are decoded with surrogateescape: a bad byte survives as a lone surrogate, which
+    # no JSON or Redis write accepts. Fed: a bad byte in a category and in a plate.
+    data = (b"PlateNumber,PlateState,Category\n"
+            b"ABC123,CO,Stolen \xff car\n"
+            b"AB\xfe12,CO,Stolen vehicle\n"
+            b"GOOD1,CO,Stolen vehicle\n").decode("utf-8", "surrogateescape")
+    stats = ImportStats()
+    entries = list(parse_agency_csv(data.splitlines(keepends=True), stats))
+    assert [e.plate for e in entries] == ["GOOD1"]
+    assert rejected_lines(stats) == {2: "bad_encoding", 3: "bad_encoding"}
+    assert "UTF-8" in stats.samples[0].detail
+    assert all(e.model_dump_json() for e in entries)
+
+
+def test_agency_csv_header_repeating_a_column_reads_no_row() -> None:
+    # Which PlateNumber is the plate? Guessing could store the wrong plate: every row is
+    # rejected instead, so the import's bad-row check keeps the serving list.
+    lines = ["PlateNumber,PlateState,platenumber\n", "ABC123,CO,XYZ789\n", "DEF456,CO,\n"]
+    stats = ImportStats()
+    assert list(parse_agency_csv(lines, stats)) == []
+    assert rejected_lines(stats) == {1: "bad_header", 2: "bad_header", 3: "bad_header"}
+    assert "platenumber" in stats.samples[0].detail and "line 1" in stats.samples[1].detail
+    assert stats.bad_share == 1.0
+    # Nor when a column name holds a byte that is not UTF-8.
+    data = b"Category,PlateNumber,Plate\xffState\nStolen,ABC123,CO\n".decode(
+        "utf-8", "surrogateescape")
+    stats = ImportStats()
+    assert list(parse_agency_csv(data.splitlines(keepends=True), stats)) == []
+    assert rejected_lines(stats) == {1: "bad_header", 2: "bad_header"}
+
+
+def test_agency_csv_epoch_seconds_are_named_as_such() -> None:
+    lines = ["PlateNumber;ExpiryDate\n", "ABC123;1900000000\n", "DEF456;1900000000000\n"]
+    stats = ImportStats()
+    entries = list(parse_agency_csv(lines, stats))
+    assert [(e.plate, e.expires_at) for e in entries] == [("DEF456", 1_900_000_000_000)]
+    assert rejected_lines(stats) == {2: "bad_date"}
+    assert "epoch seconds" in stats.samples[0].detail
+
+
 def test_formats_by_cli_name() -> None:
     assert set(FORMATS) == {"ncic", "ccic", "ncmec", "csv"}
     assert get_format("NCIC").source is HotlistSource.NCIC and get_format("ncic").mode == "replace"

@@ -202,6 +202,22 @@ def test_agency_list_expiry_and_effective_dates(
     assert match_plates(store, ["LIVE123"], now_ms=expires + 1) == [[]]
 
 
+def test_agency_list_with_an_undecodable_byte_imports_the_other_rows(
+    importer: Importer, store: HotlistStore, tmp_path: Path
+) -> None:
+    # Fed: 30 good rows and one whose category holds a byte that is not UTF-8. Must come
+    # out: that row rejected (not the whole import failing on the Redis write), the 30
+    # stored.
+    good = plates("AGY", 30)
+    path = tmp_path / "agency.csv"
+    path.write_bytes(b"PlateNumber;PlateState;Category\n" + b"BAD1;CO;Stolen \xe9 car\n"
+                     + b"".join(f"{p};CO;Stolen vehicle\n".encode() for p in good))
+    report = importer.import_file("csv", path)
+    assert report.entries == 30 and report.stats.rejected == {"bad_encoding": 1}
+    assert [r.line_no for r in report.stats.samples] == [2]
+    assert all(store.lookup_many(good)) and store.lookup("BAD1") == []
+
+
 def test_amber_alert_upserts_and_cancellation(
     importer: Importer, store: HotlistStore, events: MemoryUpdatePublisher, tmp_path: Path
 ) -> None:

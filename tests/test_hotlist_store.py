@@ -1,12 +1,9 @@
-"""HotlistStore and the CSV loader against a real Redis (own server, free port)."""
+"""HotlistStore against a real Redis (own server, free port)."""
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import redis
@@ -19,7 +16,6 @@ from hotlists import (
     ImportInProgressError,
     ImportLockLostError,
     RefusedEntryError,
-    load_csv,
     normalise_plate,
 )
 from hotlists.categories import with_vehicle
@@ -272,90 +268,6 @@ def test_many_batches_all_land(store: HotlistStore) -> None:
     assert result.entries == 20_000
     hits = store.lookup_many([f"P{i:07d}" for i in range(0, 20_000, 40)])
     assert all(len(h) == 1 for h in hits)
-
-
-# --- CSV loader --------------------------------------------------------------------
-
-CSV_TEXT = """\
-plate,state,source,reason,entry_id,priority,expires_at
-ABC123,CA,NCIC,Stolen vehicle,N-1,2,
- abc-124 ,co,ccic,"Felony warrant, armed",C-1,1,2030-01-31
-XYZ1,,NCMEC,Amber alert,M-1,,2030-01-31T12:00:00Z
-Q1,TX,LOCAL,Person of interest,L-1,3,1900000000000
-
-BAD1,CA,FBI,Stolen,X-1,2,
-,CA,NCIC,Stolen,X-2,2,
-ABC125,CA,NCIC,Stolen,N-2,9,
-ABC126,CA,NCIC,Stolen,N-3,2,tomorrow
-ABC127,CA,NCIC,Stolen,N-4,2
-ABC128,CA,NCIC,Stolen,N-1,2,
-ABC129,CAL,NCIC,Stolen,N-5,2,
-ABC130,CA,NCIC,"Stolen,N-6,2,
-ABC131,CA,NCIC,,N-7,2,
-ABC132,CA,NCIC,Stolen,N-8,2,1900000000
-ABCDEFGHIJK,CA,NCIC,Stolen,N-9,2,
-LAST1,CA,NCIC,Stolen,N-10,2,
-"""
-
-
-def test_csv_loader_good_and_bad_rows() -> None:
-    entries, errors = load_csv(io.StringIO(CSV_TEXT))
-    assert [e.entry_id for e in entries] == ["N-1", "C-1", "M-1", "L-1", "N-10"]
-    by_id = {e.entry_id: e for e in entries}
-    assert by_id["C-1"].plate == "ABC124" and by_id["C-1"].state == "CO"
-    assert by_id["C-1"].source is HotlistSource.CCIC and by_id["C-1"].priority == 1
-    assert by_id["C-1"].reason == "Felony warrant, armed"
-    # A bare date lives through that whole day (UTC by default).
-    assert by_id["C-1"].expires_at == int(datetime(2030, 2, 1, tzinfo=UTC).timestamp() * 1000) - 1
-    assert by_id["M-1"].expires_at == int(datetime(2030, 1, 31, 12, tzinfo=UTC).timestamp() * 1000)
-    assert by_id["M-1"].state is None and by_id["M-1"].priority == 2
-    assert by_id["L-1"].expires_at == 1_900_000_000_000
-    assert by_id["N-1"].expires_at is None
-
-    got = {e.line_no: e.reason for e in errors}
-    assert sorted(got) == [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
-    assert "unknown source" in got[7]
-    assert "empty plate" in got[8]
-    assert "priority" in got[9]
-    assert "expires_at" in got[10]
-    assert "expected 7 fields" in got[11]
-    assert "duplicate entry_id" in got[12] and "line 2" in got[12]
-    assert "state" in got[13]
-    assert "quoting" in got[14] or "fields" in got[14]
-    assert "empty reason" in got[15]
-    assert "seconds" in got[16]
-    assert "longer than" in got[17]
-    assert errors[0].raw == "BAD1,CA,FBI,Stolen,X-1,2,"
-
-
-def test_csv_loader_files_bom_and_bad_bytes(tmp_path: Path) -> None:
-    data = (
-        "\ufeffPLATE,State,Source,Reason,Entry_ID,Priority,Expires_At\r\n"
-        "ABC123,CA,NCIC,Stolen,N-1,2,\r\n"
-    ).encode() + b"AB\xff12,CA,NCIC,Stolen,N-2,2,\r\n"
-    entries, errors = load_csv(io.BytesIO(data))
-    assert [e.plate for e in entries] == ["ABC123"]
-    assert [(e.line_no, e.reason) for e in errors] == [(3, "not valid UTF-8")]
-
-    path = tmp_path / "list.csv"
-    path.write_bytes(data)
-    entries2, errors2 = load_csv(path)
-    assert entries2 == entries and errors2 == errors
-    entries3, _ = load_csv(str(path))
-    assert entries3 == entries
-
-
-def test_csv_loader_bad_header() -> None:
-    entries, errors = load_csv(io.StringIO("ABC123,CA,NCIC,Stolen,N-1,2,\n"))
-    assert entries == []
-    assert errors[0].line_no == 1 and "missing" in errors[0].reason
-
-
-def test_csv_entries_load_into_the_store(store: HotlistStore) -> None:
-    entries, _ = load_csv(io.StringIO(CSV_TEXT))
-    for source in {e.source for e in entries}:
-        store.replace_source(source, [e for e in entries if e.source == source], now_ms=NOW)
-    assert [e.entry_id for e in store.lookup("ABC-124", now_ms=NOW)] == ["C-1"]
 
 
 def test_works_with_a_decoding_client(redis_server: LocalRedis, redis_client: redis.Redis) -> None:

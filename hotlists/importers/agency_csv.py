@@ -5,7 +5,10 @@ Columns: PlateNumber (required), PlateState, Category (the reason), EffectiveDat
 ExpiryDate. The delimiter is detected (`;` `,` tab or `:`). With a header (a line naming
 PlateNumber) columns are found by name, case- and space-insensitively, and in any order;
 without one they are taken in the order above. Other named columns (notes, vehicle) are
-ignored; a row with more fields than the header is malformed.
+ignored; a row with more fields than the header is malformed. A header naming one of the
+columns twice, or holding bytes that are not UTF-8, is rejected and so is every row
+after it: which field holds the plate cannot be known. A row with bytes that are not
+UTF-8 is rejected (bad_encoding).
 
 Dates: YYYY-MM-DD, YYYYMMDD, MM/DD/YYYY, ISO date-time or epoch ms, in `tz` (UTC by
 default). An expiry date means the entry lives through that day; before its effective
@@ -72,25 +75,38 @@ def parse_agency_csv(
     head = list(islice(it, _SAMPLE_LINES))
     sample = [ln.rstrip("\r\n").removeprefix("\ufeff") for ln in head if ln.strip()]
     delim = detect_delimiter(sample)
-    columns: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
+    # None once the header proved unusable: no row can then be read.
+    columns: dict[str, int] | None = {name: i for i, name in enumerate(COLUMNS)}
     width = len(COLUMNS)  # fields a row may have: the header's (extra columns ignored)
     seen: dict[str, int] = {}
     header_done = False
+    bad_header_line = 0
 
     def parse_line(line_no: int, raw: str) -> HotlistEntry | None:
-        nonlocal columns, header_done, width
+        nonlocal columns, header_done, width, bad_header_line
         cells = _cells(raw.removeprefix("\ufeff"), delim)
         if not header_done:
             header_done = True
             keys = [_key(c) for c in cells]
             if "platenumber" in keys:
+                problem = _header_problem(raw, keys)
+                if problem:
+                    columns, bad_header_line = None, line_no
+                    raise RowInvalid("bad_header", problem)
                 columns = {k: i for i, k in enumerate(keys) if k in COLUMNS}
                 width = len(keys)
                 stats.header = raw
                 return None
+        if columns is None:
+            raise RowInvalid("bad_header", f"no usable header (line {bad_header_line})")
+        # Files are read with surrogateescape: an undecodable byte is a lone surrogate,
+        # which no store write or report can encode. Reject the row, not the import.
+        if not _is_utf8(raw):
+            raise RowInvalid("bad_encoding", "not valid UTF-8 (undecodable bytes)")
+        cols = columns  # narrowed, for the closure below
 
         def cell(name: str) -> str:
-            i = columns.get(name)
+            i = cols.get(name)
             return cells[i].strip() if i is not None and i < len(cells) else ""
 
         if len(cells) > width:
@@ -139,6 +155,24 @@ def _cells(raw: str, delim: str) -> list[str]:
     except csv.Error as exc:
         raise RowInvalid("bad_quoting", f"bad quoting: {exc}") from None
     return rows[0] if rows else []
+
+
+def _header_problem(raw: str, keys: list[str]) -> str | None:
+    """Why a header cannot be trusted to say which field is which, or None."""
+    if not _is_utf8(raw):
+        return "header is not valid UTF-8 (undecodable bytes)"
+    repeated = sorted({k for k in keys if k in COLUMNS and keys.count(k) > 1})
+    if repeated:
+        return f"header repeats column(s) {', '.join(repeated)}"
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _key(cell: str) -> str:

@@ -235,6 +235,9 @@ def parse_date_ms(text: str, *, end_of_day: bool, tz: tzinfo = UTC, what: str = 
     are read in `tz`.
     """
     value = text.strip()
+    if value.isdigit() and len(value) in (9, 10):
+        # 1973-2286 in seconds: the commonest slip when a list gives epoch times.
+        raise RowInvalid("bad_date", f"{what} {value!r} looks like epoch seconds, not ms")
     try:
         if value.isdigit() and len(value) >= 11:
             return int(value)
