@@ -222,6 +222,23 @@ def test_ncmec_array_and_pretty_printed_records_keep_line_numbers() -> None:
     assert rejected_lines(stats) == {6: "empty_plate"}
 
 
+def test_ncmec_alerts_with_text_that_is_not_utf8_are_rejected() -> None:
+    # Files are decoded with surrogateescape: a bad byte survives as a lone surrogate, which
+    # no JSON or Redis write accepts; a \udcff escape decodes to the same. Fed: a bad byte
+    # in a vehicle and in a field name, a surrogate escape, and a good alert.
+    data = (b'{"alert_id": "A1", "plate": "AAA111", "vehicle": "silver \xff Camry"}\n'
+            b'{"alert_id": "A2", "plate": "BBB222", "veh\xfeicle": "red"}\n'
+            b'{"alert_id": "A3", "plate": "CCC333", "vehicle": "blue \\udcff van"}\n'
+            b'{"alert_id": "A4", "plate": "DDD444", "vehicle": "green Ford"}\n'
+            ).decode("utf-8", "surrogateescape")
+    stats = ImportStats()
+    entries = list(parse_ncmec(data.splitlines(keepends=True), stats))
+    assert [e.entry_id for e in entries] == ["A4"]
+    assert rejected_lines(stats) == {1: "bad_encoding", 2: "bad_encoding", 3: "bad_encoding"}
+    assert all("UTF-8" in r.detail and r.detail.isascii() for r in stats.samples)
+    assert all(e.model_dump_json() for e in entries)
+
+
 # --- agency CSV ---------------------------------------------------------------------------
 
 

@@ -218,6 +218,24 @@ def test_agency_list_with_an_undecodable_byte_imports_the_other_rows(
     assert all(store.lookup_many(good)) and store.lookup("BAD1") == []
 
 
+def test_amber_alert_with_an_undecodable_byte_imports_the_other_alerts(
+    importer: Importer, store: HotlistStore, tmp_path: Path
+) -> None:
+    # Fed: 30 good alerts and, on line 2, one whose vehicle holds a byte that is not UTF-8.
+    # Must come out: that alert rejected (not the whole import failing on the Redis
+    # write), the 30 stored.
+    good = plates("AMB", 30)
+    lines = [f'{{"alert_id": "G{i}", "plate": "{p}", "vehicle": "red Ford"}}\n'.encode()
+             for i, p in enumerate(good)]
+    lines.insert(1, b'{"alert_id": "BAD", "plate": "BAD1", "vehicle": "silver \xe9 Camry"}\n')
+    path = tmp_path / "amber.json"
+    path.write_bytes(b"".join(lines))
+    report = importer.import_file("ncmec", path)
+    assert report.upserted == 30 and report.stats.rejected == {"bad_encoding": 1}
+    assert [r.line_no for r in report.stats.samples] == [2]
+    assert all(store.lookup_many(good)) and store.lookup("BAD1") == []
+
+
 def test_amber_alert_upserts_and_cancellation(
     importer: Importer, store: HotlistStore, events: MemoryUpdatePublisher, tmp_path: Path
 ) -> None:

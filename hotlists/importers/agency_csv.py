@@ -30,6 +30,7 @@ from hotlists.importers.base import (
     RowInvalid,
     RowRefused,
     guard_rows,
+    is_utf8,
     parse_date_ms,
     parse_plate,
     parse_state,
@@ -99,9 +100,7 @@ def parse_agency_csv(
                 return None
         if columns is None:
             raise RowInvalid("bad_header", f"no usable header (line {bad_header_line})")
-        # Files are read with surrogateescape: an undecodable byte is a lone surrogate,
-        # which no store write or report can encode. Reject the row, not the import.
-        if not _is_utf8(raw):
+        if not is_utf8(raw):  # a lone surrogate would fail the store write (see is_utf8)
             raise RowInvalid("bad_encoding", "not valid UTF-8 (undecodable bytes)")
         cols = columns  # narrowed, for the closure below
 
@@ -159,20 +158,12 @@ def _cells(raw: str, delim: str) -> list[str]:
 
 def _header_problem(raw: str, keys: list[str]) -> str | None:
     """Why a header cannot be trusted to say which field is which, or None."""
-    if not _is_utf8(raw):
+    if not is_utf8(raw):
         return "header is not valid UTF-8 (undecodable bytes)"
     repeated = sorted({k for k in keys if k in COLUMNS and keys.count(k) > 1})
     if repeated:
         return f"header repeats column(s) {', '.join(repeated)}"
     return None
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _key(cell: str) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "RowRefused",
     "guard_rows",
     "header_marked",
+    "is_utf8",
     "parse_date_ms",
     "parse_plate",
     "parse_state",
@@ -194,6 +195,17 @@ def guard_rows(
             continue
         stats.accepted += 1
         yield entry
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` can be written out as UTF-8. Files are read with surrogateescape,
+    so an undecodable byte survives as a lone surrogate, which no store write or report
+    can encode: the importer rejects that row (bad_encoding), not the whole import."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_plate(text: str) -> str:

@@ -12,6 +12,9 @@ Fields:
     expires   optional   date-time after which the entry never matches
     status    optional   "active" (default), or "cancelled"/"resolved": removes the alert
 
+An alert holding text that is not UTF-8 (undecodable bytes, or a lone-surrogate \\u
+escape), in any field or field name, is rejected (bad_encoding).
+
 Every entry is priority 1, category amber_alert: urgent entries tolerate one extra
 differing character by default (hotlists.policy).
 """
@@ -28,6 +31,7 @@ from hotlists.categories import entry_refusal, with_vehicle
 from hotlists.importers.base import (
     ImportStats,
     RowInvalid,
+    is_utf8,
     parse_date_ms,
     parse_plate,
     parse_state,
@@ -50,6 +54,10 @@ def parse_ncmec(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEnt
         try:
             if isinstance(record, _Bad):
                 raise RowInvalid("bad_json", record.detail)
+            # Checked before any field, so no detail quotes a lone surrogate either.
+            if not is_utf8(json.dumps(record, ensure_ascii=False)):
+                detail = "not valid UTF-8 (undecodable bytes or a lone \\ud800-\\udfff escape)"
+                raise RowInvalid("bad_encoding", detail)
             entry = _entry(record, stats)
         except RowInvalid as exc:
             stats.reject(line_no, exc.code, exc.detail, raw)
