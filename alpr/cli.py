@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Annotated
 
@@ -43,24 +42,38 @@ def demo(
              cameras=cameras)
 
 
-@app.command()
+# help= rather than a docstring: rich help keeps a docstring's line breaks.
+@app.command(help=(
+    "Run the dataflow (settings from ALPR_* environment variables). If any process exits "
+    "with an error, the others are stopped and this command exits non-zero; SIGTERM or "
+    "Ctrl-C stops them all."))
 def flow(
-    workers: Annotated[int, typer.Option("-w", "--workers", help="Worker threads.")] = 1,
-    process_id: Annotated[int | None, typer.Option("-i", help="This process's index.")] = None,
-    addresses: Annotated[
-        str | None, typer.Option("-a", help="All processes' host:port, ';'-separated.")
-    ] = None,
-    recovery_dir: Annotated[Path | None, typer.Option("-r", help="bytewax recovery dir.")] = None,
+    processes: Annotated[int, typer.Option(
+        min=1, help="Flow processes to start on this host, forming one cluster; process i "
+        "serves /metrics on ALPR_METRICS_PORT + i. One per core is fastest.")] = 1,
+    workers: Annotated[int, typer.Option(
+        "-w", "--workers", min=1, help="Worker threads per process (1 is fastest: threads "
+        "share the GIL).")] = 1,
+    process_id: Annotated[int | None, typer.Option(
+        "-i", help="Multi-host only, with --processes 1: this process's index.")] = None,
+    addresses: Annotated[str | None, typer.Option(
+        "-a", help="Multi-host only: all processes' host:port, ';'-separated.")] = None,
+    recovery_dir: Annotated[Path | None, typer.Option(
+        "-r", help="bytewax recovery dir (the same for every process).")] = None,
 ) -> None:
-    """Run the dataflow (settings from ALPR_* environment variables)."""
-    from flows.runner import FLOW_COMMAND
+    from flows.runner import launch
 
-    cmd = [*FLOW_COMMAND, "-w", str(workers)]
+    if processes > 1 and (process_id is not None or addresses):
+        raise typer.BadParameter("-i/-a name one process of a multi-host cluster; "
+                                 "--processes starts a whole cluster on this host",
+                                 param_hint="--processes")
+    extra: list[str] = []
     if process_id is not None and addresses:
-        cmd += ["-i", str(process_id), "-a", addresses]
+        extra += ["-i", str(process_id), "-a", addresses]
     if recovery_dir is not None:
-        cmd += ["-r", str(recovery_dir)]
-    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+        extra += ["-r", str(recovery_dir)]
+    raise typer.Exit(launch(os.environ.copy(), processes=processes, workers=workers,
+                            extra_args=extra))
 
 
 @app.command()

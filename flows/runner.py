@@ -3,16 +3,20 @@ pipeline benchmark."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
-from alpr.config import Topics
+from alpr.config import Settings, Topics
 from connectors.kafka import ensure_topics
 from connectors.local_services import free_port
 from safeguards.policy import load_policy
@@ -66,19 +70,32 @@ def flow_env(bootstrap: str, redis_url: str, topics: FlowTopics, **extra: str) -
     return env
 
 
+def process_env(env: dict[str, str], index: int) -> dict[str, str]:
+    """`env` for process `index` of a cluster on one host: its /metrics on
+    ALPR_METRICS_PORT + index, since one port serves only one process (0 stays off)."""
+    port = int(env.get("ALPR_METRICS_PORT", Settings.model_fields["metrics_port"].default))
+    if port <= 0:
+        return env
+    return {**env, "ALPR_METRICS_PORT": str(port + index)}
+
+
 def start_flow_processes(env: dict[str, str], workers: int = 1, processes: int = 1,
-                         log: IO[bytes] | int = subprocess.PIPE) -> list[subprocess.Popen]:
-    """Start the flow as `processes` bytewax processes of `workers` workers each."""
-    base = [*FLOW_COMMAND, "-w", str(workers)]
+                         log: IO[bytes] | int | None = subprocess.PIPE,
+                         extra_args: Sequence[str] = ()) -> list[subprocess.Popen]:
+    """Start the flow as `processes` bytewax processes of `workers` workers each, one
+    cluster on this host; process i serves /metrics on ALPR_METRICS_PORT + i. `log=None`
+    passes their output through."""
+    base = [*FLOW_COMMAND, "-w", str(workers), *extra_args]
     if processes == 1:
         commands: Sequence[list[str]] = [base]
     else:
         addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
         commands = [[*base, "-i", str(i), "-a", addresses] for i in range(processes)]
     return [
-        subprocess.Popen(c, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        subprocess.Popen(c, env=process_env(env, i), cwd=ROOT, stdout=log,
+                         stderr=subprocess.STDOUT,
                          start_new_session=True)  # Ctrl-C goes to the caller, who stops us
-        for c in commands
+        for i, c in enumerate(commands)
     ]
 
 
@@ -110,3 +127,76 @@ def run_flow(env: dict[str, str], workers: int = 1, processes: int = 1,
     if failed:
         code, out = failed[0]
         raise AssertionError(f"flow exited with {code}:\n{out[-4000:]}")
+
+
+def _exit_code(returncode: int) -> int:
+    # Popen gives -N for "killed by signal N"; a shell would say 128 + N.
+    return 128 - returncode if returncode < 0 else returncode
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """Record SIGTERM/SIGINT instead of dying: the children run in their own sessions, so
+    the launcher must stop them itself (and as PID 1 in a container, SIGTERM would
+    otherwise be ignored)."""
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def supervise(procs: Sequence[subprocess.Popen], stop_requested: Sequence[int] = (),
+              poll_s: float = 0.2, grace_s: float = 30) -> int:
+    """Wait for a cluster's processes; the exit code for the whole of it.
+
+    The processes of one cluster only work together: when one fails, the others are
+    stopped and its code returned (never 0), rather than leaving a half cluster that
+    holds its partitions and reads nothing. One ending cleanly (end of input with
+    ALPR_TAIL=false) gives the others `grace_s` to end too. A signal number appearing in
+    `stop_requested` stops all and returns 128 + it.
+    """
+    first_clean_exit: float | None = None
+    while True:
+        if stop_requested:
+            stop_processes(procs)
+            return 128 + stop_requested[0]
+        codes = [p.poll() for p in procs]
+        failed = [(i, c) for i, c in enumerate(codes) if c]
+        if failed:
+            index, code = failed[0]
+            print(f"alpr flow: process {index} exited with {code}; stopping the others",
+                  file=sys.stderr, flush=True)
+            stop_processes(procs)
+            return _exit_code(code) or 1
+        if all(c == 0 for c in codes):
+            return 0
+        if first_clean_exit is None and 0 in codes:
+            first_clean_exit = time.monotonic()
+        if first_clean_exit is not None and time.monotonic() - first_clean_exit > grace_s:
+            print(f"alpr flow: process {codes.index(0)} ended but others still run "
+                  f"after {grace_s:g} s; stopping them", file=sys.stderr, flush=True)
+            stop_processes(procs)
+            return 1
+        time.sleep(poll_s)
+
+
+def launch(env: dict[str, str], processes: int = 1, workers: int = 1,
+           extra_args: Sequence[str] = ()) -> int:
+    """`alpr flow`: run the cluster in the foreground, its output passed through, until
+    it ends, fails or is signalled; returns the exit code. Main thread only (signals)."""
+    with _stop_signals() as received:
+        procs = start_flow_processes(env, workers, processes, log=None,
+                                     extra_args=extra_args)
+        for i, proc in enumerate(procs):
+            port = int(process_env(env, i).get("ALPR_METRICS_PORT", "0"))
+            where = f"/metrics on :{port}" if port > 0 else "no /metrics"
+            print(f"alpr flow: process {i} of {processes} (pid {proc.pid}, "
+                  f"{workers} worker(s)), {where}", file=sys.stderr, flush=True)
+        return supervise(procs, received)
