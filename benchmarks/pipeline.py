@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cameras", type=int, default=4)
     parser.add_argument("--passes", type=int, default=40)
     parser.add_argument("--frames-per-pass", type=int, default=5)
-    parser.add_argument("--conditions", default="typical", choices=["clean", "typical", "hard"])
+    parser.add_argument("--conditions", default="typical",
+                        choices=["clean", "typical", "hard", "severe"])
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--kafka", help="use this broker instead of starting tansu")

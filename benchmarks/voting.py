@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passes", type=int, default=60)
     parser.add_argument("--frames", type=int, default=5, help="frames per pass")
-    parser.add_argument("--conditions", default="hard", choices=["clean", "typical", "hard"])
+    parser.add_argument("--conditions", default="hard",
+                        choices=["clean", "typical", "hard", "severe"])
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)

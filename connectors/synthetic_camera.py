@@ -48,7 +48,7 @@ __all__ = [
     "scene_seed",
 ]
 
-ConditionsName = Literal["clean", "typical", "hard"]
+ConditionsName = Literal["clean", "typical", "hard", "severe"]
 
 # The vehicle's path through the frame over one pass (plate centre as fractions of the
 # frame, plate scale): it approaches, so the plate grows and moves down and to the left.

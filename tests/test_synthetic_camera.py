@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from connectors.plate_render import (
     PLATE_FORMATS,
     PLATE_STYLES,
+    TTF_FONTS,
     Conditions,
     encode_jpeg,
     plate_truth,
@@ -120,6 +121,42 @@ def test_conditions_presets() -> None:
         Conditions(jpeg_quality=0)
     with pytest.raises(ValueError):
         Conditions.preset("foggy", rng)
+    with pytest.raises(ValueError):
+        Conditions(plate_scale=0)
+    # Severe: far plates (a fraction of the usual size), never sharp.
+    severe = [Conditions.preset("severe", rng) for _ in range(20)]
+    assert max(c.plate_scale for c in severe) < 0.6 <= min(c.plate_scale for c in hard)
+    assert min(c.blur for c in severe) > 1.0
+
+
+@pytest.mark.parametrize("font", TTF_FONTS)
+def test_every_shipped_font_draws_every_plate_character(font: str) -> None:
+    """Each character is drawn (ink on the plate) and no two characters look the same,
+    but for the round ones real plate fonts also share (O, Q, 0, D): a font file missing
+    from the package, or a glyph missing from it, fails here."""
+    looks = {}
+    for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+        img = render_plate(c * 3, np.random.default_rng(0), style=0, font=font)
+        ink = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[30:100, 10:230] < 128  # character band
+        assert ink.mean() > 0.02, f"{font}: {c!r} drew nothing"
+        looks[c] = ink
+    for a, b in itertools.combinations(looks, 2):
+        if {a, b} <= set("OQ0D"):
+            continue
+        overlap = (looks[a] & looks[b]).sum() / (looks[a] | looks[b]).sum()
+        assert overlap < 0.9, f"{font}: {a!r} and {b!r} look alike"
+
+
+def test_far_plates_are_drawn_smaller() -> None:
+    """plate_scale shrinks the plate in the frame (dark pixels of a white plate's text)."""
+    rng = np.random.default_rng(1)
+    near = render_frame([("ABC1234", 0.5, 0.5, 1.0)], rng, Conditions.clean(), scene_seed=1)
+    far = render_frame([("ABC1234", 0.5, 0.5, 1.0)], np.random.default_rng(1),
+                       Conditions(plate_scale=0.4), scene_seed=1)  # fmt: skip
+    background = render_frame([], np.random.default_rng(1), Conditions.clean(), scene_seed=1)
+    changed_near = (np.abs(near.astype(int) - background).sum(axis=2) > 40).sum()
+    changed_far = (np.abs(far.astype(int) - background).sum(axis=2) > 40).sum()
+    assert changed_far < 0.4 * changed_near
 
 
 # --------------------------------------------------------------------- passes
