@@ -12,5 +12,6 @@ COPY benchmarks benchmarks
 COPY safeguards safeguards
 RUN pip install --no-cache-dir .
 USER nobody
-EXPOSE 9108
-CMD ["python", "-m", "bytewax.run", "flows.pipeline:build_flow", "-w", "2"]
+# Process i of the flow serves /metrics on 9108 + i.
+EXPOSE 9108 9109
+CMD ["alpr", "flow", "--processes", "2"]

@@ -57,16 +57,42 @@ def test_redis_persists_with_aof() -> None:
     assert SERVICES["flow"]["environment"]["ALPR_REDIS_URL"].startswith("redis://redis:")
 
 
-def test_prometheus_scrapes_the_flow_metrics_port() -> None:
+def _flow_processes() -> int:
+    """The number of flow processes compose starts by default (`${ALPR_PROCESSES:-N}`)."""
+    command = SERVICES["flow"]["command"]
+    value = command[command.index("--processes") + 1]
+    match = re.fullmatch(r"\$\{ALPR_PROCESSES:-(\d+)\}", value)
+    assert match, value
+    return int(match.group(1))
+
+
+def _port_range(spec: str) -> range:
+    low, _, high = spec.partition("-")
+    return range(int(low), int(high or low) + 1)
+
+
+def test_prometheus_scrapes_every_flow_process() -> None:
+    # Process i serves /metrics on ALPR_METRICS_PORT + i: one target and port each.
     config = yaml.safe_load(COMPOSE["configs"]["prometheus"]["content"])
     targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
-    port = SERVICES["flow"]["environment"]["ALPR_METRICS_PORT"]
-    assert f"flow:{port}" in targets
-    assert any(p.endswith(f":{port}") for p in SERVICES["flow"]["ports"])
+    base = int(SERVICES["flow"]["environment"]["ALPR_METRICS_PORT"])
+    ports = [base + i for i in range(_flow_processes())]
+    assert targets == [f"flow:{port}" for port in ports]
+    published = [p for spec in SERVICES["flow"]["ports"] for p in _port_range(
+        spec.rpartition(":")[2])]
+    exposed = [p for spec in SERVICES["flow"]["expose"] for p in _port_range(str(spec))]
+    assert published == ports and exposed == ports
 
 
-def test_flow_runs_the_dataflow_the_code_defines() -> None:
-    from flows.runner import FLOW_COMMAND
+def test_flow_runs_the_launcher_of_the_cli() -> None:
+    import typer.main
+
+    from alpr.cli import app
 
     command = SERVICES["flow"]["command"]
-    assert command[1:4] == FLOW_COMMAND[1:4]
+    assert command[:2] == ["alpr", "flow"]
+    flow = typer.main.get_command(app).commands["flow"]  # type: ignore[attr-defined]
+    assert "--processes" in {opt for param in flow.params for opt in param.opts}
+    assert _flow_processes() >= 2  # one process per core: the fastest layout
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["alpr", "flow", "--processes"' in dockerfile
