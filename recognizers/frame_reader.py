@@ -4,6 +4,7 @@ measures exactly what the flow publishes."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recognizers.base import PlateCandidate, Recognizer
-from recognizers.serials import standard_issue
+from recognizers.serials import leading_graphic, standard_issue
 
 if TYPE_CHECKING:
     from alpr.config import Settings
@@ -24,9 +25,22 @@ def read_frame(
 ) -> list[PlateCandidate]:
     """Plate candidates of one frame, best first: at most `max_candidates_per_frame`,
     none below `min_candidate_confidence`, I/O/Q read as digits when
-    `standard_issue_serials` is on."""
+    `standard_issue_serials` is on, and then a graphic read in front of a seven-character
+    serial dropped."""
     kept = [c for c in recognizer.read(image) if c.confidence >= settings.min_candidate_confidence]
     kept = kept[: settings.max_candidates_per_frame]
     if settings.standard_issue_serials:
-        kept = [replace(c, text=standard_issue(c.text)) for c in kept]
+        kept = [_without_leading_graphic(replace(c, text=standard_issue(c.text))) for c in kept]
     return kept
+
+
+def _without_leading_graphic(candidate: PlateCandidate) -> PlateCandidate:
+    if not leading_graphic(candidate.text):
+        return candidate
+    confidences = candidate.char_confidences[1:]
+    return replace(
+        candidate,
+        text=candidate.text[1:],
+        char_confidences=confidences,
+        confidence=math.prod(confidences),
+    )

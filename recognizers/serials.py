@@ -8,11 +8,21 @@ states use them inside a letter block (California 6XIU641, 5TQY867), so they are
 
 Vanity plates that really use these letters are then read with digits, which hotlist
 matching's OCR-equivalence classes (0/O, 1/I) still match.
+
+A graphic printed just left of the serial (Arizona's cactus, a state outline, a heart)
+is read as one more character, nearly always 1, 4, 7, I or L: "4ASC7399". The common
+seven-character formats (ABC1234, 1ABC234) have no eight-character form, so such a read
+is the serial with the graphic in front.
 """
 
 from __future__ import annotations
 
-__all__ = ["standard_issue"]
+import re
+
+__all__ = ["leading_graphic", "standard_issue"]
+
+_SEVEN_CHAR_SERIALS = (re.compile(r"[A-Z]{3}[0-9]{4}"), re.compile(r"[0-9][A-Z]{3}[0-9]{3}"))
+_GRAPHIC_READ_AS = frozenset("147IL")
 
 _DIGIT_FOR = {"I": "1", "Q": "0"}
 
@@ -29,3 +39,14 @@ def standard_issue(text: str) -> str:
         if not any(n.isalpha() and n not in _DIGIT_FOR for n in neighbours):
             out[i] = _DIGIT_FOR[c]
     return "".join(out)
+
+
+def leading_graphic(text: str) -> bool:
+    """Whether the first character of a standard-issue read is a graphic, not part of the
+    serial: eight characters, the first a graphic's usual reading, the other seven one
+    of the common seven-character formats."""
+    return (
+        len(text) == 8
+        and text[0] in _GRAPHIC_READ_AS
+        and any(p.fullmatch(text[1:]) for p in _SEVEN_CHAR_SERIALS)
+    )

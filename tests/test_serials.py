@@ -1,8 +1,13 @@
-"""Standard-issue serials: O is always a zero, I and Q only inside a digit block."""
+"""Standard-issue serials: O is always a zero, I and Q only inside a digit block, and a
+graphic read in front of a seven-character serial is no character."""
 
+import numpy as np
 import pytest
 
-from recognizers.serials import standard_issue
+from alpr.config import Settings
+from recognizers.base import PlateCandidate
+from recognizers.frame_reader import read_frame
+from recognizers.serials import leading_graphic, standard_issue
 
 
 @pytest.mark.parametrize(
@@ -23,3 +28,42 @@ from recognizers.serials import standard_issue
 )
 def test_standard_issue(read: str, expected: str) -> None:
     assert standard_issue(read) == expected
+
+
+@pytest.mark.parametrize(
+    ("read", "graphic"),
+    [
+        ("4ASC7399", True),  # Arizona's cactus in front of ABC1234
+        ("17ABC123", True),  # a graphic in front of California's 1ABC234
+        ("LANW2529", True),
+        ("ASC7399", False),  # already seven: nothing to drop
+        ("HHAB1234", False),  # eight real characters (a German plate): H is no graphic
+        ("4ASC739", False),  # eight needed
+        ("4AS07399", False),  # the rest is no common seven-character serial
+    ],
+)
+def test_leading_graphic(read: str, graphic: bool) -> None:
+    assert leading_graphic(read) is graphic
+
+
+class _OneRead:
+    """A recogniser that always reads the same candidate (read_frame's input)."""
+
+    def __init__(self, candidate: PlateCandidate) -> None:
+        self.candidate = candidate
+
+    def read(self, image: object) -> list[PlateCandidate]:
+        return [self.candidate]
+
+
+def test_read_frame_drops_the_graphic_with_its_confidence() -> None:
+    """Fed: the read "4ASC7399" whose first character (the cactus) is unsure. Out: the
+    serial, its seven confidences, and a plate confidence without the graphic's."""
+    read = PlateCandidate("4ASC7399", 0.8 * 0.9**7, (0.8,) + (0.9,) * 7, (0, 0, 90, 30), "4ASC7399")
+    image = np.zeros((8, 8, 3), np.uint8)
+    (out,) = read_frame(_OneRead(read), image, Settings())
+    assert out.text == "ASC7399"
+    assert out.char_confidences == (0.9,) * 7
+    assert out.confidence == pytest.approx(0.9**7)
+    (kept,) = read_frame(_OneRead(read), image, Settings(standard_issue_serials=False))
+    assert kept.text == "4ASC7399"  # EU sites turn US serial rules off
