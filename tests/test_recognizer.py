@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from alpr.config import Settings
+from connectors.plate_render import Conditions, random_plate, render_frame
 from recognizers import load_recognizer
 from recognizers.base import PlateCandidate, Recognizer, crop_box
 from recognizers.plate_text import (
@@ -164,6 +165,36 @@ def test_crop_is_the_plate_number(recognizer: PPOCRRecognizer, drawn: list[Drawn
     crop = best.crop(d.image)
     assert crop.shape[:2] == (best.box[3], best.box[2])
     assert recognizer.recognize([crop])[0][0].replace(" ", "") == d.truth
+
+
+def test_zoomed_look_reads_a_far_plate_whole(recognizer: PPOCRRecognizer) -> None:
+    """Fed: a far, blurred plate (755VMU, ~70 px wide in a 1280x720 frame) whose
+    frame-wide look reads only part of it, unsure. Out: the zoomed second look reads the
+    whole plate, surer."""
+    rng = np.random.default_rng(45)
+    plate = random_plate(rng)
+    cond = Conditions(blur=1.2, noise=6.0, perspective=10.0, jpeg_quality=60, plate_scale=0.3)
+    image = render_frame([(plate, 0.5, 0.55, 1.0)], rng, cond, scene_seed=45)
+    first = choose_candidates(recognizer._read_once(image, recognizer.det_max_side))
+    assert first and first[0].text != plate and first[0].confidence < 0.8, (
+        "the frame-wide look now reads this plate: pick a harder frame for this test"
+    )
+    (best, *_) = choose_candidates(recognizer.read_regions(image))
+    assert best.text == plate
+    assert best.confidence > first[0].confidence
+
+
+def test_confident_reads_are_not_looked_at_again(
+    recognizer: PPOCRRecognizer, drawn: list[DrawnPlate]
+) -> None:
+    """A clean plate read surely the first time keeps exactly that read (no zoom)."""
+    d = drawn[0]
+    once = recognizer._read_once(d.image, recognizer.det_max_side)
+    plate_reads = [r for r in once if normalise(r.raw_text) == d.truth]
+    assert plate_reads and all(np.prod(r.char_probs) >= 0.8 for r in plate_reads)
+    assert [r for r in recognizer.read_regions(d.image) if normalise(r.raw_text) == d.truth] == (
+        plate_reads
+    )
 
 
 def test_no_text_gives_nothing(recognizer: PPOCRRecognizer) -> None:
