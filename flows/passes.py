@@ -2,7 +2,10 @@
 
 A camera sees each vehicle in several frames. Reads of one camera join an open pass when
 their text is close to the pass's consensus (a misread frame still joins) and they come
-within the quiet gap of the pass's last read. A pass is published:
+within the quiet gap of the pass's last read. A read garbled further (a far, blurred
+first frame: "739789" for YX97897) still joins when it is also where the pass's plate
+was last seen: a vehicle moves a little between frames, and two vehicles' plates are
+lanes apart. A pass is published:
 
 - early, as soon as `settle_frames` frames agree with a confident consensus, so that an
   alert reaches the dispatcher while the vehicle is still in view; later frames of the
@@ -42,6 +45,7 @@ class Observation:
     confidence: float
     char_confidences: tuple[float, ...]
     crop_jpeg: bytes = b""
+    box: tuple[int, int, int, int] | None = None  # x, y, w, h in the frame
 
 
 @dataclass
@@ -52,6 +56,7 @@ class OpenPass:
     frames_seen: int = 0
     published_text: str | None = None
     consensus: str = ""
+    last_box: tuple[int, int, int, int] | None = None
 
     @property
     def read_id(self) -> str:
@@ -69,6 +74,10 @@ class PassPolicy:
     # Two reads are the same plate when their similarity ratio reaches this (7 chars: one
     # wrong or missing character still joins).
     join_similarity: float = 0.70
+    # A read this similar joins a pass whose last plate box is within this many plate
+    # widths of its own (centre to centre).
+    near_join_similarity: float = 0.40
+    near_join_widths: float = 1.5
     # The flow counts as live when frames arrive within this long of their capture
     # (camera clocks drift by seconds); only then does wall-clock idleness close passes.
     live_lag_ms: int = 10_000
@@ -121,6 +130,7 @@ class PassTracker:
             self.open.append(target)
         target.frames_seen += 1
         target.last_seen = max(target.last_seen, obs.meta.captured_at)
+        target.last_box = obs.box or target.last_box
         target.observations.append(obs)
         if len(target.observations) > self.policy.max_frames:
             # Keep the most confident reads, but always the first (it names the pass).
@@ -142,12 +152,25 @@ class PassTracker:
             if obs.meta.captured_at - candidate.last_seen > self.policy.gap_ms:
                 continue
             score = similarity(obs.text, candidate.consensus)
+            near = self._near(obs.box, candidate.last_box)
+            if self.policy.near_join_similarity <= score < self.policy.join_similarity and near:
+                score = self.policy.join_similarity  # just reaches the bar: a text match wins
             if score >= best_score:
                 best, best_score = candidate, score
         if best is not None and best in self.recently_closed:
             self.recently_closed.remove(best)
             self.open.append(best)
         return best
+
+    def _near(
+        self, box: tuple[int, int, int, int] | None, last: tuple[int, int, int, int] | None
+    ) -> bool:
+        if box is None or last is None:
+            return False
+        (x, y, w, h), (lx, ly, lw, lh) = box, last
+        dx = (x + w / 2) - (lx + lw / 2)
+        dy = (y + h / 2) - (ly + lh / 2)
+        return (dx * dx + dy * dy) ** 0.5 <= self.policy.near_join_widths * max(w, lw)
 
     def _close_quiet(self, now_ms: int) -> list[PlateRead]:
         gap = self.policy.gap_ms

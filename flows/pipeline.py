@@ -123,6 +123,7 @@ def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
             confidence=c.confidence,
             char_confidences=tuple(c.char_confidences),
             crop_jpeg=_crop_jpeg(view, c.box),
+            box=c.box,
         )
         for c in candidates
     ]

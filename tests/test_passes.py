@@ -108,3 +108,40 @@ def test_late_frame_that_changes_the_vote_publishes_a_correction() -> None:
     assert [r.plate for r in first] == ["A8C1234"]
     assert [r.plate for r in later] == ["ABC1234"]
     assert later[0].read_id != first[0].read_id  # a correction has its own id
+
+
+def _boxed(i: int, t: int, text: str, box: tuple[int, int, int, int]) -> Observation:
+    return Observation(meta(i, t), text, 0.9, tuple([0.9] * len(text)), box=box)
+
+
+def test_garbled_far_frame_joins_the_pass_where_its_plate_is() -> None:
+    """Fed: a far first frame read "739789" (similarity to YX97897 below the text bar),
+    then three frames of YX97897, the box creeping down and growing. Out: one pass,
+    YX97897, with all four frames; without boxes the garbled frame is a pass of its own."""
+    texts = ["739789", "YX97897", "YX97897", "YX97897"]
+    boxes = [(600, 300, 70, 22), (590, 318, 80, 25), (578, 338, 90, 28), (565, 360, 100, 31)]
+    tracker = PassTracker(PassPolicy(settle_frames=99))
+    reads = []
+    for i, (text, box) in enumerate(zip(texts, boxes, strict=True)):
+        reads += tracker.observe_frame(meta(i, i * 200), [_boxed(i, i * 200, text, box)])
+    reads += tracker.close_all()
+    assert [(r.plate, r.frame_count) for r in reads] == [("YX97897", 4)]
+
+    unboxed = run(PassTracker(PassPolicy(settle_frames=99)),
+                  [(i, i * 200, [t]) for i, t in enumerate(texts)])  # fmt: skip
+    assert sorted(r.plate for r in unboxed) == ["739789", "YX97897"]
+
+
+def test_a_plate_in_the_next_lane_stays_its_own_pass() -> None:
+    """Fed: two vehicles side by side, plates 400 px apart, reads 0.57 similar
+    (ABC1234 / ABD5634). Out: two passes: nearness joins only where the plate was."""
+    tracker = PassTracker(PassPolicy(settle_frames=99))
+    reads = []
+    for i in range(3):
+        t = i * 200
+        reads += tracker.observe_frame(meta(i, t), [
+            _boxed(i, t, "ABC1234", (300, 400 + 10 * i, 90, 28)),
+            _boxed(i, t, "ABD5634", (700, 400 + 10 * i, 90, 28)),
+        ])  # fmt: skip
+    reads += tracker.close_all()
+    assert sorted(r.plate for r in reads) == ["ABC1234", "ABD5634"]
