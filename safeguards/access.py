@@ -14,6 +14,12 @@ hashes, so disabling either (one HSET) takes effect on the very next request. Fe
 bodies are refused on every request, not only when added: a name edited straight into
 Redis, or a user employed by a federal agency on a Denver task force, still gets no
 access.
+
+Which agencies have an MOU is the policy's `mou_agencies`, nowhere else: every request
+checks the agency against the current policy (re-read from its file when the registry
+was built with a policy source), so taking an agency off that list refuses it from the
+next request on, with no registry change to forget. The registry's `enabled` flag is
+only an extra switch to suspend an agency the policy allows.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from enum import StrEnum
 import redis
 
 from safeguards import KEY_PREFIX
-from safeguards.policy import Policy
+from safeguards.policy import Policy, PolicyError, agency_id_for
 from safeguards.retention import now_ms
 
 __all__ = [
@@ -114,11 +120,6 @@ class Principal:
     roles: frozenset[str]
 
 
-def agency_id_for(name: str) -> str:
-    """"CO - Fort Collins PD" -> "co-fort-collins-pd"."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
 def _hash_token(token: str, n: int = SCRYPT_N) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(token.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
@@ -148,7 +149,7 @@ class AccessRegistry:
     def __init__(
         self,
         client: redis.Redis,
-        policy: Policy,
+        policy: Policy | Callable[[], Policy],
         *,
         prefix: str = KEY_PREFIX,
         clock: Callable[[], int] = now_ms,
@@ -157,7 +158,10 @@ class AccessRegistry:
         if token_cost < 2**10 or token_cost & (token_cost - 1):
             raise ValueError("token_cost must be a power of two >= 1024")
         self.client = client
-        self.policy = policy
+        # A callable is asked on every request (`load_policy` of the site's file): the
+        # MOU list an administrator edits is the one in force, in a running API too.
+        self._policy_source: Callable[[], Policy] = (
+            (lambda: policy) if isinstance(policy, Policy) else policy)
         self._token_cost = token_cost
         self.prefix = prefix
         self._clock = clock
@@ -165,6 +169,11 @@ class AccessRegistry:
         # requests. Keyed on the stored hash too, so a rotated token misses the cache.
         self._verified: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force now (PolicyError if its file cannot be read)."""
+        return self._policy_source()
 
     # --- agencies ----------------------------------------------------------------------
 
@@ -200,16 +209,21 @@ class AccessRegistry:
         """(agency id, hash fields) of an agency the policy allows; RegistryError if not."""
         name = " ".join(name.split())
         kind = AgencyKind(kind)
-        if marker := self.policy.federal_marker(name):
+        policy = self.policy
+        if marker := policy.federal_marker(name):
             raise RegistryError(f"{name!r} is a federal body ({marker!r}): federal agencies "
                                 "get no access to Denver's data")
-        if kind is AgencyKind.OWNER and name != self.policy.owning_agency:
-            raise RegistryError(f"only {self.policy.owning_agency!r} owns the data")
+        if kind is AgencyKind.OWNER and name != policy.owning_agency:
+            raise RegistryError(f"only {policy.owning_agency!r} owns the data")
         if kind is AgencyKind.MOU and not mou_reference.strip():
             raise RegistryError(f"{name!r}: an agency needs a signed MOU (give its reference)")
         agency_id = agency_id_for(name)
         if not agency_id:
             raise RegistryError("agency name has no letters or digits")
+        if kind is AgencyKind.MOU and not policy.has_mou(agency_id):
+            # An entry the access check would refuse anyway: say so now.
+            raise RegistryError(f"{name!r} is not on the policy's MOU list (mou_agencies): "
+                                "add it to the policy file first")
         return agency_id, {"name": name, "kind": kind.value,
                            "mou_reference": mou_reference.strip(), "enabled": "1",
                            "added_at": str(self._clock())}
@@ -252,9 +266,10 @@ class AccessRegistry:
             raise RegistryError(f"no agency {agency_id!r}")
         if enabled:
             # Re-enabling cannot give access the policy refuses (a federal body, an
-            # agency whose MOU reference is gone): a refusal like any registry change.
+            # agency off the MOU list or whose MOU reference is gone): a refusal like any
+            # registry change.
             try:
-                self._check_agency_allowed(replace(agency, enabled=True))
+                self._check_agency_allowed(replace(agency, enabled=True), self.policy)
             except AccessDeniedError as exc:
                 raise RegistryError(f"{agency.name!r} cannot be enabled: {exc.message}"
                                     ) from exc
@@ -263,14 +278,27 @@ class AccessRegistry:
         assert agency is not None
         return agency
 
-    def _check_agency_allowed(self, agency: Agency) -> None:
-        """Raise AccessDeniedError unless the agency may use the system right now."""
+    def allowed(self, agency: Agency, policy: Policy | None = None) -> bool:
+        """Whether the agency may use the system now (under `policy`, default: current)."""
+        try:
+            self._check_agency_allowed(agency, self.policy if policy is None else policy)
+        except AccessDeniedError:
+            return False
+        return True
+
+    @staticmethod
+    def _check_agency_allowed(agency: Agency, policy: Policy) -> None:
+        """Raise AccessDeniedError unless the agency may use the system under `policy`."""
         aid = agency.agency_id
-        if marker := self.policy.federal_marker(agency.name):
+        if marker := policy.federal_marker(agency.name):
             raise AccessDeniedError("federal_agency", 403, f"federal bodies ({marker}) have "
                                     "no access to this data", agency_id=aid)
-        if agency.kind == AgencyKind.OWNER and agency.name == self.policy.owning_agency:
+        if agency.kind == AgencyKind.OWNER and agency.name == policy.owning_agency:
             pass
+        elif agency.kind == AgencyKind.MOU and not policy.has_mou(aid):
+            raise AccessDeniedError("no_mou", 403, "your agency is not on the policy's list "
+                                    "of agencies with a memorandum of understanding with "
+                                    "Denver", agency_id=aid)
         elif agency.kind != AgencyKind.MOU or not agency.mou_reference:
             raise AccessDeniedError("agency_without_mou", 403, "your agency has no "
                                     "memorandum of understanding with Denver", agency_id=aid)
@@ -381,7 +409,14 @@ class AccessRegistry:
         if row.get("enabled") != "1":
             raise AccessDeniedError("user_disabled", 403, "this user's access is revoked",
                                     user_id=user_id, agency_id=agency_id)
-        if marker := self.policy.federal_marker(row.get("employer", "")):
+        try:
+            policy = self.policy  # one reading for the whole decision
+        except PolicyError as exc:
+            # Fail closed: a broken edit must not leave an older MOU list in force.
+            raise AccessDeniedError("policy_unavailable", 503, "the access policy cannot be "
+                                    "read, so access is refused", user_id=user_id,
+                                    agency_id=agency_id) from exc
+        if marker := policy.federal_marker(row.get("employer", "")):
             raise AccessDeniedError("federal_user", 403, f"users employed by a federal body "
                                     f"({marker}) have no access", user_id=user_id,
                                     agency_id=agency_id)
@@ -390,7 +425,7 @@ class AccessRegistry:
             raise AccessDeniedError("agency_unknown", 403, "your agency is not registered",
                                     user_id=user_id, agency_id=agency_id)
         try:
-            self._check_agency_allowed(agency)
+            self._check_agency_allowed(agency, policy)
         except AccessDeniedError as exc:
             exc.user_id = user_id
             raise

@@ -226,12 +226,15 @@ def agency_list(redis_url: RedisOpt = None, audit_url: AuditOpt = None,
     """Registered agencies and whether they can search now."""
     sg = _services(redis_url, audit_url, policy)
     rows = sg.access.agencies()
+    current = sg.access.policy
     if as_json:
-        _echo_json([asdict(a) for a in rows])
+        _echo_json([{**asdict(a), "access": sg.access.allowed(a, current)} for a in rows])
         return
     for a in rows:
-        state = "enabled" if a.enabled else "DISABLED"
-        typer.echo(f"{a.agency_id:<50} {a.kind:<5} {state:<8} {a.name}")
+        # An enabled entry the policy refuses (off the MOU list, federal) has no access.
+        state = ("DISABLED" if not a.enabled else "enabled" if sg.access.allowed(a, current)
+                 else "NO-ACCESS")
+        typer.echo(f"{a.agency_id:<50} {a.kind:<5} {state:<9} {a.name}")
 
 
 @agency_app.command("add")
@@ -241,7 +244,8 @@ def agency_add(
     redis_url: RedisOpt = None, audit_url: AuditOpt = None, policy: PolicyOpt = None,
     operator: OperatorOpt = None,
 ) -> None:
-    """Add an MOU agency (federal bodies and agencies without an MOU are refused)."""
+    """Register an MOU agency the policy lists (off its mou_agencies, federal or without
+    an MOU reference: refused)."""
     sg = _services(redis_url, audit_url, policy)
     admin = _admin(sg, operator)
     try:

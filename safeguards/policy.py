@@ -25,6 +25,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "ProhibitedPurpose",
+    "agency_id_for",
     "load_policy",
     "normalise_text",
 ]
@@ -49,6 +50,11 @@ def normalise_text(text: str) -> str:
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").replace(".", "")
     words = re.split(r"[^0-9a-z]+", text.casefold())
     return " ".join(w for w in words if w)
+
+
+def agency_id_for(name: str) -> str:
+    """"CO - Fort Collins PD" -> "co-fort-collins-pd"."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def _contains_phrase(normalised_text: str, phrase: str) -> bool:
@@ -141,6 +147,15 @@ class Policy(BaseModel):
         return MAX_RETENTION_DAYS * DAY_S
 
     @cached_property
+    def mou_agency_ids(self) -> frozenset[str]:
+        """Agency ids (`agency_id_for`) of the MOU agencies: the registry's keys."""
+        return frozenset(agency_id_for(name) for name in self.mou_agencies)
+
+    def has_mou(self, agency_id: str) -> bool:
+        """Whether the agency is on this policy's MOU list: the only source of MOU access."""
+        return agency_id in self.mou_agency_ids
+
+    @cached_property
     def _acronym_re(self) -> re.Pattern[str] | None:
         if not self.federal_acronyms:
             return None
@@ -202,24 +217,30 @@ def load_policy(path: Path | str | None = None, **overrides: object) -> Policy:
     """Read and validate a policy file (the default one when `path` is None).
 
     `overrides` replace top-level keys after reading (tests, one-off CLI options) and go
-    through the same validation.
+    through the same validation. The file is read on every call (access checks call this
+    per request, so an edit applies at once); parsing is cached by content.
     """
     file = Path(path) if path else default_policy_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {file}: {exc}") from exc
     if not overrides:
-        return _load_cached(file, file.stat().st_mtime_ns if file.exists() else 0)
-    return _load(file, overrides)
+        return _parse_cached(file, text)
+    return _parse(file, text, overrides)
 
 
 @lru_cache(maxsize=8)
-def _load_cached(file: Path, _mtime: int) -> Policy:
-    # Policies are frozen: sharing one is safe; an edited file has a new mtime.
-    return _load(file, {})
+def _parse_cached(file: Path, _text: str) -> Policy:
+    # Keyed by content, not mtime: two edits within one timestamp tick still differ.
+    # Policies are frozen, so sharing one is safe.
+    return _parse(file, _text, {})
 
 
-def _load(file: Path, overrides: dict[str, object]) -> Policy:
+def _parse(file: Path, text: str, overrides: dict[str, object]) -> Policy:
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
         raise PolicyError(f"cannot read policy file {file}: {exc}") from exc
     if not isinstance(data, dict):
         raise PolicyError(f"policy file {file} must hold a mapping")

@@ -6,6 +6,7 @@ own Redis clients and policy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -59,7 +60,12 @@ class Safeguards:
         read from `hotlists`, else from `data` when that is given, else from
         settings.hotlist_url()."""
         settings = settings or SafeguardSettings()
-        policy = policy or load_policy(settings.policy_file)
+        policy_file = settings.policy_file
+        # Access decisions re-read the site's policy file on every request (the MOU list
+        # in force is the one on disk); a Policy passed in stays fixed (tests).
+        access_policy: Policy | Callable[[], Policy] = policy or (
+            lambda: load_policy(policy_file))
+        policy = policy or load_policy(policy_file)
         data_client = data or redis.Redis.from_url(settings.data_redis_url())
         audit_client = audit or redis.Redis.from_url(settings.audit_url())
         hotlist_store = HotlistStore(hotlists or (data if data is not None else
@@ -75,8 +81,8 @@ class Safeguards:
                           max_retention_s=policy.max_retention_s)
         alerts = AlertStore(data_client, retention, bucket_s=bucket,
                             max_retention_s=policy.max_retention_s)
-        access = (AccessRegistry(data_client, policy) if token_cost is None
-                  else AccessRegistry(data_client, policy, token_cost=token_cost))
+        access = (AccessRegistry(data_client, access_policy) if token_cost is None
+                  else AccessRegistry(data_client, access_policy, token_cost=token_cost))
         gate = Gate(access, audit_log)
         return cls(
             policy=policy, data=data_client, reads=reads, alerts=alerts, access=access,

@@ -80,9 +80,11 @@ class TransparencyService:
         now = now_ms()
         since = now - WINDOW_MS
         owner = self.policy.owning_agency
+        # The access check's own answer (current MOU list, enabled, not federal).
+        access_policy = self.access.policy
         external = sorted(
             (a.name for a in self.access.agencies()
-             if a.kind == AgencyKind.MOU and a.enabled and not self.policy.federal_marker(a.name)),
+             if a.kind == AgencyKind.MOU and self.access.allowed(a, access_policy)),
             key=str.casefold,
         )
         return TransparencyReport(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -16,7 +18,7 @@ from safeguards.access import (
 )
 from safeguards.admin import Admin
 from safeguards.api import create_app
-from safeguards.policy import PolicyError, load_policy
+from safeguards.policy import PolicyError, default_policy_path, load_policy
 from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack
 
 # The portal's "External organizations with access", verbatim (stray spaces included).
@@ -149,10 +151,17 @@ def test_an_agency_the_policy_refuses_cannot_be_enabled(stack: Stack, client: re
         admin(stack).set_agency_enabled(MOU_ID, True)
 
 
-def test_new_mou_agency_gets_access(stack: Stack) -> None:
-    agency = admin(stack).add_agency("Greeley CO PD", AgencyKind.MOU, "MOU-2025-17")
-    _, token = admin(stack).add_user("gr1", agency.agency_id)
-    assert stack.sg.access.authenticate(token).agency_name == "Greeley CO PD"
+def test_new_mou_agency_gets_access(stack: Stack, client: redis.Redis) -> None:
+    # The policy's MOU list comes first: an agency it does not name is refused...
+    with pytest.raises(RegistryError, match="not on the policy's MOU list"):
+        admin(stack).add_agency("Greeley CO PD", AgencyKind.MOU, "MOU-2025-17")
+    # ... and one the site added to its policy can be registered and used.
+    policy = load_policy(mou_agencies=[*load_policy().mou_agencies, "Greeley CO PD"])
+    access = AccessRegistry(client, policy, token_cost=2**10)
+    site = Admin(access, stack.sg.audit, "test-operator")
+    agency = site.add_agency("Greeley CO PD", AgencyKind.MOU, "MOU-2025-17")
+    _, token = site.add_user("gr1", agency.agency_id)
+    assert access.authenticate(token).agency_name == "Greeley CO PD"
 
 
 def test_tokens_are_only_stored_hashed(stack: Stack, client: redis.Redis) -> None:
@@ -233,3 +242,91 @@ def test_registry_changes_are_audited(stack: Stack) -> None:
         ("test-operator", "agency_disable", "allowed"),
         ("test-operator", "agency_add", "refused:registry"),
     ]
+
+
+# --- the policy's MOU list is the one source of MOU access -----------------------------
+
+
+def _policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalRedis) -> Path:
+    """A site policy (a copy of the default) and the environment of `alpr` and the API."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(default_policy_path().read_text(encoding="utf-8"), encoding="utf-8")
+    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
+        monkeypatch.setenv(f"ALPR_SG_{name}", server.url)
+    monkeypatch.setenv("ALPR_SG_POLICY_FILE", str(path))
+    return path
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+DISMISS = {"outcome": "dismissed", "check_system": "NCIC", "check_result": "not_found",
+           "image_matches": False}
+
+
+def test_agency_taken_off_the_mou_list_loses_access_at_once(
+    client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from alpr.cli import app
+
+    policy_file = _policy_file(tmp_path, monkeypatch, server)
+    stack = build_stack(client, client)  # a running API: built once, before the edit
+    http = TestClient(create_app(stack.sg))
+    cli_search = ["search", "--plate", SEARCH["plate"], "--case", SEARCH["case_number"],
+                  "--offence", SEARCH["offence"], "--reason", SEARCH["reason"],
+                  "--token", stack.tokens["aur"]]
+    assert http.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
+    assert CliRunner().invoke(app, cli_search).exit_code == 0
+    before = stack.sg.audit.head().seq
+
+    # The administrator takes Aurora off the MOU list in the policy file; nothing else.
+    _edit(policy_file, "  - Aurora CO PD\n", "")
+    assert stack.sg.access.agency(MOU_ID).enabled  # the registry entry is untouched
+
+    res = http.post("/search", json=SEARCH, headers=stack.auth("aur"))
+    assert (res.status_code, res.json()["error"]) == (403, "no_mou")
+    result = CliRunner().invoke(app, cli_search)
+    assert result.exit_code == 1 and "refused (no_mou)" in result.output
+    listed = CliRunner().invoke(app, ["agency", "list"]).output.splitlines()
+    assert [line.split()[2] for line in listed if line.startswith(f"{MOU_ID} ")] == [
+        "NO-ACCESS"]
+    res = http.post(f"/alerts/{'0' * 32}/verification", json=DISMISS,
+                    headers=stack.auth("aur"))
+    assert (res.status_code, res.json()["error"]) == (403, "no_mou")
+    assert http.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
+    # No way around the policy through the registry, and the public page follows it.
+    with pytest.raises(RegistryError, match="not on the policy's list"):
+        admin(stack).set_agency_enabled(MOU_ID, True)
+    assert "Aurora CO PD" not in stack.sg.transparency.report(
+    ).external_organisations_with_access
+
+    records = list(stack.sg.audit.records())[before:]
+    refused = [(r.actor, r.agency, r.action, r.details.get("channel")) for r in records
+               if r.decision == "refused:no_mou"]
+    assert refused == [("aur", MOU_ID, "search", "http"), ("aur", MOU_ID, "search", "cli"),
+                       ("aur", MOU_ID, "alert_verification", "http")]
+    assert stack.sg.audit.verify().ok
+
+    # Back on the list (a renewed MOU): access returns with no registry change.
+    _edit(policy_file, "  - Avon CO PD\n", "  - Aurora CO PD\n  - Avon CO PD\n")
+    assert http.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
+
+
+def test_an_unreadable_policy_refuses_everyone(
+    client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fail closed: a broken edit must not leave the previous MOU list in force.
+    policy_file = _policy_file(tmp_path, monkeypatch, server)
+    stack = build_stack(client, client)
+    http = TestClient(create_app(stack.sg))
+    _edit(policy_file, "owning_agency: Denver CO PD", "owning_agency: [")
+    res = http.post("/search", json=SEARCH, headers=stack.auth("det"))
+    assert (res.status_code, res.json()["error"]) == (503, "policy_unavailable")
+    last = list(stack.sg.audit.records())[-1]
+    assert (last.action, last.decision) == ("search", "refused:policy_unavailable")
+    assert stack.sg.audit.verify().ok

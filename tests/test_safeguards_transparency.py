@@ -13,7 +13,7 @@ from safeguards.access import AgencyKind
 from safeguards.admin import Admin
 from safeguards.api import create_app
 from safeguards.audit import AuditLog, Metric
-from safeguards.policy import DAY_S
+from safeguards.policy import DAY_S, load_policy
 from safeguards.retention import now_ms
 from safeguards.testing import MOU_ID, Stack, build_stack, make_alert, make_entry, make_read
 
@@ -109,16 +109,24 @@ def test_only_the_last_30_days_are_counted(server: LocalRedis) -> None:
     assert len([r for r in stack.sg.audit.records() if r.action == "x"]) == len(Metric)
 
 
-def test_new_mou_agency_appears(http: TestClient, stack: Stack) -> None:
-    Admin(stack.sg.access, stack.sg.audit, "ops").add_agency("Greeley CO PD", AgencyKind.MOU,
-                                                             "MOU-2025-17")
+def _with_mou_agency(client: redis.Redis, name: str, mou_reference: str
+                     ) -> tuple[Stack, TestClient]:
+    """A stack whose policy lists one more MOU agency, registered under its MOU."""
+    policy = load_policy(mou_agencies=[*load_policy().mou_agencies, name])
+    stack = build_stack(client, client, policy=policy)
+    Admin(stack.sg.access, stack.sg.audit, "ops").add_agency(name, AgencyKind.MOU,
+                                                             mou_reference)
+    return stack, TestClient(create_app(stack.sg))
+
+
+def test_new_mou_agency_appears(client: redis.Redis) -> None:
+    _, http = _with_mou_agency(client, "Greeley CO PD", "MOU-2025-17")
     assert "Greeley CO PD" in http.get("/transparency").json()[
         "external_organisations_with_access"]
 
 
-def test_html_page_has_the_portal_fields_and_escapes(http: TestClient, stack: Stack) -> None:
-    Admin(stack.sg.access, stack.sg.audit, "ops").add_agency(
-        "<script>alert(1)</script> CO PD", AgencyKind.MOU, "MOU-1")
+def test_html_page_has_the_portal_fields_and_escapes(client: redis.Redis) -> None:
+    stack, http = _with_mou_agency(client, "<script>alert(1)</script> CO PD", "MOU-1")
     stack.sg.reads.put_many([make_read(f"HTM{i}00", camera="cam-1") for i in range(3)])
     res = http.get("/transparency.html")
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
