@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,11 +11,13 @@ import redis
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from alpr.contracts import PlateRead
 from connectors.local_services import LocalRedis
 from safeguards.api import create_app
 from safeguards.audit import AuditRecord
+from safeguards.patterns import PlatePattern
 from safeguards.policy import DAY_S, load_policy
-from safeguards.retention import now_ms
+from safeguards.retention import ReadStore, now_ms
 from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack, make_read
 
 VALID = {
@@ -321,3 +324,75 @@ def test_openapi_spec_documents_the_endpoints(http: TestClient) -> None:
     body = spec["components"]["schemas"]["SearchRequest"]
     assert body["additionalProperties"] is False
     assert {"plate", "case_number", "reason", "offence"} <= set(body["required"])
+
+
+# --- an exact-plate search is a few round trips, not one per bucket ---------------------
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts its writes to the socket: one per command sent
+    alone, one per pipeline (redis-py sends a pipeline in one send_packed_command)."""
+
+    writes = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).writes += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_exact_plate_search_is_a_few_round_trips_with_the_same_results(
+    client: redis.Redis, server: LocalRedis
+) -> None:
+    now = now_ms()
+    hour, day = 3_600_000, DAY_S * 1000
+    rng = random.Random(7)
+    writer = ReadStore(client, clock=lambda: now)
+    reads = []
+    for i in range(300):  # one plate, read all over the 720 hourly buckets of retention
+        at = now - rng.randrange(0, 30 * day - 2 * hour)
+        reads.append(make_read("PLT123", camera=f"cam-{i % 5}", at_ms=at))
+        reads.append(make_read("PLT124", camera="cam-1", at_ms=at))  # same buckets
+        reads.append(make_read("XLT123", camera=f"cam-{i % 3}", at_ms=at + 1))
+    tie = now - 5 * hour  # equal capture times: the order must not depend on batching
+    reads += [make_read("PLT123", camera=f"cam-{c}", at_ms=tie) for c in range(4)]
+    reads.append(make_read("PLT123", camera="cam-1", at_ms=now + day))  # clamped to now
+    reads.append(make_read("PLT123", camera="cam-1", at_ms=now - 31 * day))  # not stored
+    writer.put_many(reads)
+
+    # Independently of the indexes: every stored read, filtered and ordered by hand.
+    stored = [PlateRead.model_validate_json(raw) for raw in client.mget(
+        list(client.scan_iter(match="alpr:sg:read:*", count=1000)))]
+
+    def expected(limit: int, cameras: tuple[str, ...] = (), lo: int = 0, hi: int = now,
+                 plates: tuple[str, ...] = ("PLT123",)) -> tuple[list[PlateRead], bool]:
+        hits = sorted(((min(r.first_seen, now), r.read_id), r) for r in stored
+                      if r.plate in plates and lo <= min(r.first_seen, now) <= hi
+                      and (not cameras or r.camera_id in cameras))
+        hits.reverse()
+        return [r for _, r in hits[:limit]], len(hits) > limit
+
+    pool = redis.ConnectionPool(host="127.0.0.1", port=server.port,
+                                connection_class=CountingConnection)
+    counted = redis.Redis(connection_pool=pool)
+    counted.ping()  # connect (and its handshake) before counting
+    store = ReadStore(counted, clock=lambda: now)
+    cases: list[tuple[int, tuple[str, ...], int, int]] = [
+        (1000, (), 0, now), (50, (), 0, now), (1000, ("cam-2", "cam-4"), 0, now),
+        (10, ("cam-3",), 0, now), (1000, (), now - 10 * day, now - 2 * day),
+    ]
+    for limit, cameras, lo, hi in cases:
+        want, truncated = expected(limit, cameras, lo, hi)
+        CountingConnection.writes = 0
+        found = store.find(PlatePattern.parse("PLT123"), cameras=cameras, limit=limit,
+                           start_ms=lo or None, end_ms=hi)
+        writes = CountingConnection.writes
+        assert (found.reads, found.truncated) == (want, truncated), (limit, cameras)
+        # Index lookups (+ camera check) in one pipeline each, then one MGET.
+        assert writes <= 3, (limit, cameras, writes)
+    assert len(expected(1000)[0]) == 305  # all of them, the clamped one included
+    # Wildcards still go bucket by bucket, through the same camera filter.
+    found = store.find(PlatePattern.parse("PLT12?"), cameras=("cam-1", "cam-3"), limit=1000)
+    assert (found.reads, found.truncated) == expected(
+        1000, ("cam-1", "cam-3"), plates=("PLT123", "PLT124"))
+    counted.close()
+    pool.disconnect()
