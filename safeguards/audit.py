@@ -7,6 +7,7 @@ breaks the chain at that point. Key layout (prefix `alpr:sg:`):
 
     audit              STREAM  field `r` = the record JSON; never trimmed
     audit:head         STRING  "{seq} {ts} {hash}" of the last record
+    audit:policy       STRING  the access terms last recorded (`policy_audit`)
     stats:{metric}     ZSET    seq -> ts, last 30 days: counters for the transparency page
 
 Appends run one Lua script that checks the head is still the one the record was
@@ -61,6 +62,13 @@ STATS_WINDOW_MS = 30 * 86_400_000
 _MAX_ATTEMPTS = 500
 
 _APPEND = """
+local first_stat = 3
+if ARGV[8] == '1' then
+    -- append_if: only while KEYS[3] holds ARGV[9] ('' = unset); it then holds ARGV[10]
+    local seen = redis.call('GET', KEYS[3]) or ''
+    if seen ~= ARGV[9] then return {2, seen} end
+    first_stat = 4
+end
 local head = redis.call('GET', KEYS[2])
 if not head then
     if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -71,7 +79,8 @@ end
 if head ~= ARGV[2] then return {0, head} end
 redis.call('XADD', KEYS[1], '*', 'r', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[4])
-for i = 3, #KEYS do
+if ARGV[8] == '1' then redis.call('SET', KEYS[3], ARGV[10]) end
+for i = first_stat, #KEYS do
     redis.call('ZADD', KEYS[i], ARGV[5], ARGV[6])
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[7])
 end
@@ -218,7 +227,7 @@ class AuditLog:
         self.head_key = f"{prefix}audit:head"
         self._stats_prefix = f"{prefix}stats:"
         self._clock = clock
-        self._append = client.register_script(_APPEND)
+        self._script = client.register_script(_APPEND)
 
     # --- durability --------------------------------------------------------------------
 
@@ -255,9 +264,39 @@ class AuditLog:
     ) -> AuditRecord:
         """Append one record (and count it under `metrics`); raises AuditError if it
         cannot, in which case the caller must not carry out what it was recording."""
+        record = self._append(actor, agency, action, decision, details, metrics, None)
+        assert record is not None  # only a guarded append can be skipped
+        return record
+
+    def append_if(
+        self,
+        key: str,
+        expected: str,
+        new: str,
+        *,
+        actor: str,
+        agency: str,
+        action: str,
+        decision: str,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord | None:
+        """Append one record only while the string `key` (in the audit Redis) holds
+        `expected` ("" = unset), and set it to `new` in the same atomic step. None (and
+        nothing written) when it holds something else: another writer recorded first.
+        Used to record a change exactly once however many processes notice it."""
+        return self._append(actor, agency, action, decision, details, (),
+                            (key, expected, new))
+
+    def _append(
+        self, actor: str, agency: str, action: str, decision: str,
+        details: dict[str, Any] | None, metrics: Sequence[str],
+        guard: tuple[str, str, str] | None,
+    ) -> AuditRecord | None:
         # Round-trip so the stored details are exactly what the hash covers.
         clean = json.loads(json.dumps(details or {}, default=str))
-        keys = [self.stream_key, self.head_key, *(self._stats_prefix + m for m in metrics)]
+        keys = [self.stream_key, self.head_key, *([guard[0]] if guard else []),
+                *(self._stats_prefix + m for m in metrics)]
+        guard_args = ["1", guard[1], guard[2]] if guard else ["0"]
         try:
             head = Head.decode(self.client.get(self.head_key))
             for _ in range(_MAX_ATTEMPTS):
@@ -267,13 +306,16 @@ class AuditLog:
                         "prev_hash": head.hash}
                 record = AuditRecord(**body, hash=_hash(body))
                 new_head = Head(record.seq, ts, record.hash)
-                ok, current = self._append(
+                ok, current = self._script(
                     keys=keys,
                     args=[GENESIS.encode(), head.encode(), canonical_json(record.model_dump()),
-                          new_head.encode(), ts, record.seq, ts - STATS_WINDOW_MS],
+                          new_head.encode(), ts, record.seq, ts - STATS_WINDOW_MS,
+                          *guard_args],
                 )
                 if ok == 1:
                     return record
+                if ok == 2:
+                    return None
                 head = Head.decode(current)
                 time.sleep(random.random() / 1000)  # another writer won: re-chain
         except redis.RedisError as exc:

@@ -9,6 +9,7 @@ point (API, CLI, ingest) gets the same refusal.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from functools import cached_property, lru_cache
@@ -28,6 +29,7 @@ __all__ = [
     "agency_id_for",
     "load_policy",
     "normalise_text",
+    "read_policy",
 ]
 
 DAY_S = 86_400
@@ -156,6 +158,19 @@ class Policy(BaseModel):
         return agency_id in self.mou_agency_ids
 
     @cached_property
+    def access_terms(self) -> dict[str, str | list[str]]:
+        """The terms the live access decision reads (`AccessRegistry.authenticate`), in a
+        canonical form: a change to these is audited (`policy_audit`). MOU agencies by
+        id, since that is what the check compares (a respelt name is no change)."""
+        return {
+            "owning_agency": self.owning_agency,
+            "mou_agency_ids": sorted(self.mou_agency_ids),
+            "federal_acronyms": sorted(self.federal_acronyms),
+            "federal_phrases": sorted(self.federal_phrases),
+            "federal_name_prefixes": sorted(self.federal_name_prefixes),
+        }
+
+    @cached_property
     def _acronym_re(self) -> re.Pattern[str] | None:
         if not self.federal_acronyms:
             return None
@@ -220,14 +235,26 @@ def load_policy(path: Path | str | None = None, **overrides: object) -> Policy:
     through the same validation. The file is read on every call (access checks call this
     per request, so an edit applies at once); parsing is cached by content.
     """
-    file = Path(path) if path else default_policy_path()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy file {file}: {exc}") from exc
+    file, text = _read(path)
     if not overrides:
         return _parse_cached(file, text)
     return _parse(file, text, overrides)
+
+
+def read_policy(path: Path | str | None = None) -> tuple[Policy, str]:
+    """`load_policy(path)` and the sha256 of the file content it was parsed from (the
+    same bytes: one read), as the audit of a policy change names it."""
+    file, text = _read(path)
+    return _parse_cached(file, text), hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read(path: Path | str | None) -> tuple[Path, str]:
+    file = Path(path) if path else default_policy_path()
+    try:
+        # Bytes, not read_text: no newline translation, so the sha256 is the file's own.
+        return file, file.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read policy file {file}: {exc}") from exc
 
 
 @lru_cache(maxsize=8)

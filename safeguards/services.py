@@ -17,6 +17,7 @@ from safeguards.alerts import AlertStore
 from safeguards.audit import AuditLog
 from safeguards.gate import Gate
 from safeguards.policy import Policy, load_policy
+from safeguards.policy_audit import AuditedPolicy
 from safeguards.retention import ReadStore
 from safeguards.search import SearchService
 from safeguards.settings import SafeguardSettings
@@ -61,16 +62,17 @@ class Safeguards:
         settings.hotlist_url()."""
         settings = settings or SafeguardSettings()
         policy_file = settings.policy_file
-        # Access decisions re-read the site's policy file on every request (the MOU list
-        # in force is the one on disk); a Policy passed in stays fixed (tests).
-        access_policy: Policy | Callable[[], Policy] = policy or (
-            lambda: load_policy(policy_file))
-        policy = policy or load_policy(policy_file)
         data_client = data or redis.Redis.from_url(settings.data_redis_url())
         audit_client = audit or redis.Redis.from_url(settings.audit_url())
         hotlist_store = HotlistStore(hotlists or (data if data is not None else
                                                   redis.Redis.from_url(settings.hotlist_url())))
         audit_log = AuditLog(audit_client)
+        # Access decisions re-read the site's policy file on every request (the MOU list
+        # in force is the one on disk), and a change to it is audited once
+        # (`policy_changed`); a Policy passed in stays fixed (tests).
+        access_policy: Policy | Callable[[], Policy] = policy or AuditedPolicy(
+            policy_file, audit_log)
+        policy = policy or load_policy(policy_file)
         durable = (settings.require_durable_audit if require_durable_audit is None
                    else require_durable_audit)
         if durable:

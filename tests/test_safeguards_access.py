@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,10 @@ from safeguards.access import (
 )
 from safeguards.admin import Admin
 from safeguards.api import create_app
+from safeguards.audit import AuditLog, AuditRecord
 from safeguards.policy import PolicyError, default_policy_path, load_policy
+from safeguards.policy_audit import AuditedPolicy
+from safeguards.services import Safeguards
 from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack
 
 # The portal's "External organizations with access", verbatim (stray spaces included).
@@ -330,3 +336,84 @@ def test_an_unreadable_policy_refuses_everyone(
     last = list(stack.sg.audit.records())[-1]
     assert (last.action, last.decision) == ("search", "refused:policy_unavailable")
     assert stack.sg.audit.verify().ok
+
+
+def _policy_changes(stack: Stack, after_seq: int = 0) -> list[AuditRecord]:
+    return [r for r in stack.sg.audit.records() if r.action == "policy_changed"
+            and r.seq > after_seq]
+
+
+def test_a_change_to_the_mou_list_is_audited_once(
+    client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from alpr.cli import app
+
+    policy_file = _policy_file(tmp_path, monkeypatch, server)
+    stack = build_stack(client, client)  # API process 1
+    # API process 2: its own clients and policy reader, the same Redis and policy file.
+    other = Safeguards.build(data=server.client(), audit=server.client())
+    http, http2 = TestClient(create_app(stack.sg)), TestClient(create_app(other))
+    # The first policy a trail sees is recorded as the one in force.
+    (first,) = _policy_changes(stack)
+    assert "Aurora CO PD" in first.details["added"] and first.details["removed"] == []
+    assert first.details["mou_agencies"] == 66
+    assert http2.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
+    before = stack.sg.audit.head().seq
+
+    _edit(policy_file, "  - Aurora CO PD\n", "")
+    res = http.post("/search", json=SEARCH, headers=stack.auth("aur"))
+    assert (res.status_code, res.json()["error"]) == (403, "no_mou")
+    assert http2.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
+    cli_search = ["search", "--plate", SEARCH["plate"], "--case", SEARCH["case_number"],
+                  "--offence", SEARCH["offence"], "--reason", SEARCH["reason"],
+                  "--token", stack.tokens["det"]]
+    assert CliRunner().invoke(app, cli_search).exit_code == 0  # a third process
+
+    (change,) = _policy_changes(stack, before)
+    assert change.seq == before + 1  # before the refusal it explains
+    assert (change.actor, change.action, change.decision) == (
+        "system", "policy_changed", "in_force")
+    assert {k: change.details[k] for k in ("added", "removed", "terms_changed")} == {
+        "added": [], "removed": ["Aurora CO PD"], "terms_changed": ["mou_agency_ids"]}
+    assert change.details["file_sha256"] == hashlib.sha256(policy_file.read_bytes()
+                                                           ).hexdigest()
+    assert change.details["previous_file_sha256"] == first.details["file_sha256"]
+    assert change.details["mou_agencies"] == 65
+
+    # An edit that changes nothing access depends on is no record.
+    seq = stack.sg.audit.head().seq
+    _edit(policy_file, "owning_agency:", "# reviewed 2025-06\nowning_agency:")
+    assert http.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
+    assert _policy_changes(stack, seq) == []
+
+    # Aurora back on the list, noticed by several processes at the same moment: still
+    # one record (the check and the append are one atomic step).
+    _edit(policy_file, "  - Avon CO PD\n", "  - Aurora CO PD\n  - Avon CO PD\n")
+    readers = [AuditedPolicy(policy_file, AuditLog(server.client())) for _ in range(6)]
+    barrier = threading.Barrier(len(readers))
+
+    def read(reader: AuditedPolicy) -> bool:
+        barrier.wait()
+        return reader().has_mou(MOU_ID)
+
+    with ThreadPoolExecutor(len(readers)) as pool:
+        assert all(pool.map(read, readers))
+    assert http2.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
+    (back,) = _policy_changes(stack, seq)
+    assert (back.details["added"], back.details["removed"]) == (["Aurora CO PD"], [])
+
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 0 and result.output.startswith("OK:"), result.output
+    assert len(_policy_changes(stack)) == 3
+
+
+def test_a_policy_change_that_cannot_be_audited_is_not_used(
+    client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fail closed: no request is decided under terms the audit trail does not show.
+    policy_file = _policy_file(tmp_path, monkeypatch, server)
+    reader = AuditedPolicy(policy_file, AuditLog(redis.Redis(port=1)))
+    with pytest.raises(PolicyError, match="could not be audited"):
+        reader()
