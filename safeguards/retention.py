@@ -258,9 +258,9 @@ class ReadStore:
         return candidates, truncated, scanned, matched
 
     def _plates(self, b: int, pattern: PlatePattern) -> tuple[list[str], bool]:
+        """A wildcard pattern's matching plates in one bucket, and whether it was cut
+        (exact plates never get here: find looks them up directly)."""
         key = self._bucket(b, "plates")
-        if pattern.is_exact:
-            return [pattern.text], False
         prefix = pattern.literal_prefix
         if prefix:
             raw = self.client.zrangebylex(
