@@ -56,6 +56,9 @@ MAX_PLATES_PER_BUCKET = 2000
 # over hourly buckets (720) fits in one; the bound keeps a narrow ALPR_SG_INDEX_BUCKET_S
 # from building one huge request.
 LOOKUPS_PER_TRIP = 1024
+# A wildcard search lists the plates of this many buckets first (a day of hourly
+# buckets), then chunks 8 times larger up to LOOKUPS_PER_TRIP.
+FIRST_LISTING_CHUNK = 24
 
 
 def now_ms() -> int:
@@ -76,6 +79,25 @@ class FindResult:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+_Listed = tuple[int, tuple[list[str], bool]]  # (bucket, (its matching plates, cut))
+
+
+def _lookup_groups(listed: Sequence[_Listed]) -> Iterator[list[_Listed]]:
+    """Consecutive buckets with about LOOKUPS_PER_TRIP plates to look up between them
+    (one pipeline each); a bucket is never split, so a group holds at most
+    LOOKUPS_PER_TRIP + MAX_PLATES_PER_BUCKET lookups."""
+    group: list[_Listed] = []
+    lookups = 0
+    for row in listed:
+        group.append(row)
+        lookups += len(row[1][0])
+        if lookups >= LOOKUPS_PER_TRIP:
+            yield group
+            group, lookups = [], 0
+    if group:
+        yield group
 
 
 class ReadStore:
@@ -234,48 +256,85 @@ class ReadStore:
     def _pattern_candidates(
         self, pattern: PlatePattern, lo: int, hi: int, cameras: Sequence[str], limit: int
     ) -> tuple[list[tuple[int, str]], bool, int, int]:
-        """Like _exact_candidates for a wildcard pattern, bucket by bucket: each bucket's
-        matching plates must be listed before their reads can be looked up."""
+        """Like _exact_candidates for a wildcard pattern: each bucket's matching plates
+        are listed, then their reads looked up. Both steps are batched over buckets (a
+        30-day search went bucket by bucket, ~1,440 round trips): the plate lists of a
+        chunk of buckets in one pipeline, their lookups in pipelines of about
+        LOOKUPS_PER_TRIP. Buckets are then walked newest first with the same cut (and
+        the same counts) as bucket by bucket; lookups past the cut are discarded."""
+        buckets = list(self._buckets(lo, hi))
         candidates: list[tuple[int, str]] = []
         truncated = False
         scanned = matched = 0
-        for b in self._buckets(lo, hi):
-            scanned += 1
-            plates, cut = self._plates(b, pattern)
-            truncated |= cut
-            matched += len(plates)
-            if not plates:
-                continue
-            pipe = self.client.pipeline(transaction=False)
-            for plate in plates:
-                pipe.zrangebyscore(self._bucket(b, f"p:{plate}"), lo, hi, withscores=True)
-            found = [(int(score), _text(rid)) for rows in pipe.execute() for rid, score in rows]
-            if cameras and found:
-                found = self._at_cameras({b: found}, cameras)[b]
-            candidates.extend(found)
-            if len(candidates) > limit:  # older buckets cannot make it in (see above)
-                break
+        start, size = 0, FIRST_LISTING_CHUNK
+        while start < len(buckets):
+            part = buckets[start:start + size]
+            # Chunks grow so a common pattern (cut within the first day) lists and looks
+            # up little it then drops, and a rare one needs 3 chunks for 30 days.
+            start, size = start + size, min(size * 8, LOOKUPS_PER_TRIP)
+            listed = list(zip(part, self._plates(part, pattern), strict=True))
+            for group in _lookup_groups(listed):
+                pipe = self.client.pipeline(transaction=False)
+                for b, (plates, _) in group:
+                    for plate in plates:
+                        pipe.zrangebyscore(self._bucket(b, f"p:{plate}"), lo, hi,
+                                           withscores=True)
+                rows = iter(pipe.execute())
+                found: dict[int, list[tuple[int, str]]] = {}
+                for b, (plates, _) in group:
+                    hits = [(int(score), _text(rid)) for _ in plates
+                            for rid, score in next(rows)]
+                    if hits:
+                        found[b] = hits
+                if cameras and found:
+                    found = self._at_cameras(found, cameras)
+                for b, (plates, cut) in group:
+                    scanned += 1
+                    truncated |= cut
+                    matched += len(plates)
+                    candidates.extend(found.get(b, ()))
+                    if len(candidates) > limit:  # older buckets cannot make it in
+                        return candidates, truncated, scanned, matched
         return candidates, truncated, scanned, matched
 
-    def _plates(self, b: int, pattern: PlatePattern) -> tuple[list[str], bool]:
-        """A wildcard pattern's matching plates in one bucket, and whether it was cut
-        (exact plates never get here: find looks them up directly)."""
-        key = self._bucket(b, "plates")
+    def _plates(
+        self, buckets: Sequence[int], pattern: PlatePattern
+    ) -> list[tuple[list[str], bool]]:
+        """Each bucket's plates matching a wildcard pattern, and whether its list was cut
+        at MAX_PLATES_PER_BUCKET: one pipeline for all the buckets (one per ZSCAN round
+        without a literal prefix). Exact plates never get here: find looks them up."""
+        keys = [self._bucket(b, "plates") for b in buckets]
         prefix = pattern.literal_prefix
         if prefix:
-            raw = self.client.zrangebylex(
-                key, b"[" + prefix.encode(), b"[" + prefix.encode() + b"\xff",
-                start=0, num=MAX_PLATES_PER_BUCKET + 1,
-            )
-            names = [_text(p) for p in raw]
+            low = b"[" + prefix.encode()
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.zrangebylex(key, low, low + b"\xff", start=0,
+                                 num=MAX_PLATES_PER_BUCKET + 1)
+            names = [[_text(p) for p in raw] for raw in pipe.execute()]
         else:
-            names = []
-            for member, _ in self.client.zscan_iter(key, match=pattern.glob, count=1000):
-                names.append(_text(member))
-                if len(names) > MAX_PLATES_PER_BUCKET:
-                    break
-        cut = len(names) > MAX_PLATES_PER_BUCKET
-        return [p for p in names[:MAX_PLATES_PER_BUCKET] if pattern.matches(p)], cut
+            names = self._scan_plates(keys, pattern.glob)
+        return [([p for p in found[:MAX_PLATES_PER_BUCKET] if pattern.matches(p)],
+                 len(found) > MAX_PLATES_PER_BUCKET) for found in names]
+
+    def _scan_plates(self, keys: Sequence[str], glob: str) -> list[list[str]]:
+        """ZSCAN every key with `glob`, all keys' next page in one pipeline per round,
+        until each is done or past MAX_PLATES_PER_BUCKET (each key sees the same pages,
+        in the same order, as scanning it alone)."""
+        names: list[list[str]] = [[] for _ in keys]
+        cursors = dict.fromkeys(range(len(keys)), 0)
+        while cursors:
+            todo = list(cursors.items())
+            pipe = self.client.pipeline(transaction=False)
+            for i, cursor in todo:
+                pipe.zscan(keys[i], cursor, match=glob, count=1000)
+            for (i, _), (cursor, rows) in zip(todo, pipe.execute(), strict=True):
+                names[i].extend(_text(member) for member, _ in rows)
+                if int(cursor) == 0 or len(names[i]) > MAX_PLATES_PER_BUCKET:
+                    del cursors[i]
+                else:
+                    cursors[i] = int(cursor)
+        return names
 
     def _at_cameras(
         self, found: dict[int, list[tuple[int, str]]], cameras: Sequence[str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from safeguards.api import create_app
 from safeguards.audit import AuditRecord
 from safeguards.patterns import PlatePattern
 from safeguards.policy import DAY_S, load_policy
-from safeguards.retention import ReadStore, now_ms
+from safeguards.retention import MAX_PLATES_PER_BUCKET, ReadStore, now_ms
 from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack, make_read
 
 VALID = {
@@ -390,9 +391,99 @@ def test_exact_plate_search_is_a_few_round_trips_with_the_same_results(
         # Index lookups (+ camera check) in one pipeline each, then one MGET.
         assert writes <= 3, (limit, cameras, writes)
     assert len(expected(1000)[0]) == 305  # all of them, the clamped one included
-    # Wildcards still go bucket by bucket, through the same camera filter.
+    # Wildcards go through the same camera filter.
     found = store.find(PlatePattern.parse("PLT12?"), cameras=("cam-1", "cam-3"), limit=1000)
     assert (found.reads, found.truncated) == expected(
         1000, ("cam-1", "cam-3"), plates=("PLT123", "PLT124"))
     counted.close()
     pool.disconnect()
+
+
+def test_wildcard_search_is_a_few_round_trips_with_the_same_results(
+    client: redis.Redis, server: LocalRedis
+) -> None:
+    now = now_ms()
+    hour, day = 3_600_000, DAY_S * 1000
+    rng = random.Random(11)
+    writer = ReadStore(client, clock=lambda: now)
+    plates = ["PLT120", "PLT123", "PLT129", "PLT1A3", "PLT12", "PLT1234", "PLX123",
+              "QLT123", "ALT123"]
+    reads = [make_read(rng.choice(plates), camera=f"cam-{i % 5}",
+                       at_ms=now - rng.randrange(0, 30 * day - 2 * hour))
+             for i in range(900)]  # all over the 720 hourly buckets of retention
+    tie = now - 5 * hour
+    reads += [make_read(p, camera=f"cam-{c}", at_ms=tie) for c in range(3)
+              for p in ("PLT120", "PLT129")]
+    reads.append(make_read("PLT123", camera="cam-1", at_ms=now + day))  # clamped to now
+    reads.append(make_read("PLT123", camera="cam-1", at_ms=now - 31 * day))  # not stored
+    writer.put_many(reads)
+    stored = [PlateRead.model_validate_json(raw) for raw in client.mget(
+        list(client.scan_iter(match="alpr:sg:read:*", count=1000)))]
+    assert len(stored) == len(reads) - 1
+
+    def expected(pattern: str, limit: int, cameras: tuple[str, ...] = (), lo: int = 0,
+                 hi: int = now) -> tuple[list[PlateRead], bool, int, int]:
+        """(reads, truncated, buckets scanned, plates matched) from the stored reads by
+        hand: fnmatch, not PlatePattern; the walk stops after the bucket where the
+        matches first exceed `limit`, as a bucket-by-bucket search does."""
+        lo = max(lo, now - 30 * day + 1)
+        ts = {r.read_id: min(r.first_seen, now) for r in stored}
+        matching = [r for r in stored if fnmatch.fnmatchcase(r.plate, pattern)]
+        hits = sorted(((ts[r.read_id], r.read_id), r) for r in matching
+                      if lo <= ts[r.read_id] <= hi and (not cameras or r.camera_id in cameras))
+        hits.reverse()
+        scanned = matched = seen = 0
+        for b in range(hi // hour, lo // hour - 1, -1):
+            scanned += 1
+            matched += len({r.plate for r in matching if ts[r.read_id] // hour == b})
+            seen += sum(1 for (t, _), _ in hits if t // hour == b)
+            if seen > limit:
+                break
+        return [r for _, r in hits[:limit]], len(hits) > limit, scanned, matched
+
+    pool = redis.ConnectionPool(host="127.0.0.1", port=server.port,
+                                connection_class=CountingConnection)
+    counted = redis.Redis(connection_pool=pool)
+    counted.ping()
+    store = ReadStore(counted, clock=lambda: now)
+    cases: list[tuple[str, int, tuple[str, ...], int, int]] = [
+        ("PLT12?", 1000, (), 0, now),  # a known prefix, every bucket
+        ("PLT1*", 1000, ("cam-2", "cam-4"), 0, now),
+        ("PLT1*", 10, (), 0, now),  # cut within the first chunk of buckets
+        ("PLT12*", 150, ("cam-1",), 0, now),  # cut in a later chunk
+        ("PL?1*", 1000, (), now - 10 * day, now - 2 * day),
+        ("?LT123", 1000, (), 0, now),  # no literal prefix: ZSCAN, batched the same way
+        ("?LT12*", 40, ("cam-0", "cam-3"), 0, now),
+        ("PLT9*", 1000, (), 0, now),  # nothing matches
+    ]
+    for pattern, limit, cameras, lo, hi in cases:
+        want, truncated, scanned, matched = expected(pattern, limit, cameras, lo, hi)
+        CountingConnection.writes = 0
+        found = store.find(PlatePattern.parse(pattern), cameras=cameras, limit=limit,
+                           start_ms=lo or None, end_ms=hi)
+        writes = CountingConnection.writes
+        case = (pattern, limit, cameras)
+        assert (found.reads, found.truncated) == (want, truncated), case
+        assert (found.buckets_scanned, found.plates_matched) == (scanned, matched), case
+        # 30 days: plate lists in 3 chunks of buckets, each chunk's lookups (and camera
+        # check) in one pipeline, then one MGET. Bucket by bucket it was ~1,440.
+        assert writes <= 10, (case, writes)
+    assert expected("PLT12?", 1000)[0] and expected("PLT1*", 10)[2] < 24
+    assert expected("PLT12*", 150, ("cam-1",))[2] > 24 + 192
+    counted.close()
+    pool.disconnect()
+
+
+def test_a_bucket_with_too_many_matching_plates_is_cut_and_reported(
+    client: redis.Redis,
+) -> None:
+    # MAX_PLATES_PER_BUCKET still applies per bucket when buckets are listed together.
+    now = now_ms()
+    store = ReadStore(client, clock=lambda: now)
+    at = now - 3 * 3_600_000
+    store.put_many([make_read(f"CUTX{i:04d}", at_ms=at) for i in range(MAX_PLATES_PER_BUCKET + 5)]
+                   + [make_read("CUTX9999", at_ms=now - 3_600_000)])
+    for pattern in ("CUTX*", "?UTX*"):  # a lexical range, then ZSCAN
+        found = store.find(PlatePattern.parse(pattern), limit=5000)
+        assert found.truncated and found.plates_matched == MAX_PLATES_PER_BUCKET + 1, pattern
+        assert len(found.reads) == MAX_PLATES_PER_BUCKET + 1, pattern
