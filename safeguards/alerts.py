@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from alpr.contracts import Alert
 from safeguards import KEY_PREFIX
 from safeguards.policy import DAY_S, MAX_RETENTION_DAYS
-from safeguards.retention import RetentionError, now_ms
+from safeguards.retention import check_retention, now_ms
 
 __all__ = ["AlertStore", "CheckResult", "Outcome", "Verification"]
 
@@ -68,8 +68,7 @@ class AlertStore:
         prefix: str = KEY_PREFIX,
         clock: Callable[[], int] = now_ms,
     ) -> None:
-        if not 0 < retention_s <= max_retention_s:
-            raise RetentionError(f"alert retention {retention_s} s outside (0, {max_retention_s}]")
+        check_retention(retention_s, bucket_s, max_retention_s)
         self.client = client
         self.retention_ms = retention_s * 1000
         self.bucket_ms = bucket_s * 1000

@@ -43,6 +43,7 @@ __all__ = [
     "FindResult",
     "ReadStore",
     "RetentionError",
+    "check_retention",
     "ensure_retention_topics",
     "now_ms",
     "topic_retention_config",
@@ -81,6 +82,20 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def check_retention(retention_s: int, bucket_s: int, max_retention_s: int) -> None:
+    """Refuse a store's retention outside (0, max_retention_s] (RetentionError) or an
+    index bucket that is not positive (ValueError). Reads and alerts share it."""
+    if retention_s <= 0:
+        raise RetentionError("retention must be positive")
+    if retention_s > max_retention_s:
+        raise RetentionError(
+            f"retention of {retention_s / DAY_S:g} days exceeds the allowed "
+            f"{max_retention_s / DAY_S:g} days (policy: allow_retention_above_30_days)"
+        )
+    if bucket_s <= 0:
+        raise ValueError("bucket_s must be positive")
+
+
 _Listed = tuple[int, tuple[list[str], bool]]  # (bucket, (its matching plates, cut))
 
 
@@ -113,15 +128,7 @@ class ReadStore:
         prefix: str = KEY_PREFIX,
         clock: Callable[[], int] = now_ms,
     ) -> None:
-        if retention_s <= 0:
-            raise RetentionError("retention must be positive")
-        if retention_s > max_retention_s:
-            raise RetentionError(
-                f"retention of {retention_s / DAY_S:g} days exceeds the allowed "
-                f"{max_retention_s / DAY_S:g} days (policy: allow_retention_above_30_days)"
-            )
-        if bucket_s <= 0:
-            raise ValueError("bucket_s must be positive")
+        check_retention(retention_s, bucket_s, max_retention_s)
         self.client = client
         self.retention_ms = retention_s * 1000
         self.bucket_ms = bucket_s * 1000
