@@ -94,14 +94,9 @@ def ensure_topics(
         if name not in existing
     ]
     if missing:
-        futures = admin.create_topics(missing, request_timeout=timeout)
-        for name, fut in futures.items():
-            try:
-                fut.result(timeout=max(0.1, deadline - time.monotonic()))
-            except KafkaException as exc:
-                # Another client may have created it meanwhile: that is fine.
-                if _error_code(exc) != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise RuntimeError(f"cannot create topic {name!r}: {exc}") from exc
+        # Another client may have created one meanwhile: that is fine.
+        _await_topic_futures(admin.create_topics(missing, request_timeout=timeout), deadline,
+                             ignore=KafkaError.TOPIC_ALREADY_EXISTS, verb="create")
     # Creation is asynchronous on some brokers: wait until metadata shows every partition.
     while True:
         md = admin.list_topics(timeout=max(0.5, min(2.0, deadline - time.monotonic())))
@@ -119,6 +114,18 @@ def ensure_topics(
         time.sleep(0.05)
 
 
+def _await_topic_futures(
+    futures: dict[str, Any], deadline: float, *, ignore: int, verb: str
+) -> None:
+    """Wait for an admin call's per-topic futures; the error code `ignore` is no error."""
+    for name, fut in futures.items():
+        try:
+            fut.result(timeout=max(0.1, deadline - time.monotonic()))
+        except KafkaException as exc:
+            if _error_code(exc) != ignore:
+                raise RuntimeError(f"cannot {verb} topic {name!r}: {exc}") from exc
+
+
 def delete_topics(bootstrap: str, topics: Iterable[str], timeout: float = 15) -> None:
     """Delete topics (missing ones are ignored) and wait until they are no longer listed.
 
@@ -129,12 +136,8 @@ def delete_topics(bootstrap: str, topics: Iterable[str], timeout: float = 15) ->
         return
     admin = _admin(bootstrap)
     deadline = time.monotonic() + timeout
-    for name, fut in admin.delete_topics(names, request_timeout=timeout).items():
-        try:
-            fut.result(timeout=max(0.1, deadline - time.monotonic()))
-        except KafkaException as exc:
-            if _error_code(exc) != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise RuntimeError(f"cannot delete topic {name!r}: {exc}") from exc
+    _await_topic_futures(admin.delete_topics(names, request_timeout=timeout), deadline,
+                         ignore=KafkaError.UNKNOWN_TOPIC_OR_PART, verb="delete")
     while True:
         listed = admin.list_topics(timeout=max(0.5, min(2.0, deadline - time.monotonic())))
         left = [n for n in names if n in listed.topics]
