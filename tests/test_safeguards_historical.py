@@ -34,16 +34,9 @@ CSV_HEADER = "PlateNumber,PlateState,Category"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalRedis]:
-    with LocalRedis() as srv:  # no audit here: no AOF needed
+    """Overrides conftest's: no audit here, so no AOF (conftest's `client` uses this)."""
+    with LocalRedis() as srv:
         yield srv
-
-
-@pytest.fixture
-def client(server: LocalRedis) -> Iterator[redis.Redis]:
-    c = server.client()
-    c.flushall()
-    yield c
-    c.close()
 
 
 @pytest.fixture
