@@ -6,6 +6,7 @@ import random
 
 import pytest
 import redis
+from hotlist_helpers import entry
 
 from alpr.contracts import HotlistEntry, HotlistSource, PlateRead
 from flows.hotlist_join import join_reads
@@ -18,13 +19,6 @@ NCIC = HotlistSource.NCIC
 NCMEC = HotlistSource.NCMEC
 LOCAL = HotlistSource.LOCAL
 NOW = 1_800_000_000_000
-
-
-def entry(plate: str, entry_id: str, source: HotlistSource = NCIC, **kw: object) -> HotlistEntry:
-    return HotlistEntry(
-        plate=plate, source=source, entry_id=entry_id, reason=str(kw.pop("reason", "stolen")),
-        **kw,  # type: ignore[arg-type]
-    )
 
 
 def ids(hits: list[Hit]) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from hotlist_helpers import version_keys
 
 from alpr.contracts import HotlistSource, PlateRead
 from connectors.kafka import delete_topics, read_all
@@ -54,11 +55,6 @@ def ncic_file(path: Path, plates: list[str], *, code: str = "V", bad: int = 0,
 
 def plates(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i:05d}" for i in range(n)]
-
-
-def version_keys(client: redis.Redis, source: HotlistSource) -> set[str]:
-    keys = (k.decode() for k in client.scan_iter(match=f"alpr:hl:{source}:v*:*", count=1000))
-    return {k.split(":")[3] for k in keys}
 
 
 @pytest.fixture

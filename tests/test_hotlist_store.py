@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hotlist_helpers import entry, version_keys
 
 from alpr.contracts import HotlistEntry, HotlistSource
 from connectors.local_services import LocalRedis
@@ -26,20 +27,8 @@ LOCAL = HotlistSource.LOCAL
 NOW = 1_800_000_000_000
 
 
-def entry(plate: str, entry_id: str, source: HotlistSource = NCIC, **kw: object) -> HotlistEntry:
-    return HotlistEntry(
-        plate=plate, source=source, entry_id=entry_id, reason=kw.pop("reason", "stolen"), **kw
-    )
-
-
 def plates_of(hits: list[HotlistEntry]) -> list[str]:
     return [e.plate for e in hits]
-
-
-def version_keys(client: redis.Redis, source: HotlistSource) -> set[str]:
-    """Versions that have keys in Redis, e.g. {"v3"}."""
-    keys = (k.decode() for k in client.scan_iter(match=f"alpr:hl:{source}:v*:*", count=1000))
-    return {k.split(":")[3] for k in keys}
 
 
 @pytest.fixture
