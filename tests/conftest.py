@@ -6,6 +6,9 @@
   by it.
 - `server` / `client`: a durable redis-server (AOF, fsync always) per test module, as the
   safeguards' audit needs, and a client of it flushed before each test.
+- `stack` / `http`: the safeguards services on `client` (data and audit alike) and a
+  TestClient of their API; modules that need seeded data or other API limits override
+  them.
 - `kafka`: bootstrap servers, `$KAFKA_BOOTSTRAP` if set, else a tansu broker for the
   session. Tests should create uniquely named topics (`unique_topic`) and delete them:
   tansu keeps everything in memory.
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
 # The project is not installed in the venv: make its packages importable from tests/.
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +38,8 @@ from connectors.local_services import (  # noqa: E402
     kafka_bootstrap,
     tansu_binary,
 )
+from safeguards.api import create_app  # noqa: E402
+from safeguards.testing import Stack, build_stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +76,16 @@ def client(server: LocalRedis) -> Iterator[redis.Redis]:
     c.flushall()
     yield c
     c.close()
+
+
+@pytest.fixture
+def stack(client: redis.Redis) -> Stack:
+    return build_stack(client, client)
+
+
+@pytest.fixture
+def http(stack: Stack) -> TestClient:
+    return TestClient(create_app(stack.sg))
 
 
 @pytest.fixture(scope="session")

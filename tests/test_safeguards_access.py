@@ -61,11 +61,6 @@ FEDERAL_NAMES = [
 ]
 
 
-@pytest.fixture
-def stack(client: redis.Redis) -> Stack:
-    return build_stack(client, client)
-
-
 def admin(stack: Stack) -> Admin:
     return Admin(stack.sg.access, stack.sg.audit, "test-operator")
 

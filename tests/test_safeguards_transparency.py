@@ -28,16 +28,6 @@ PORTAL_FIELDS = {
 }
 
 
-@pytest.fixture
-def stack(client: redis.Redis) -> Stack:
-    return build_stack(client, client)
-
-
-@pytest.fixture
-def http(stack: Stack) -> TestClient:
-    return TestClient(create_app(stack.sg))
-
-
 def test_empty_system(http: TestClient) -> None:
     report = http.get("/transparency").json()
     assert set(report) >= PORTAL_FIELDS

@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from alpr.contracts import Alert
 from connectors.local_services import LocalRedis
-from safeguards.api import create_app
-from safeguards.testing import OWNER_ID, Stack, build_stack, make_alert, make_entry, make_read
+from safeguards.testing import OWNER_ID, Stack, make_alert, make_entry, make_read
 
 VERIFIED = {"outcome": "verified", "check_system": "NCIC", "check_result": "confirmed_active",
             "image_matches": True, "note": "Plate and vehicle match, NCIC entry active"}
 DISMISSED = {"outcome": "dismissed", "check_system": "CCIC", "check_result": "cleared",
              "image_matches": True, "note": "Vehicle recovered yesterday"}
-
-
-@pytest.fixture
-def stack(client: redis.Redis) -> Stack:
-    return build_stack(client, client)
-
-
-@pytest.fixture
-def http(stack: Stack) -> TestClient:
-    return TestClient(create_app(stack.sg))
 
 
 @pytest.fixture
