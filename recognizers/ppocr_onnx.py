@@ -264,6 +264,42 @@ def crop_polygon(image: NDArray[np.uint8], poly: Polygon) -> NDArray[np.uint8]:
                                borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
 
 
+def rec_width(crop: NDArray[np.uint8]) -> int:
+    """Width of a crop at the recogniser's height, aspect kept, at most _REC_MAX_W."""
+    return min(_REC_MAX_W, math.ceil(_REC_H * crop.shape[1] / max(1, crop.shape[0])))
+
+
+def rec_tensor(crops: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
+    """BGR crops as the recognition model takes them: height 48, width by aspect, scaled
+    to -1..1, padded with 0 (mid grey) to the widest, a multiple of 8 (at least 32).
+    Training (recognizers/training) feeds the model through this too."""
+    width = max(32, -(-max(rec_width(c) for c in crops) // 8) * 8)
+    batch = np.zeros((len(crops), 3, _REC_H, width), np.float32)
+    for i, crop in enumerate(crops):
+        rw = rec_width(crop)
+        resized = cv2.resize(crop, (rw, _REC_H), interpolation=cv2.INTER_LINEAR)
+        batch[i, :, :, :rw] = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
+    return batch
+
+
+def ctc_greedy(probs: NDArray[np.float32], charset: Sequence[str]) -> tuple[str, tuple[float, ...]]:
+    """Greedy CTC: merge repeated steps, drop blanks; a character's probability is the
+    highest softmax over the steps that emitted it."""
+    best = probs.argmax(axis=1)
+    best_p = probs.max(axis=1)
+    chars: list[str] = []
+    conf: list[float] = []
+    prev = -1
+    for idx, p in zip(best.tolist(), best_p.tolist(), strict=True):
+        if idx != prev and idx != 0:
+            chars.append(charset[idx])
+            conf.append(p)
+        elif idx == prev and idx != 0:
+            conf[-1] = max(conf[-1], p)
+        prev = idx
+    return "".join(chars), tuple(float(min(1.0, max(0.0, c))) for c in conf)
+
+
 class PPOCRRecognizer:
     """PP-OCR det (v4 mobile) + rec (v6 small) on onnxruntime (CPU), with plate choice.
 
@@ -353,32 +389,6 @@ class PPOCRRecognizer:
 
     # ------------------------------------------------------------------ recognition
 
-    def _rec_tensor(self, crops: Sequence[NDArray[np.uint8]], width: int) -> NDArray[np.float32]:
-        batch = np.zeros((len(crops), 3, _REC_H, width), np.float32)  # pad = 0 = mid grey
-        for i, crop in enumerate(crops):
-            h, w = crop.shape[:2]
-            rw = max(1, min(width, math.ceil(_REC_H * w / max(1, h))))
-            resized = cv2.resize(crop, (rw, _REC_H), interpolation=cv2.INTER_LINEAR)
-            batch[i, :, :, :rw] = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
-        return batch
-
-    def _ctc_decode(self, probs: NDArray[np.float32]) -> tuple[str, tuple[float, ...]]:
-        """Greedy CTC: merge repeated steps, drop blanks; a character's probability is
-        the highest softmax over the steps that emitted it."""
-        best = probs.argmax(axis=1)
-        best_p = probs.max(axis=1)
-        chars: list[str] = []
-        conf: list[float] = []
-        prev = -1
-        for idx, p in zip(best.tolist(), best_p.tolist(), strict=True):
-            if idx != prev and idx != 0:
-                chars.append(self._charset[idx])
-                conf.append(p)
-            elif idx == prev and idx != 0:
-                conf[-1] = max(conf[-1], p)
-            prev = idx
-        return "".join(chars), tuple(float(min(1.0, max(0.0, c))) for c in conf)
-
     def recognize(self, crops: Sequence[NDArray[np.uint8]]) -> list[tuple[str, tuple[float, ...]]]:
         """Read text crops (BGR, one line each): (text, one probability per character).
 
@@ -390,13 +400,12 @@ class PPOCRRecognizer:
         widths = {}
         for i, crop in enumerate(crops):
             if crop.ndim >= 2 and crop.shape[0] > 0 and crop.shape[1] > 0:
-                widths[i] = min(_REC_MAX_W, math.ceil(_REC_H * crop.shape[1] / crop.shape[0]))
+                widths[i] = rec_width(crop)
         for chunk in _width_batches(widths):
-            width = max(32, -(-max(widths[i] for i in chunk) // 8) * 8)
-            tensor = self._rec_tensor([_as_bgr(crops[i]) for i in chunk], width)
+            tensor = rec_tensor([_as_bgr(crops[i]) for i in chunk])
             out = self._rec.run(None, {self._rec_input: tensor})[0]
             for i, probs in zip(chunk, out, strict=True):
-                results[i] = self._ctc_decode(probs)
+                results[i] = ctc_greedy(probs, self._charset)
         return results
 
     # ------------------------------------------------------------------ whole frame

@@ -22,14 +22,11 @@ import time
 import types
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from recognizers.ppocr_onnx import REC_MODEL_NAME, default_model_path
+from recognizers.plate_text import normalise
+from recognizers.ppocr_onnx import REC_MODEL_NAME, ctc_greedy, default_model_path, rec_tensor
 from recognizers.training.synth_crops import SyntheticCrops
-
-_REC_H = 48
-_REC_MAX_W = 320
 
 
 def _import_onnx2torch():
@@ -102,26 +99,9 @@ def charset_of(model) -> list[str]:
     return ["<blank>", *meta["character"].split("\n"), " "]
 
 
-def to_tensor_batch(images: list[np.ndarray]) -> np.ndarray:
-    """Crops as the recogniser feeds them: height 48, width by aspect (multiple of 8,
-    <= 320), (x/127.5 - 1), padded with 0 to the widest in the batch."""
-    widths = [min(_REC_MAX_W, math.ceil(_REC_H * im.shape[1] / im.shape[0])) for im in images]
-    width = max(32, -(-max(widths) // 8) * 8)
-    batch = np.zeros((len(images), 3, _REC_H, width), np.float32)
-    for i, (im, w) in enumerate(zip(images, widths, strict=True)):
-        resized = cv2.resize(im, (w, _REC_H), interpolation=cv2.INTER_LINEAR)
-        batch[i, :, :, :w] = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
-    return batch
-
-
 def greedy(probs: np.ndarray, charset: list[str]) -> str:
-    best = probs.argmax(axis=1)
-    out, prev = [], -1
-    for idx in best.tolist():
-        if idx != prev and idx != 0:
-            out.append(charset[idx])
-        prev = idx
-    return "".join(c for c in "".join(out).upper() if c.isascii() and c.isalnum())
+    """The model's greedy read as plate text (A-Z0-9), as the recogniser decodes it."""
+    return normalise(ctc_greedy(probs, charset)[0])
 
 
 def batches(gen: SyntheticCrops, size: int, group: int = 4):
@@ -140,7 +120,7 @@ def evaluate(torch_model, charset: list[str], samples) -> float:
     right = 0
     with torch.no_grad():
         for s in samples:
-            probs = torch_model(torch.from_numpy(to_tensor_batch([s.image])))[0].numpy()
+            probs = torch_model(torch.from_numpy(rec_tensor([s.image])))[0].numpy()
             right += greedy(probs, charset) == s.label
     return right / len(samples)
 
@@ -150,7 +130,7 @@ def export(torch_model, source_model, out: Path) -> None:
     import onnx
     import torch
 
-    dummy = torch.from_numpy(np.zeros((1, 3, _REC_H, 160), np.float32))
+    dummy = torch.from_numpy(rec_tensor([np.zeros((48, 160, 3), np.uint8)]))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.onnx")
     torch.onnx.export(
@@ -226,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     best = -1.0
     for step in range(1, args.steps + 1):
         chunk = next(stream)
-        x = torch.from_numpy(to_tensor_batch([s.image for s in chunk]))
+        x = torch.from_numpy(rec_tensor([s.image for s in chunk]))
         probs = model(x)  # (N, T, C) softmax
         log_probs = torch.log(probs.clamp_min(1e-9)).permute(1, 0, 2)
         targets = torch.tensor([index[c] for s in chunk for c in s.label], dtype=torch.long)
