@@ -488,7 +488,8 @@ class PPOCRRecognizer:
 
 
 def _read_confidence(read: TextRead) -> float:
-    """A read's confidence as candidates get it: the product of its characters'."""
+    """The product of every character probability of a raw read (separators included,
+    unlike a candidate's confidence, which keeps only letters and digits)."""
     return math.prod(read.char_probs) if read.char_probs else 0.0
 
 
