@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import redis
 from confluent_kafka import Consumer, TopicPartition
@@ -28,6 +29,7 @@ from alpr.contracts import Alert, HotlistEntry, HotlistSource
 from connectors.kafka import make_producer
 from connectors.local_services import LocalKafka, LocalRedis
 from connectors.synthetic_camera import (
+    ConditionsName,
     camera_partitions,
     generate_passes,
     iter_frames,
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--passes", type=int, default=40)
     parser.add_argument("--frames-per-pass", type=int, default=5)
     parser.add_argument("--conditions", default="typical",
-                        choices=["clean", "typical", "hard", "severe"])
+                        choices=get_args(ConditionsName))
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--kafka", help="use this broker instead of starting tansu")

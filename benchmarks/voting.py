@@ -18,14 +18,14 @@ import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import cv2
 import numpy as np
 
 from alpr.config import Settings
 from alpr.contracts import FrameMeta
-from connectors.synthetic_camera import generate_passes
+from connectors.synthetic_camera import ConditionsName, generate_passes
 from flows.frames import DecodedFrame
 from flows.passes import PassPolicy, PassTracker
 from flows.pipeline import recognise
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--passes", type=int, default=60)
     parser.add_argument("--frames", type=int, default=5, help="frames per pass")
     parser.add_argument("--conditions", default="hard",
-                        choices=["clean", "typical", "hard", "severe"])
+                        choices=get_args(ConditionsName))
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
