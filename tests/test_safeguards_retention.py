@@ -98,6 +98,16 @@ def test_store_refuses_retention_above_what_the_policy_allows(client: redis.Redi
     assert ReadStore.from_policy(client, allowed).retention_ms == 45 * DAY_S * 1000
 
 
+@pytest.mark.parametrize("store", [ReadStore, AlertStore])
+def test_stores_refuse_no_retention_and_empty_buckets(client: redis.Redis, store: type) -> None:
+    """Fed: retention 0 or an index bucket of 0 s. Out: refused when the store is made,
+    not a division by zero at the first write."""
+    with pytest.raises(RetentionError):
+        store(client, 0)
+    with pytest.raises(ValueError, match="bucket_s"):
+        store(client, DAY_S, bucket_s=0)
+
+
 def test_every_key_of_a_read_expires_with_capture_plus_retention(client: redis.Redis) -> None:
     store = ReadStore(client, 30 * DAY_S, bucket_s=3600)
     captured = now_ms() - 10 * DAY_S * 1000
