@@ -6,6 +6,10 @@ development photos' plates has one), so O is read as 0. I and Q are rarer but re
 states use them inside a letter block (California 6XIU641, 5TQY867), so they are read as
 1 and 0 only where no letter stands next to them (a digit block: 7I23 -> 7123).
 
+California's 4 has an open top, and the recognition model reads it as L at the start of
+the state's 1ABC234 serial ("LEEU387" for 4EEU387, with L at 0.98). No US standard-issue
+format is four letters and three digits, so a leading L there is read as 4.
+
 Vanity plates that really use these letters are then read with digits, which hotlist
 matching's OCR-equivalence classes (0/O, 1/I) still match.
 
@@ -25,11 +29,14 @@ _SEVEN_CHAR_SERIALS = (re.compile(r"[A-Z]{3}[0-9]{4}"), re.compile(r"[0-9][A-Z]{
 _GRAPHIC_READ_AS = frozenset("147IL")
 
 _DIGIT_FOR = {"I": "1", "Q": "0"}
+# L then three letters and three digits: California's 1ABC234 with its open-top 4.
+_OPEN_TOP_FOUR = re.compile(r"L[A-Z]{3}[0-9]{3}")
 
 
 def standard_issue(text: str) -> str:
-    """`text` with O read as 0, and I and Q read as 1 and 0 when no neighbour is a
-    letter (other than I or Q themselves, which may be digits too)."""
+    """`text` with O read as 0, I and Q read as 1 and 0 when no neighbour is a letter
+    (other than I or Q themselves, which may be digits too), and the L of L + ABC123 read
+    as California's 4."""
     chars = list(text.replace("O", "0"))
     out = chars.copy()
     for i, c in enumerate(chars):
@@ -38,7 +45,8 @@ def standard_issue(text: str) -> str:
         neighbours = chars[max(0, i - 1) : i] + chars[i + 1 : i + 2]
         if not any(n.isalpha() and n not in _DIGIT_FOR for n in neighbours):
             out[i] = _DIGIT_FOR[c]
-    return "".join(out)
+    read = "".join(out)
+    return "4" + read[1:] if _OPEN_TOP_FOUR.fullmatch(read) else read
 
 
 def leading_graphic(text: str) -> bool:

@@ -1,5 +1,6 @@
-"""Standard-issue serials: O is always a zero, I and Q only inside a digit block, and a
-graphic read in front of a seven-character serial is no character."""
+"""Standard-issue serials: O is always a zero, I and Q only inside a digit block, a leading
+L of four letters and three digits is California's 4, and a graphic read in front of a
+seven-character serial is no character."""
 
 import numpy as np
 import pytest
@@ -23,6 +24,11 @@ from recognizers.serials import leading_graphic, standard_issue
         ("ABC12Q4", "ABC1204"),
         ("I23", "123"),  # at the edge, next to a digit
         ("IQ", "10"),  # I and Q do not count as letters for each other
+        ("LEEU387", "4EEU387"),  # California's open-top 4 read as L
+        ("LEEU3B7", "LEEU3B7"),  # not four letters and three digits: left alone
+        ("LEEU38", "LEEU38"),
+        ("AEEU387", "AEEU387"),  # only L is the 4's misreading
+        ("XLEE387", "XLEE387"),  # and only in front
         ("", ""),
     ],
 )
