@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from policy_helpers import edit, site_policy
 
 from connectors.local_services import LocalRedis
 from safeguards.access import (
@@ -22,7 +23,7 @@ from safeguards.access import (
 from safeguards.admin import Admin
 from safeguards.api import create_app
 from safeguards.audit import AuditLog, AuditRecord
-from safeguards.policy import PolicyError, default_policy_path, load_policy
+from safeguards.policy import PolicyError, load_policy
 from safeguards.policy_audit import AuditedPolicy
 from safeguards.services import Safeguards
 from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack
@@ -248,22 +249,6 @@ def test_registry_changes_are_audited(stack: Stack) -> None:
 # --- the policy's MOU list is the one source of MOU access -----------------------------
 
 
-def _policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalRedis) -> Path:
-    """A site policy (a copy of the default) and the environment of `alpr` and the API."""
-    path = tmp_path / "policy.yaml"
-    path.write_text(default_policy_path().read_text(encoding="utf-8"), encoding="utf-8")
-    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
-        monkeypatch.setenv(f"ALPR_SG_{name}", server.url)
-    monkeypatch.setenv("ALPR_SG_POLICY_FILE", str(path))
-    return path
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new), encoding="utf-8")
-
-
 DISMISS = {"outcome": "dismissed", "check_system": "NCIC", "check_result": "not_found",
            "image_matches": False}
 
@@ -275,7 +260,7 @@ def test_agency_taken_off_the_mou_list_loses_access_at_once(
 
     from alpr.cli import app
 
-    policy_file = _policy_file(tmp_path, monkeypatch, server)
+    policy_file = site_policy(tmp_path, monkeypatch, server)
     stack = build_stack(client, client)  # a running API: built once, before the edit
     http = TestClient(create_app(stack.sg))
     cli_search = ["search", "--plate", SEARCH["plate"], "--case", SEARCH["case_number"],
@@ -286,7 +271,7 @@ def test_agency_taken_off_the_mou_list_loses_access_at_once(
     before = stack.sg.audit.head().seq
 
     # The administrator takes Aurora off the MOU list in the policy file; nothing else.
-    _edit(policy_file, "  - Aurora CO PD\n", "")
+    edit(policy_file, "  - Aurora CO PD\n", "")
     assert stack.sg.access.agency(MOU_ID).enabled  # the registry entry is untouched
 
     res = http.post("/search", json=SEARCH, headers=stack.auth("aur"))
@@ -314,7 +299,7 @@ def test_agency_taken_off_the_mou_list_loses_access_at_once(
     assert stack.sg.audit.verify().ok
 
     # Back on the list (a renewed MOU): access returns with no registry change.
-    _edit(policy_file, "  - Avon CO PD\n", "  - Aurora CO PD\n  - Avon CO PD\n")
+    edit(policy_file, "  - Avon CO PD\n", "  - Aurora CO PD\n  - Avon CO PD\n")
     assert http.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
 
 
@@ -322,10 +307,10 @@ def test_an_unreadable_policy_refuses_everyone(
     client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fail closed: a broken edit must not leave the previous MOU list in force.
-    policy_file = _policy_file(tmp_path, monkeypatch, server)
+    policy_file = site_policy(tmp_path, monkeypatch, server)
     stack = build_stack(client, client)
     http = TestClient(create_app(stack.sg))
-    _edit(policy_file, "owning_agency: Denver CO PD", "owning_agency: [")
+    edit(policy_file, "owning_agency: Denver CO PD", "owning_agency: [")
     res = http.post("/search", json=SEARCH, headers=stack.auth("det"))
     assert (res.status_code, res.json()["error"]) == (503, "policy_unavailable")
     last = list(stack.sg.audit.records())[-1]
@@ -345,7 +330,7 @@ def test_a_change_to_the_mou_list_is_audited_once(
 
     from alpr.cli import app
 
-    policy_file = _policy_file(tmp_path, monkeypatch, server)
+    policy_file = site_policy(tmp_path, monkeypatch, server)
     stack = build_stack(client, client)  # API process 1
     # API process 2: its own clients and policy reader, the same Redis and policy file.
     other = Safeguards.build(data=server.client(), audit=server.client())
@@ -357,7 +342,7 @@ def test_a_change_to_the_mou_list_is_audited_once(
     assert http2.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
     before = stack.sg.audit.head().seq
 
-    _edit(policy_file, "  - Aurora CO PD\n", "")
+    edit(policy_file, "  - Aurora CO PD\n", "")
     res = http.post("/search", json=SEARCH, headers=stack.auth("aur"))
     assert (res.status_code, res.json()["error"]) == (403, "no_mou")
     assert http2.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
@@ -379,13 +364,13 @@ def test_a_change_to_the_mou_list_is_audited_once(
 
     # An edit that changes nothing access depends on is no record.
     seq = stack.sg.audit.head().seq
-    _edit(policy_file, "owning_agency:", "# reviewed 2025-06\nowning_agency:")
+    edit(policy_file, "owning_agency:", "# reviewed 2025-06\nowning_agency:")
     assert http.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
     assert _policy_changes(stack, seq) == []
 
     # Aurora back on the list, noticed by several processes at the same moment: still
     # one record (the check and the append are one atomic step).
-    _edit(policy_file, "  - Avon CO PD\n", "  - Aurora CO PD\n  - Avon CO PD\n")
+    edit(policy_file, "  - Avon CO PD\n", "  - Aurora CO PD\n  - Avon CO PD\n")
     readers = [AuditedPolicy(policy_file, AuditLog(server.client())) for _ in range(6)]
     barrier = threading.Barrier(len(readers))
 
@@ -408,7 +393,7 @@ def test_a_policy_change_that_cannot_be_audited_is_not_used(
     client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fail closed: no request is decided under terms the audit trail does not show.
-    policy_file = _policy_file(tmp_path, monkeypatch, server)
+    policy_file = site_policy(tmp_path, monkeypatch, server)
     reader = AuditedPolicy(policy_file, AuditLog(redis.Redis(port=1)))
     with pytest.raises(PolicyError, match="could not be audited"):
         reader()

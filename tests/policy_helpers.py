@@ -1,0 +1,28 @@
+"""A site policy file the tests edit while services run (imported by name: pytest puts
+tests/ on the path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.local_services import LocalRedis
+from safeguards.policy import default_policy_path
+
+
+def site_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalRedis) -> Path:
+    """A site policy (a copy of the default) and the environment of `alpr` and the API."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(default_policy_path().read_text(encoding="utf-8"), encoding="utf-8")
+    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
+        monkeypatch.setenv(f"ALPR_SG_{name}", server.url)
+    monkeypatch.setenv("ALPR_SG_POLICY_FILE", str(path))
+    return path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace `old` (which must be there) by `new` in the file, as an administrator."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
