@@ -19,7 +19,9 @@ Which agencies have an MOU is the policy's `mou_agencies`, nowhere else: every r
 checks the agency against the current policy (re-read from its file when the registry
 was built with a policy source), so taking an agency off that list refuses it from the
 next request on, with no registry change to forget. The registry's `enabled` flag is
-only an extra switch to suspend an agency the policy allows.
+only an extra switch to suspend an agency the policy allows. The policy an admission was
+decided under travels with the `Principal`, so the rest of the request (the search
+terms) uses that same reading.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import redis
@@ -111,13 +113,15 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated, authorised user for the duration of one request."""
+    """An authenticated, authorised user for the duration of one request, and the
+    policy that request is decided under (read once, at admission)."""
 
     user_id: str
     agency_id: str
     agency_name: str
     agency_kind: str
     roles: frozenset[str]
+    policy: Policy = field(repr=False, compare=False)
 
 
 def _hash_token(token: str, n: int = SCRYPT_N) -> str:
@@ -158,8 +162,8 @@ class AccessRegistry:
         if token_cost < 2**10 or token_cost & (token_cost - 1):
             raise ValueError("token_cost must be a power of two >= 1024")
         self.client = client
-        # A callable is asked on every request (`load_policy` of the site's file): the
-        # MOU list an administrator edits is the one in force, in a running API too.
+        # A callable is asked on every request (`AuditedPolicy` of the site's file):
+        # the terms an administrator edits are the ones in force, in a running API too.
         self._policy_source: Callable[[], Policy] = (
             (lambda: policy) if isinstance(policy, Policy) else policy)
         self._token_cost = token_cost
@@ -172,7 +176,8 @@ class AccessRegistry:
 
     @property
     def policy(self) -> Policy:
-        """The policy in force now (PolicyError if its file cannot be read)."""
+        """The policy in force now (PolicyError if its file cannot be read or its change
+        audited): the one place a request gets its policy from."""
         return self._policy_source()
 
     # --- agencies ----------------------------------------------------------------------
@@ -430,7 +435,7 @@ class AccessRegistry:
             exc.user_id = user_id
             raise
         return Principal(user_id, agency.agency_id, agency.name, agency.kind,
-                         frozenset(r for r in row.get("roles", "").split(",") if r))
+                         frozenset(r for r in row.get("roles", "").split(",") if r), policy)
 
     def _check_token(self, token: str, stored: str) -> bool:
         key = hashlib.sha256(token.encode()).hexdigest()

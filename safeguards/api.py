@@ -9,8 +9,9 @@
 Refusals are JSON `{"error": code, "detail": message, "audit_seq": n}`: 401 bad or
 missing credentials, 403 not allowed (revoked, disabled, federal, no MOU, prohibited
 purpose), 404, 409, 413 body over the limit, 422 malformed or outside policy, 429 over
-the search budget, 503 audit trail unavailable. Every refusal of the two protected
-endpoints is audited, including bodies too large to read and JSON that does not parse.
+the search budget, 503 audit trail or policy unavailable. Every refusal of the two
+protected endpoints is audited, including bodies too large to read and JSON that does
+not parse. The policy is read for each request: an edit applies from the next one.
 
 Run: `python -m safeguards.api` or `alpr serve` (settings: ALPR_SG_* variables).
 """
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from safeguards.alerts import Verification
 from safeguards.audit import Metric
 from safeguards.gate import Refusal
+from safeguards.policy import DAY_S, PolicyError
 from safeguards.search import SearchRequest, SearchResponse
 from safeguards.services import Safeguards
 from safeguards.settings import SafeguardSettings
@@ -175,6 +177,13 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
     async def on_refusal(request: Request, exc: Refusal) -> JSONResponse:
         return _refusal_response(exc)
 
+    @app.exception_handler(PolicyError)
+    async def on_policy_unavailable(request: Request, exc: PolicyError) -> JSONResponse:
+        # The public pages state the policy: none rather than a stale one. (The protected
+        # endpoints never get here: their gate refuses, audited, as `policy_unavailable`.)
+        return JSONResponse({"error": "policy_unavailable", "detail": "the policy cannot be "
+                             "read, so it is not shown", "audit_seq": None}, status_code=503)
+
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         body = await request.body()
@@ -232,9 +241,25 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
             status["audit_durability"] = sg.audit.durability()
         except Exception as exc:  # any failure means unhealthy
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
-        return JSONResponse({"ok": True, **status})
+        return JSONResponse({"ok": True, **status, "policy": _policy_status(sg)})
 
     return app
+
+
+def _policy_status(sg: Safeguards) -> dict[str, Any]:
+    """Whether the policy can be read, and the retention searches use against the one
+    in the file: they differ after a retention edit until the API restarts."""
+    try:
+        policy = sg.policy
+    except PolicyError:
+        # Why is for the operator (`alpr agency list` says it), not this public page.
+        return {"readable": False}
+    stores_days = sg.reads.retention_ms / (DAY_S * 1000)
+    status: dict[str, Any] = {"readable": True, "retention_days": policy.retention_days,
+                              "stores_retention_days": stores_days}
+    if policy.retention_days != stores_days:
+        status["restart_to_apply_retention"] = True
+    return status
 
 
 def build_app(settings: SafeguardSettings | None = None) -> FastAPI:

@@ -430,9 +430,11 @@ def retention_hotlist_updates(kafka: KafkaOpt = "127.0.0.1:9092", redis_url: Red
     sg = _services(redis_url, audit_url, policy)
     settings = _settings(redis_url, audit_url, policy)
     try:
+        # The policy in force for each batch: prohibited purposes edited while it runs
+        # apply from the next batch (an unreadable policy stops it, nothing committed).
         sent = run_hotlist_updates(kafka, reads=sg.reads, alerts=sg.alerts,
-                                   hotlists=sg.hotlists, policy=sg.policy, topics=Topics(),
-                                   group_id=settings.kafka_group)
+                                   hotlists=sg.hotlists, policy=lambda: sg.policy,
+                                   topics=Topics(), group_id=settings.kafka_group)
     except KeyboardInterrupt:
         return
     typer.echo(f"historical alerts published: {sent}")

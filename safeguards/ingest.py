@@ -104,11 +104,13 @@ def ingest_records(
 
 def handle_hotlist_updates(
     records: Iterable[KafkaRecord], *, reads: ReadStore, alerts: AlertStore,
-    hotlists: HotlistStore, policy: Policy | None = None,
+    hotlists: HotlistStore, policy: Policy | Callable[[], Policy] | None = None,
     publish: Callable[[list[Alert]], None] | None = None,
 ) -> list[Alert]:
     """Historical alerts for the entries the update events add.
 
+    `policy` screens the entries for prohibited purposes; a callable (the site's policy
+    source) is asked once per batch, so an edited purpose applies from the next batch.
     `publish` (e.g. to alpr.alerts) runs before the alerts are marked produced and
     stored, so a failed delivery leaves them to be produced again on the retry.
     """
@@ -117,7 +119,8 @@ def handle_hotlist_updates(
         added |= parse_hotlist_update(record.value, hotlists)
     if not added:
         return []
-    new = historical_alerts(reads, hotlists, added, alert_store=alerts, policy=policy,
+    current = policy() if callable(policy) else policy
+    new = historical_alerts(reads, hotlists, added, alert_store=alerts, policy=current,
                             mark=False)
     if not new:
         return []
@@ -196,7 +199,8 @@ def run_ingest(
 
 def run_hotlist_updates(
     bootstrap: str, *, reads: ReadStore, alerts: AlertStore, hotlists: HotlistStore,
-    policy: Policy | None = None, topics: Topics | None = None, group_id: str = "alpr-safeguards",
+    policy: Policy | Callable[[], Policy] | None = None, topics: Topics | None = None,
+    group_id: str = "alpr-safeguards",
     producer: Producer | None = None, stop: threading.Event | None = None,
     idle_exit_s: float | None = None,
 ) -> int:

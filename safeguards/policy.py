@@ -4,7 +4,8 @@
 and refuses a policy that breaks a contract term: retention above 30 days without an
 explicit, justified exception, a federal body among the MOU agencies, a prohibited
 purpose that is also a permitted offence. The checks live here so that every entry
-point (API, CLI, ingest) gets the same refusal.
+point (API, CLI, ingest) gets the same refusal. Requests read the file again each time
+(through `policy_audit.AuditedPolicy`), so an edit applies from the next request on.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import unicodedata
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -158,17 +159,16 @@ class Policy(BaseModel):
         return agency_id in self.mou_agency_ids
 
     @cached_property
-    def access_terms(self) -> dict[str, str | list[str]]:
-        """The terms the live access decision reads (`AccessRegistry.authenticate`), in a
-        canonical form: a change to these is audited (`policy_audit`). MOU agencies by
-        id, since that is what the check compares (a respelt name is no change)."""
-        return {
-            "owning_agency": self.owning_agency,
-            "mou_agency_ids": sorted(self.mou_agency_ids),
-            "federal_acronyms": sorted(self.federal_acronyms),
-            "federal_phrases": sorted(self.federal_phrases),
-            "federal_name_prefixes": sorted(self.federal_name_prefixes),
-        }
+    def terms(self) -> dict[str, Any]:
+        """Every term, in a canonical form: a change to any of them is audited
+        (`policy_audit`). MOU agencies by id, since that is what the access check
+        compares (a respelt name is no change); the federal markers sorted, since their
+        order means nothing. Other lists keep their order (screening and display use it)."""
+        terms = self.model_dump(mode="json", exclude={"mou_agencies"})
+        terms["mou_agency_ids"] = sorted(self.mou_agency_ids)
+        for name in ("federal_acronyms", "federal_phrases", "federal_name_prefixes"):
+            terms[name] = sorted(terms[name])
+        return terms
 
     @cached_property
     def _acronym_re(self) -> re.Pattern[str] | None:

@@ -1,12 +1,13 @@
-"""The access policy in force, read live, and an audit record of every change to it.
+"""The policy in force, read live, and an audit record of every change to it.
 
-Access decisions re-read the policy file on every request (`access.py`). Without more,
-an agency taken off the MOU list would show in the audit trail only as later `no_mou`
-refusals, and one added not at all. So a change to the terms those decisions read
-(`Policy.access_terms`: the MOU list, the owning agency, the federal markers) is a
-record of its own, `policy_changed`, naming the MOU agencies added and removed, the
-other terms that changed and the sha256 of the file that brought the change. The first
-policy a trail sees is recorded the same way (everything "added").
+Every request reads the policy file again through `AuditedPolicy` (`AccessRegistry.policy`
+is the one place that asks): the access decision, the search terms, the transparency
+page all use that one reading. Without more, an agency taken off the MOU list or an
+offence taken off the permitted list would show in the audit trail only as later
+refusals, and a term relaxed not at all. So a change to any term (`Policy.terms`) is a
+record of its own, `policy_changed`, naming the terms that changed and how, the MOU
+agencies added and removed, and the sha256 of the file that brought the change. The
+first policy a trail sees is recorded the same way (everything "added").
 
 Exactly once per change, with any number of API and CLI processes: the terms last
 recorded are kept next to the trail (`audit:policy`) and the record is appended by the
@@ -33,10 +34,38 @@ __all__ = ["ACTION", "AuditedPolicy"]
 
 ACTION = "policy_changed"
 _MAX_ATTEMPTS = 20
+RETENTION_TERMS = ("retention_days", "allow_retention_above_30_days",
+                   "retention_justification")
+# Retention is the one term a running process cannot apply in full (see services.py).
+RETENTION_NOTE = ("searches use the new retention from the next request, never more than "
+                  "the running stores keep; reads and alerts already stored keep the expiry "
+                  "they were written with, and a running `alpr retention ingest` writes with "
+                  "the retention it started with until it is restarted")
 
 
 def _terms_digest(policy: Policy) -> str:
-    return hashlib.sha256(canonical_json(policy.access_terms).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(policy.terms).encode()).hexdigest()
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """How each term changed, but the MOU list (named in `added` / `removed`): the ids a
+    mapping gained, lost or changed, the items a list gained or lost, else both values."""
+    out: dict[str, Any] = {}
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if key == "mou_agency_ids" or old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            out[key] = {"added": sorted(new.keys() - old.keys()),
+                        "removed": sorted(old.keys() - new.keys()),
+                        "changed": sorted(k for k in old.keys() & new.keys()
+                                          if old[k] != new[k])}
+        elif isinstance(old, list) and isinstance(new, list):
+            out[key] = {"added": [x for x in new if x not in old],
+                        "removed": [x for x in old if x not in new]}
+        else:
+            out[key] = {"from": old, "to": new}
+    return out
 
 
 def _mou_names(policy: Policy) -> dict[str, str]:
@@ -50,7 +79,7 @@ def _text(raw: bytes | str | None) -> str:
 
 class AuditedPolicy:
     """A policy source for `AccessRegistry`: each call reads the file (`read_policy`)
-    and, when its access terms differ from the ones last recorded, audits the change."""
+    and, when its terms differ from the ones last recorded, audits the change."""
 
     def __init__(self, path: Path | str | None, audit: AuditLog) -> None:
         self.path = path
@@ -69,7 +98,7 @@ class AuditedPolicy:
         return policy
 
     def record(self, policy: Policy, file_sha256: str) -> AuditRecord | None:
-        """Audit `policy` as the one in force if its access terms are not the ones last
+        """Audit `policy` as the one in force if its terms are not the ones last
         recorded; the record, or None when there was nothing to record."""
         digest = _terms_digest(policy)
         for _ in range(_MAX_ATTEMPTS):
@@ -81,7 +110,7 @@ class AuditedPolicy:
                 return None  # the common case: one GET per request
             previous: dict[str, Any] | None = json.loads(stored) if stored else None
             state = canonical_json({"digest": digest, "file_sha256": file_sha256,
-                                    "terms": policy.access_terms,
+                                    "terms": policy.terms,
                                     "mou_names": _mou_names(policy)})
             record = self.audit.append_if(
                 self.key, stored, state, actor="system", agency="-", action=ACTION,
@@ -102,16 +131,23 @@ class AuditedPolicy:
 
     def _details(self, policy: Policy, file_sha256: str,
                  previous: dict[str, Any] | None) -> dict[str, Any]:
-        terms = policy.access_terms
+        terms = policy.terms
+        # A trail recorded before every term was audited holds the access terms only:
+        # the others then show as changed once, from None.
         before: dict[str, Any] = previous["terms"] if previous else {}
         before_names: dict[str, str] = previous["mou_names"] if previous else {}
         names = _mou_names(policy)
-        return {
+        changed = sorted(k for k, v in terms.items() if before.get(k) != v)
+        details = {
             "file": str(self.path) if self.path else "(default policy)",
             "file_sha256": file_sha256,
             "previous_file_sha256": previous["file_sha256"] if previous else None,
             "added": sorted(names[aid] for aid in names.keys() - before_names.keys()),
             "removed": sorted(before_names[aid] for aid in before_names.keys() - names.keys()),
-            "terms_changed": sorted(k for k, v in terms.items() if before.get(k) != v),
+            "terms_changed": changed,
+            "changes": _changes(before, terms),
             "mou_agencies": len(names),
         }
+        if set(changed) & set(RETENTION_TERMS) & before.keys():  # an edit, not a first sight
+            details["retention_note"] = RETENTION_NOTE
+        return details

@@ -140,6 +140,12 @@ class ReadStore:
         return cls(client, policy.retention_s, max_retention_s=policy.max_retention_s,
                    **kwargs)  # type: ignore[arg-type]
 
+    def retention_in_force_ms(self, policy: Policy) -> int:
+        """What a request under `policy` may search back: the policy's retention, never
+        more than this store keeps (its keys expire with the retention it was built
+        with), so a cut applies to the next search and a raise cannot outrun the data."""
+        return min(policy.retention_s * 1000, self.retention_ms)
+
     # --- keys --------------------------------------------------------------------------
 
     def read_key(self, read_id: str) -> str:

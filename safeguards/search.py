@@ -24,7 +24,7 @@ from safeguards.access import Principal, Role
 from safeguards.audit import Metric
 from safeguards.gate import Gate
 from safeguards.patterns import PlatePattern, PlatePatternError
-from safeguards.policy import Policy
+from safeguards.policy import DAY_S, Policy
 from safeguards.retention import ReadStore, now_ms
 
 __all__ = ["SearchHit", "SearchRequest", "SearchResponse", "SearchService"]
@@ -32,6 +32,7 @@ __all__ = ["SearchHit", "SearchRequest", "SearchResponse", "SearchService"]
 ACTION = "search"
 # A window may end a little in the future (clock skew between the client and us).
 _FUTURE_SLACK_MS = 5 * 60_000
+_DAY_MS = DAY_S * 1000
 
 _Refuse = Callable[[str, int, str], NoReturn]
 
@@ -114,9 +115,11 @@ def _ms(dt: datetime | None) -> int | None:
 
 
 class SearchService:
-    def __init__(self, policy: Policy, reads: ReadStore, gate: Gate,
-                 rate_client: redis.Redis | None = None, *, prefix: str = KEY_PREFIX) -> None:
-        self.policy = policy
+    """Searches under the policy in force for each request: the one the gate admitted
+    the searcher under (`Principal.policy`), read from the file for that request."""
+
+    def __init__(self, reads: ReadStore, gate: Gate, rate_client: redis.Redis | None = None,
+                 *, prefix: str = KEY_PREFIX) -> None:
         self.reads = reads
         self.gate = gate
         self._rate = rate_client or reads.client
@@ -141,8 +144,9 @@ class SearchService:
                              details=details, actor=principal.user_id,
                              agency=principal.agency_id, metrics=(Metric.SEARCH_REFUSED,))
 
-        pattern, window, limit = self._check(request, refuse)
-        self._check_budget(principal, refuse)
+        policy = principal.policy
+        pattern, window, limit = self._check(request, policy, refuse)
+        self._check_budget(principal, policy, refuse)
         found = self.reads.find(pattern, start_ms=window[0], end_ms=window[1],
                                 cameras=request.cameras, limit=limit)
         record = self.gate.record(
@@ -153,24 +157,24 @@ class SearchService:
         return SearchResponse(
             results=[SearchHit.of(r) for r in found.reads], count=len(found.reads),
             truncated=found.truncated, cap=limit, audit_seq=record.seq,
-            retention_days=self.policy.retention_days)
+            retention_days=self.reads.retention_in_force_ms(policy) / _DAY_MS)
 
     def _check(
-        self, request: SearchRequest, refuse: _Refuse
+        self, request: SearchRequest, policy: Policy, refuse: _Refuse
     ) -> tuple[PlatePattern, tuple[int, int], int]:
-        policy = self.policy
         offence = request.offence.strip().lower()
         # Prohibited purposes first: the most important refusal wins the audit record.
         purpose = offence if offence in policy.prohibited_purposes else policy.screen(offence)
         if purpose:
-            refuse("prohibited_purpose", 403, f"searches for {self._label(purpose)} are "
+            refuse("prohibited_purpose", 403, f"searches for {_label(policy, purpose)} are "
                    "prohibited")
         if offence not in policy.permitted_offences:
             refuse("offence_not_permitted", 422, f"offence {request.offence!r} is not a "
                    f"permitted category; permitted: {', '.join(policy.permitted_offences)}")
         if purpose := policy.screen(request.reason):
+            keyword = policy.matched_keyword(request.reason)
             refuse("prohibited_purpose", 403, f"the reason points at a prohibited purpose: "
-                   f"{self._label(purpose)} (matched {policy.matched_keyword(request.reason)!r})")
+                   f"{_label(policy, purpose)} (matched {keyword!r})")
         if not policy.case_number_ok(request.case_number.upper()):
             refuse("invalid_case_number", 422, "a case number is required (letters, digits "
                    "and dashes, 4-32 characters)")
@@ -182,34 +186,39 @@ class SearchService:
         except PlatePatternError as exc:
             refuse("invalid_plate_pattern", 422, str(exc))
         now = now_ms()
-        retained_from = now - self.reads.retention_ms
+        retention_ms = self.reads.retention_in_force_ms(policy)
+        retained_from = now - retention_ms
         start, end = _ms(request.start), _ms(request.end)
         start = retained_from if start is None else start
         end = now if end is None else end
         if start > end:
             refuse("invalid_window", 422, "the window starts after it ends")
         if start < retained_from - 60_000:
-            refuse("window_outside_retention", 422, f"reads are kept {policy.retention_days:g} "
-                   "days: the window must start within retention")
+            refuse("window_outside_retention", 422, f"reads are kept "
+                   f"{retention_ms / _DAY_MS:g} days: the window must start within "
+                   "retention")
         if end > now + _FUTURE_SLACK_MS:
             refuse("invalid_window", 422, "the window ends in the future")
+        # The store cuts at its own retention only: a policy that keeps less cuts here.
+        start = max(start, retained_from)
         limit = request.limit or policy.max_results
         if limit > policy.max_results:
             refuse("limit_above_cap", 422, f"at most {policy.max_results} results per search "
                    "(no bulk export)")
         return pattern, (start, end), limit
 
-    def _check_budget(self, principal: Principal, refuse: _Refuse) -> None:
+    def _check_budget(self, principal: Principal, policy: Policy, refuse: _Refuse) -> None:
         hour = now_ms() // 3_600_000
         key = f"{self._prefix}rl:{principal.user_id}:{hour}"
         pipe = self._rate.pipeline(transaction=True)
         pipe.incr(key)
         pipe.expire(key, 3700)
         used = int(pipe.execute()[0])
-        if used > self.policy.max_searches_per_user_per_hour:
-            refuse("rate_limited", 429, f"more than {self.policy.max_searches_per_user_per_hour}"
+        if used > policy.max_searches_per_user_per_hour:
+            refuse("rate_limited", 429, f"more than {policy.max_searches_per_user_per_hour}"
                    " searches this hour (no bulk export)")
 
-    def _label(self, purpose_id: str) -> str:
-        purpose = self.policy.prohibited_purposes.get(purpose_id)
-        return purpose.label.lower() if purpose else purpose_id.replace("_", " ")
+
+def _label(policy: Policy, purpose_id: str) -> str:
+    purpose = policy.prohibited_purposes.get(purpose_id)
+    return purpose.label.lower() if purpose else purpose_id.replace("_", " ")

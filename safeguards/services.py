@@ -1,7 +1,10 @@
 """Wiring: the stores and services of the safeguards, built once from settings.
 
 `Safeguards.build()` is what the API, the CLI and the consumers use; tests pass their
-own Redis clients and policy.
+own Redis clients and policy. The services are built once, the policy is not: every
+request reads the site's policy file again (`AuditedPolicy`, asked through
+`AccessRegistry.policy`, also `Safeguards.policy`), so an edited term applies from the
+next request on.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ __all__ = ["Safeguards"]
 
 @dataclass
 class Safeguards:
-    policy: Policy
     data: redis.Redis
     reads: ReadStore
     alerts: AlertStore
@@ -40,6 +42,12 @@ class Safeguards:
     verification: VerificationService
     transparency: TransparencyService
     hotlists: HotlistStore
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force now, read for this call (PolicyError if it cannot be read
+        or its change cannot be audited). A request reads it once and keeps that copy."""
+        return self.access.policy
 
     @classmethod
     def build(
@@ -67,31 +75,34 @@ class Safeguards:
         hotlist_store = HotlistStore(hotlists or (data if data is not None else
                                                   redis.Redis.from_url(settings.hotlist_url())))
         audit_log = AuditLog(audit_client)
-        # Access decisions re-read the site's policy file on every request (the MOU list
-        # in force is the one on disk), and a change to it is audited once
-        # (`policy_changed`); a Policy passed in stays fixed (tests).
-        access_policy: Policy | Callable[[], Policy] = policy or AuditedPolicy(
+        # Every request re-reads the site's policy file (the terms in force are the ones
+        # on disk), and a change to it is audited once (`policy_changed`); a Policy
+        # passed in stays fixed (tests).
+        policy_source: Policy | Callable[[], Policy] = policy or AuditedPolicy(
             policy_file, audit_log)
-        policy = policy or load_policy(policy_file)
         durable = (settings.require_durable_audit if require_durable_audit is None
                    else require_durable_audit)
         if durable:
             audit_log.ensure_durable()
-        retention = retention_s if retention_s is not None else policy.retention_s
+        # Retention is the one term read here, once: it sets the expiry of every key the
+        # stores write, which no later request can move. A later change applies to
+        # searches at once (`ReadStore.retention_in_force_ms`: the lower of the two) and
+        # to what the stores write when the process restarts (`policy_audit.RETENTION_NOTE`).
+        startup = policy or load_policy(policy_file)
+        retention = retention_s if retention_s is not None else startup.retention_s
         bucket = bucket_s if bucket_s is not None else settings.index_bucket_s
         reads = ReadStore(data_client, retention, bucket_s=bucket,
-                          max_retention_s=policy.max_retention_s)
+                          max_retention_s=startup.max_retention_s)
         alerts = AlertStore(data_client, retention, bucket_s=bucket,
-                            max_retention_s=policy.max_retention_s)
-        access = (AccessRegistry(data_client, access_policy) if token_cost is None
-                  else AccessRegistry(data_client, access_policy, token_cost=token_cost))
+                            max_retention_s=startup.max_retention_s)
+        access = (AccessRegistry(data_client, policy_source) if token_cost is None
+                  else AccessRegistry(data_client, policy_source, token_cost=token_cost))
         gate = Gate(access, audit_log)
         return cls(
-            policy=policy, data=data_client, reads=reads, alerts=alerts, access=access,
+            data=data_client, reads=reads, alerts=alerts, access=access,
             audit=audit_log, gate=gate,
-            search=SearchService(policy, reads, gate),
+            search=SearchService(reads, gate),
             verification=VerificationService(alerts, gate),
-            transparency=TransparencyService(policy, reads, alerts, access, audit_log,
-                                             hotlist_store),
+            transparency=TransparencyService(reads, alerts, access, audit_log, hotlist_store),
             hotlists=hotlist_store,
         )

@@ -3,7 +3,8 @@
 Every number is read when the page is requested: reads and hits from the retained
 stores (so they can never count data that should be gone), searches and verifications
 from the counters the audit trail keeps in the same atomic step as its records, the
-agencies from the access registry and the hotlists from the hotlist store.
+agencies from the access registry and the hotlists from the hotlist store. The policy
+text (prohibited uses, retention, ...) is the policy in force, read for each page.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hotlists.store import HotlistStore
 from safeguards.access import AccessRegistry, AgencyKind
 from safeguards.alerts import AlertStore
 from safeguards.audit import AuditLog, Metric
-from safeguards.policy import Policy
+from safeguards.policy import DAY_S, Policy
 from safeguards.retention import ReadStore, now_ms
 
 __all__ = ["TransparencyReport", "TransparencyService", "render_html"]
@@ -69,7 +70,6 @@ class TransparencyReport(BaseModel):
 
 @dataclass
 class TransparencyService:
-    policy: Policy
     reads: ReadStore
     alerts: AlertStore
     access: AccessRegistry
@@ -79,26 +79,28 @@ class TransparencyService:
     def report(self) -> TransparencyReport:
         now = now_ms()
         since = now - WINDOW_MS
-        owner = self.policy.owning_agency
-        # The access check's own answer (current MOU list, enabled, not federal).
-        access_policy = self.access.policy
+        # One reading of the policy in force (PolicyError if it cannot be read) for the
+        # whole page; the agencies are the access check's own answer under it.
+        policy = self.access.policy
+        owner = policy.owning_agency
         external = sorted(
             (a.name for a in self.access.agencies()
-             if a.kind == AgencyKind.MOU and self.access.allowed(a, access_policy)),
+             if a.kind == AgencyKind.MOU and self.access.allowed(a, policy)),
             key=str.casefold,
         )
         return TransparencyReport(
             agency=owner,
             generated_at=datetime.fromtimestamp(now / 1000, UTC),
-            whats_detected=self.policy.whats_detected,
-            whats_not_detected=self.policy.whats_not_detected,
+            whats_detected=policy.whats_detected,
+            whats_not_detected=policy.whats_not_detected,
             acceptable_use_policy=ACCEPTABLE_USE.format(owner=owner),
-            prohibited_uses=[p.label for p in self.policy.prohibited_purposes.values()],
+            prohibited_uses=[p.label for p in policy.prohibited_purposes.values()],
             access_policy=ACCESS_POLICY.format(owner=owner),
             hotlist_policy=HOTLIST_POLICY,
-            data_retention_days=self.policy.retention_days,
+            # What searches can reach (see ReadStore.retention_in_force_ms).
+            data_retention_days=self.reads.retention_in_force_ms(policy) / (DAY_S * 1000),
             cameras=len(self.reads.cameras(since, now)),
-            hotlists_alerted_on=self._hotlists(),
+            hotlists_alerted_on=self._hotlists(policy),
             external_organisations_with_access=external,
             vehicles_detected_last_30_days=self.reads.count_reads(since, now),
             hotlist_hits_last_30_days=self.alerts.count(since, now),
@@ -109,10 +111,10 @@ class TransparencyService:
             alerts_dismissed_last_30_days=self.audit.count(Metric.ALERT_DISMISSED, since),
         )
 
-    def _hotlists(self) -> list[str]:
+    def _hotlists(self, policy: Policy) -> list[str]:
         """Hotlists with live entries; the policy's list when no hotlist store is wired."""
         if self.hotlists is None:
-            return list(self.policy.hotlists_alerted_on)
+            return list(policy.hotlists_alerted_on)
         status = self.hotlists.status()
         return [_HOTLIST_NAMES.get(src, src.value) for src, s in status.items()
                 if s.version is not None and s.entries > 0]

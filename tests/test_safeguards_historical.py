@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from alpr.config import Topics
-from alpr.contracts import HotlistSource, PlateRead
+from alpr.contracts import Alert, HotlistEntry, HotlistSource, PlateRead
 from connectors.kafka import KafkaRecord, delete_topics, ensure_topics, read_all
 from connectors.local_services import LocalRedis
 from flows.hotlist_join import alert_id, join_reads
@@ -25,7 +25,7 @@ from hotlists.store import HotlistStore
 from safeguards.alerts import AlertStore
 from safeguards.historical import AddedEntries, historical_alerts, parse_hotlist_update
 from safeguards.ingest import handle_hotlist_updates, run_hotlist_updates
-from safeguards.policy import DAY_S, load_policy
+from safeguards.policy import DAY_S, Policy, load_policy
 from safeguards.retention import ReadStore, now_ms
 from safeguards.testing import make_alert, make_entry, make_read
 
@@ -204,6 +204,36 @@ def test_expired_and_prohibited_entries_produce_nothing(
     assert historical_alerts(reads, hotlists, [expired, traffic], policy=load_policy()) == []
     # Without the screen the traffic entry would have matched: the screen is what stops it.
     assert len(historical_alerts(reads, hotlists, [traffic], mark=False)) == 2
+
+
+def test_a_policy_source_is_asked_again_for_each_batch(
+    reads: ReadStore, alerts: AlertStore, hotlists: HotlistStore
+) -> None:
+    # `alpr retention hotlist-updates` passes the site's policy source: a prohibited
+    # purpose added while it runs stops the next batch's historical alerts.
+    first = make_entry("HIS123", "L-4", source=HotlistSource.LOCAL, reason="Repossession order")
+    second = first.model_copy(update={"entry_id": "L-5"})
+    hotlists.replace_source(HotlistSource.LOCAL, [first, second])
+    in_force = [load_policy()]
+    asked: list[int] = []
+
+    def policy_source() -> Policy:
+        asked.append(1)
+        return in_force[0]
+
+    def batch(entry: HotlistEntry) -> list[Alert]:
+        event = {"source": "LOCAL", "added": [entry.model_dump(mode="json")]}
+        record = KafkaRecord(topic="alpr.hotlist-updates", partition=0, offset=0, key=None,
+                             value=json.dumps(event).encode())
+        return handle_hotlist_updates([record], reads=reads, alerts=alerts,
+                                      hotlists=hotlists, policy=policy_source)
+
+    assert len(batch(first)) == 2
+    in_force[0] = load_policy(prohibited_purposes={
+        **load_policy().prohibited_purposes,
+        "repossession": {"label": "Vehicle repossession", "keywords": ["repossession"]}})
+    assert batch(second) == []
+    assert len(asked) == 2
 
 
 def test_vehicle_colour_is_not_screened_as_a_purpose(
