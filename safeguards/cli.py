@@ -3,22 +3,32 @@
 Connection settings come from options or the ALPR_SG_* / ALPR_* environment variables
 (see safeguards/settings.py). Administrative commands are audited under the operator's
 name (`--operator`, default the login name).
+
+Exit codes: 0 done, 1 refused (or a broken audit chain), 2 not done: bad input, a policy
+that cannot be read, a Redis or file that cannot be reached, at start or mid-command.
+Every exit 2 is one line on stderr, never a traceback (`_FailsClearly`).
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import os
+import shutil
 import sys
-from contextlib import nullcontext
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
+import click
 import redis
 import typer
 from pydantic import ValidationError
+from typer.core import TyperCommand, TyperGroup
 
 from safeguards.access import AgencyKind, RegistryError, Role
 from safeguards.audit import Anchor, AuditError, Metric
@@ -42,13 +52,46 @@ OperatorOpt = Annotated[str | None, typer.Option(
     help="Who is making the change (audited). Default: the login name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
+# What an operator cannot fix by retyping the command: a Redis or the audit trail
+# unreachable (also when it goes away mid-command), a policy that cannot be read (or its
+# change audited), a file that cannot be written.
+_UNAVAILABLE = (redis.RedisError, AuditError, PolicyError, OSError)
+
+
+def _one_line(exc: BaseException) -> str:
+    # YAML and validation errors span lines; an operator's terminal gets one.
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class _FailsClearly:
+    """The one place the safeguards' commands turn an outage into one line on stderr and
+    exit 2 (nothing after the failure is done), instead of a traceback. Mixed into the
+    click classes of every group and top-level command below."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)  # type: ignore[misc]
+        except _UNAVAILABLE as exc:
+            what = "Redis unavailable: " if isinstance(exc, redis.RedisError) else ""
+            typer.echo(f"error: {what}{_one_line(exc)}", err=True)
+            raise typer.Exit(2) from exc
+
+
+class _Group(_FailsClearly, TyperGroup):
+    pass
+
+
+class _Command(_FailsClearly, TyperCommand):
+    pass
+
+
 audit_app = typer.Typer(help="The audit trail: verify the hash chain, export CSV.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, cls=_Group)
 agency_app = typer.Typer(help="Agencies allowed to search (owner and MOU agencies).",
-                         no_args_is_help=True)
-user_app = typer.Typer(help="Users and their tokens.", no_args_is_help=True)
+                         no_args_is_help=True, cls=_Group)
+user_app = typer.Typer(help="Users and their tokens.", no_args_is_help=True, cls=_Group)
 retention_app = typer.Typer(help="Retained reads: Kafka consumers and topic retention.",
-                            no_args_is_help=True)
+                            no_args_is_help=True, cls=_Group)
 
 
 def _settings(redis_url: str | None, audit_url: str | None,
@@ -65,12 +108,12 @@ def _settings(redis_url: str | None, audit_url: str | None,
 
 def _services(redis_url: str | None, audit_url: str | None, policy: Path | None
               ) -> Safeguards:
-    # A refused policy, an audit Redis that is not durable or a Redis that cannot be
-    # reached: one clear line and exit 2, nothing done (no traceback).
+    # A refused policy, a malformed Redis URL, an audit Redis that is not durable or a
+    # Redis that cannot be reached: one clear line and exit 2, nothing done.
     try:
         return Safeguards.build(_settings(redis_url, audit_url, policy))
-    except (PolicyError, AuditError, redis.RedisError) as exc:
-        typer.echo(f"cannot start: {exc}", err=True)
+    except (ValueError, AuditError, redis.RedisError) as exc:
+        typer.echo(f"cannot start: {_one_line(exc)}", err=True)
         raise typer.Exit(2) from exc
 
 
@@ -193,21 +236,41 @@ def audit_export(
         raise typer.Exit(2) from exc
     sg = _services(redis_url, audit_url, None)
     since_ms = int(day.timestamp() * 1000)
+    with _staged(out) as fh:
+        rows = sg.audit.export_csv(fh, since_ms)
+        head = sg.audit.head()
+        sg.audit.append(actor=_operator(operator), agency="-", action="audit_export",
+                        decision="allowed", details={"since": since, "rows": rows,
+                                                     "out": str(out)})
+    typer.echo(f"exported {rows} records since {since}; chain head seq={head.seq} "
+               f"hash={head.hash} (keep this with the export)", err=str(out) == "-")
+
+
+@contextmanager
+def _staged(out: Path) -> Iterator[IO[str]]:
+    """A temporary file for `out`, published only when the block completes (renamed
+    over `out`, or copied to stdout for "-") and dropped if it raises: an export whose
+    audit Redis goes away leaves no truncated CSV that looks whole, and none that the
+    trail does not show (the block appends the export's record before it ends)."""
+    if str(out) == "-":
+        with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as tmp:
+            yield tmp
+            tmp.seek(0)
+            shutil.copyfileobj(tmp, sys.stdout)
+            sys.stdout.flush()  # the CSV before the summary line on a shared terminal
+        return
     try:
-        ctx = nullcontext(sys.stdout) if str(out) == "-" else out.open("w", newline="",
-                                                                        encoding="utf-8")
+        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     except OSError as exc:
         typer.echo(f"--out: cannot write {out}: {exc.strerror}", err=True)
         raise typer.Exit(2) from exc
-    with ctx as fh:
-        rows = sg.audit.export_csv(fh, since_ms)
-        fh.flush()  # the CSV before the summary line on a shared terminal
-    head = sg.audit.head()
-    sg.audit.append(actor=_operator(operator), agency="-", action="audit_export",
-                    decision="allowed", details={"since": since, "rows": rows,
-                                                 "out": str(out)})
-    typer.echo(f"exported {rows} records since {since}; chain head seq={head.seq} "
-               f"hash={head.hash} (keep this with the export)", err=str(out) == "-")
+    try:
+        with open(fd, "w", newline="", encoding="utf-8") as tmp:
+            yield tmp
+        os.replace(name, out)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
 
 
 @audit_app.command("head")
@@ -449,9 +512,9 @@ def transparency_cmd(redis_url: RedisOpt = None, audit_url: AuditOpt = None,
 
 def register(app: typer.Typer) -> None:
     """Add the safeguards commands to the main `alpr` app."""
-    app.command("search")(search_cmd)
-    app.command("serve")(serve_cmd)
-    app.command("transparency")(transparency_cmd)
+    app.command("search", cls=_Command)(search_cmd)
+    app.command("serve", cls=_Command)(serve_cmd)
+    app.command("transparency", cls=_Command)(transparency_cmd)
     app.add_typer(audit_app, name="audit")
     app.add_typer(agency_app, name="agency")
     app.add_typer(user_app, name="user")

@@ -1,19 +1,29 @@
-"""The `alpr` subcommands of the safeguards: every one has a working --help."""
+"""The `alpr` subcommands of the safeguards: every one has a working --help, and an
+outage (a Redis unreachable at start or going away mid-command) is one clear line and
+exit 2, with nothing changed or half written."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
+import redis
 import typer
+from click.testing import Result
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from alpr.cli import app
+from connectors.local_services import LocalRedis, free_port
+from safeguards.audit import AuditLog
 from safeguards.cli import register
+from safeguards.services import Safeguards
+from safeguards.testing import MOU_ID, build_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,3 +69,132 @@ def test_help_through_the_real_entry_point() -> None:
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--anchor" in result.stdout
+
+
+# --- outages: one line, exit 2, nothing lost --------------------------------------------
+
+# Every command that works on the Redis data or the audit trail, with valid arguments.
+REDIS_COMMANDS = [
+    ["agency", "list"], ["agency", "list", "--json"],
+    ["agency", "add", "Aurora CO PD", "--mou-reference", "MOU-2025-7"],
+    ["agency", "seed"], ["agency", "disable", MOU_ID], ["agency", "enable", MOU_ID],
+    ["audit", "verify"], ["audit", "head"], ["audit", "export", "--since", "2000-01-01"],
+    ["audit", "export", "--since", "2000-01-01", "--out", "{tmp}/audit.csv"],
+    ["user", "list"], ["user", "add", "newbie", "--agency", MOU_ID],
+    ["user", "disable", "aur"], ["user", "enable", "aur"], ["user", "rotate-token", "aur"],
+    ["transparency"],
+]
+
+
+def _point_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
+        monkeypatch.setenv(f"ALPR_SG_{name}", url)
+    monkeypatch.delenv("ALPR_SG_POLICY_FILE", raising=False)
+
+
+def _contents(client: redis.Redis) -> dict[bytes, Any]:
+    """Every key and its value, read by type (DUMP bytes change with a reload's encoding)."""
+    read = {b"string": client.get, b"hash": client.hgetall, b"set": client.smembers,
+            b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+            b"stream": lambda k: client.xrange(k)}
+    return {k: read[client.type(k)](k) for k in sorted(client.scan_iter(count=1000))}
+
+
+def _assert_one_clear_line(result: Result, starts: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped error
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(starts), result.stderr
+
+
+@pytest.mark.parametrize("args", REDIS_COMMANDS, ids=" ".join)
+def test_redis_unreachable_at_start_is_one_clear_line(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _point_at(monkeypatch, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    result = CliRunner().invoke(app, [a.format(tmp=tmp_path) for a in args])
+    _assert_one_clear_line(result, "cannot start: ")
+    assert "Connection refused" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", REDIS_COMMANDS, ids=" ".join)
+def test_redis_going_away_mid_command_is_one_clear_line_and_loses_nothing(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with LocalRedis(appendonly=True) as server:
+        client = server.client()
+        build_stack(client, client)  # agencies, users det/disp/aur, a few audit records
+        before = _contents(client)
+        client.close()
+        _point_at(monkeypatch, server.url)
+        build = Safeguards.build
+
+        def build_then_die(*a: Any, **kw: Any) -> Safeguards:
+            # The command has connected and checked the audit Redis: now it goes away.
+            sg = build(*a, **kw)
+            server.stop()
+            return sg
+
+        monkeypatch.setattr(Safeguards, "build", build_then_die)
+        result = CliRunner().invoke(app, [a.format(tmp=tmp_path) for a in args])
+        _assert_one_clear_line(result, "error: ")
+        assert "Connection refused" in result.stderr
+        assert result.stdout == ""  # nothing half-printed (no partial list, no CSV)
+        assert list(tmp_path.iterdir()) == []  # no CSV, no .partial file left behind
+
+        # Back up (same AOF): no change was made, no audit record lost or half written.
+        server.start()
+        client = server.client()
+        assert _contents(client) == before
+        assert AuditLog(client).verify().ok
+        client.close()
+
+
+@pytest.mark.parametrize("out", ["-", "{tmp}/audit.csv"])
+def test_an_export_the_trail_cannot_record_is_not_handed_out(
+    out: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with LocalRedis(appendonly=True) as server:
+        client = server.client()
+        build_stack(client, client)
+        records = client.xlen(AuditLog(client).stream_key)
+        _point_at(monkeypatch, server.url)
+        export_csv = AuditLog.export_csv
+
+        def export_then_die(self: AuditLog, *a: Any, **kw: Any) -> int:
+            # Every row written; the audit Redis goes away before the export's own record.
+            rows = export_csv(self, *a, **kw)
+            server.stop()
+            return rows
+
+        monkeypatch.setattr(AuditLog, "export_csv", export_then_die)
+        result = CliRunner().invoke(app, ["audit", "export", "--since", "2000-01-01",
+                                          "--out", out.format(tmp=tmp_path)])
+        _assert_one_clear_line(result, "error: ")
+        assert result.stdout == "" and list(tmp_path.iterdir()) == []
+        server.start()
+        assert client.xlen(AuditLog(client).stream_key) == records
+
+
+def test_bad_redis_url_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    _point_at(monkeypatch, "http://127.0.0.1:6379/0")
+    result = CliRunner().invoke(app, ["agency", "list"])
+    _assert_one_clear_line(result, "cannot start: ")
+    assert "redis://" in result.stderr
+
+
+def test_data_redis_down_through_the_real_entry_point(server: LocalRedis) -> None:
+    # The audit Redis answers (the start-up checks pass), the data Redis does not: the
+    # failure comes mid-command, in a real process with typer's own error handling.
+    env = {**os.environ, "ALPR_SG_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+           "ALPR_SG_AUDIT_REDIS_URL": server.url, "ALPR_SG_HOTLIST_REDIS_URL": server.url}
+    env.pop("ALPR_SG_POLICY_FILE", None)
+    for args in (["agency", "list"], ["agency", "disable", MOU_ID]):
+        result = subprocess.run([sys.executable, "-m", "alpr.cli", *args], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+        assert result.stderr.startswith("error: Redis unavailable: "), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
