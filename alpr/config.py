@@ -41,6 +41,11 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Seconds any Redis connect or reply may take before the caller gets
+    # redis.TimeoutError (alpr.redis_client): a hung Redis then fails like a dead one.
+    # The slowest legitimate reply is an import's pipelined batch of 5,000 entries, tens
+    # of milliseconds of Redis time (a 1M-entry import takes ~20 s in 200 batches).
+    redis_socket_timeout_s: float = Field(3.0, gt=0)
     # Consumer group id only names the client; offsets live in bytewax recovery.
     kafka_client_id: str = "alpr-flow"
     # Stop at the end of the partitions instead of waiting for more (tests, replays).

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from alpr.config import Topics
 from alpr.contracts import Alert, HotlistEntry, HotlistSource
+from alpr.redis_client import redis_from_url
 from connectors.kafka import ensure_topics, make_producer
 from connectors.local_services import LocalKafka, LocalRedis
 from connectors.synthetic_camera import (
@@ -78,7 +78,7 @@ def demo_hotlist(passes: list[SyntheticPass], every: int = 4) -> list[HotlistEnt
 
 
 def load_hotlist(redis_url: str, entries: list[HotlistEntry]) -> None:
-    store = HotlistStore(redis.Redis.from_url(redis_url))
+    store = HotlistStore(redis_from_url(redis_url))
     for source in HotlistSource:
         batch = [e for e in entries if e.source == source]
         if batch:

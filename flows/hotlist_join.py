@@ -9,7 +9,8 @@ historical hits).
 
 A Redis outage blocks the join and retries with backoff instead of dropping reads:
 frames wait in Kafka and in the flow's state, and nothing is lost; the failure counter
-tells the SRE.
+tells the SRE. A Redis that hangs takes the same path: its client times out
+(ALPR_REDIS_SOCKET_TIMEOUT_S, alpr.redis_client) with redis.TimeoutError.
 """
 
 from __future__ import annotations

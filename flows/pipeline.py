@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 import bytewax.operators as op
 import cv2
 import numpy as np
-import redis
 from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
@@ -32,6 +31,7 @@ from confluent_kafka import OFFSET_BEGINNING
 from alpr import metrics
 from alpr.config import Settings, get_settings
 from alpr.contracts import Alert, DeadLetter, FrameMeta, PlateRead
+from alpr.redis_client import redis_from_url
 from connectors.flow_sink import OutRecord, ReliableKafkaSink
 from flows.frame_filter import UnchangedFrames, lane_view
 from flows.frames import DecodedFrame, FrameRejected, RawFrame, dead_letter, decode_frame
@@ -66,7 +66,8 @@ def _recognizer(settings: Settings) -> Recognizer:
 
 def _store(settings: Settings) -> HotlistStore:
     if _resources.store is None:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        # A hung Redis times out like a dead one, so the join's retries cover both.
+        client = redis_from_url(settings.redis_url, timeout_s=settings.redis_socket_timeout_s)
         _resources.store = HotlistStore(client)
     return _resources.store
 

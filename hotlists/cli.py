@@ -142,11 +142,10 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Per source: serving version, entries, when imported, rejected rows and why."""
-    import redis
-
+    from alpr.redis_client import redis_from_url
     from hotlists.store import HotlistStore
 
-    status = HotlistStore(redis.Redis.from_url(redis_url)).status()
+    status = HotlistStore(redis_from_url(redis_url)).status()
     rows = {src.value: _status_row(s.as_dict()) for src, s in sorted(status.items())}
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
@@ -228,8 +227,7 @@ def _importer(
     max_shrink: float,
     tz_name: str,
 ) -> Any:
-    import redis
-
+    from alpr.redis_client import redis_from_url
     from hotlists.events import KafkaUpdatePublisher
     from hotlists.service import Importer
     from hotlists.store import HotlistStore
@@ -244,7 +242,7 @@ def _importer(
             typer.echo(f"cannot reach Kafka for hotlist-update events ({exc}); "
                        "use --no-events to import without them", err=True)
             raise typer.Exit(2) from None
-    store = HotlistStore(redis.Redis.from_url(redis_url))
+    store = HotlistStore(redis_from_url(redis_url))
     return Importer(store, publisher=publisher, max_bad_share=max_bad_share,
                     max_shrink=max_shrink, tz=_tz(tz_name))
 

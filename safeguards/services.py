@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis
 
+from alpr.redis_client import redis_from_url
 from hotlists.store import HotlistStore
 from safeguards.access import AccessRegistry
 from safeguards.alerts import AlertStore
@@ -70,10 +71,10 @@ class Safeguards:
         settings.hotlist_url()."""
         settings = settings or SafeguardSettings()
         policy_file = settings.policy_file
-        data_client = data or redis.Redis.from_url(settings.data_redis_url())
-        audit_client = audit or redis.Redis.from_url(settings.audit_url())
+        data_client = data or redis_from_url(settings.data_redis_url())
+        audit_client = audit or redis_from_url(settings.audit_url())
         hotlist_store = HotlistStore(hotlists or (data if data is not None else
-                                                  redis.Redis.from_url(settings.hotlist_url())))
+                                                  redis_from_url(settings.hotlist_url())))
         audit_log = AuditLog(audit_client)
         # Every request re-reads the site's policy file (the terms in force are the ones
         # on disk), and a change to it is audited once (`policy_changed`); a Policy
