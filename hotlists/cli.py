@@ -4,8 +4,9 @@ Wired into the main CLI by `register_hotlist_commands(hotlist_app)` (alpr/cli.py
 replaces any earlier commands of the same names.
 
 Exit codes: 0 done; 1 the import was refused or failed (the previous list keeps
-serving); 2 bad arguments; 3 the list changed but its hotlist-update event was not
-published (historical hits will miss it: re-run the import once Kafka is back).
+serving); 2 bad arguments, or Redis down or hung outside an import (one line on stderr,
+never a traceback: alpr.cli_errors); 3 the list changed but its hotlist-update event was
+not published (historical hits will miss it: re-run the import once Kafka is back).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
+
+from alpr.cli_errors import FailsClearly
 
 __all__ = ["register_hotlist_commands"]
 
@@ -80,14 +84,18 @@ TzOpt = Annotated[
 ]
 
 
+class _Command(FailsClearly, TyperCommand):
+    """A Redis that is down or hangs: one line and exit 2, not a traceback."""
+
+
 def register_hotlist_commands(hotlist_app: typer.Typer) -> None:
     """Add import, status and watch to `alpr hotlist` (replacing same-named commands)."""
     hotlist_app.registered_commands = [
         c for c in hotlist_app.registered_commands if c.name not in _COMMANDS
     ]
-    hotlist_app.command("import")(import_command)
-    hotlist_app.command("status")(status_command)
-    hotlist_app.command("watch")(watch_command)
+    hotlist_app.command("import", cls=_Command)(import_command)
+    hotlist_app.command("status", cls=_Command)(status_command)
+    hotlist_app.command("watch", cls=_Command)(watch_command)
 
 
 def import_command(

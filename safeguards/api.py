@@ -9,18 +9,21 @@
 Refusals are JSON `{"error": code, "detail": message, "audit_seq": n}`: 401 bad or
 missing credentials, 403 not allowed (revoked, disabled, federal, no MOU, prohibited
 purpose), 404, 409, 413 body over the limit, 422 malformed or outside policy, 429 over
-the search budget, 503 audit trail or policy unavailable. Every refusal of the two
-protected endpoints is audited, including bodies too large to read and JSON that does
-not parse. The policy is read for each request: an edit applies from the next one.
+the search budget, 503 audit trail or policy unavailable, or a Redis down or hung past
+ALPR_REDIS_SOCKET_TIMEOUT_S (`redis_unavailable`). Every refusal of the two protected
+endpoints is audited, including bodies too large to read and JSON that does not parse.
+The policy is read for each request: an edit applies from the next one.
 
 Run: `python -m safeguards.api` or `alpr serve` (settings: ALPR_SG_* variables).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import redis
 from fastapi import FastAPI, Header, Path, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -40,6 +43,8 @@ from safeguards.transparency import TransparencyReport, render_html
 from safeguards.verification import VerificationRequest
 
 __all__ = ["create_app", "main"]
+
+log = logging.getLogger(__name__)
 
 AGENCY_HEADER = "X-ALPR-Agency"
 _bearer = HTTPBearer(auto_error=False, description="Token from `alpr user add`.")
@@ -61,7 +66,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in {
         401: "Missing or invalid credentials", 403: "Not allowed", 413: "Body too large",
         422: "Malformed request or outside policy", 429: "Search budget exceeded",
-        503: "Audit trail unavailable: nothing was done",
+        503: "Audit trail, policy or a Redis unavailable: try again later",
     }.items()
 }
 
@@ -183,6 +188,16 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
         # endpoints never get here: their gate refuses, audited, as `policy_unavailable`.)
         return JSONResponse({"error": "policy_unavailable", "detail": "the policy cannot be "
                              "read, so it is not shown", "audit_seq": None}, status_code=503)
+
+    @app.exception_handler(redis.RedisError)
+    async def on_redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
+        # A data or hotlist Redis that is down or hangs (its client times out: the same
+        # redis.RedisError). Not audited, as before (it was a 500). The audit trail's own
+        # failures never get here: the gate refuses them as `audit_unavailable`.
+        log.error("%s %s: Redis unavailable: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": "redis_unavailable", "detail": "a Redis the API "
+                             "needs is unreachable or did not answer in time",
+                             "audit_seq": None}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

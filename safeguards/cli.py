@@ -5,7 +5,8 @@ Connection settings come from options or the ALPR_SG_* / ALPR_* environment vari
 name (`--operator`, default the login name).
 
 Exit codes: 0 done, 1 refused (or a broken audit chain), 2 not done: bad input, a policy
-that cannot be read, a Redis or file that cannot be reached, at start or mid-command.
+that cannot be read, a Redis or file that cannot be reached (or a Redis that hangs past
+ALPR_REDIS_SOCKET_TIMEOUT_S), at start or mid-command.
 Every exit 2 is one line on stderr, never a traceback (`_FailsClearly`).
 """
 
@@ -24,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Annotated, Any
 
-import click
 import redis
 import typer
 from pydantic import ValidationError
 from typer.core import TyperCommand, TyperGroup
 
+from alpr.cli_errors import FailsClearly, one_line
 from safeguards.access import AgencyKind, RegistryError, Role
 from safeguards.audit import Anchor, AuditError, Metric
 from safeguards.gate import Refusal
@@ -52,29 +53,15 @@ OperatorOpt = Annotated[str | None, typer.Option(
     help="Who is making the change (audited). Default: the login name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
-# What an operator cannot fix by retyping the command: a Redis or the audit trail
-# unreachable (also when it goes away mid-command), a policy that cannot be read (or its
-# change audited), a file that cannot be written.
-_UNAVAILABLE = (redis.RedisError, AuditError, PolicyError, OSError)
-
-
-def _one_line(exc: BaseException) -> str:
-    # YAML and validation errors span lines; an operator's terminal gets one.
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-class _FailsClearly:
+class _FailsClearly(FailsClearly):
     """The one place the safeguards' commands turn an outage into one line on stderr and
-    exit 2 (nothing after the failure is done), instead of a traceback. Mixed into the
-    click classes of every group and top-level command below."""
+    exit 2 (alpr.cli_errors), instead of a traceback. Mixed into the click classes of
+    every group and top-level command below."""
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)  # type: ignore[misc]
-        except _UNAVAILABLE as exc:
-            what = "Redis unavailable: " if isinstance(exc, redis.RedisError) else ""
-            typer.echo(f"error: {what}{_one_line(exc)}", err=True)
-            raise typer.Exit(2) from exc
+    # What an operator cannot fix by retyping the command: a Redis or the audit trail
+    # unreachable or hung (also when it goes away mid-command), a policy that cannot be
+    # read (or its change audited), a file that cannot be written.
+    unavailable = (redis.RedisError, AuditError, PolicyError, OSError)
 
 
 class _Group(_FailsClearly, TyperGroup):
@@ -113,7 +100,7 @@ def _services(redis_url: str | None, audit_url: str | None, policy: Path | None
     try:
         return Safeguards.build(_settings(redis_url, audit_url, policy))
     except (ValueError, AuditError, redis.RedisError) as exc:
-        typer.echo(f"cannot start: {_one_line(exc)}", err=True)
+        typer.echo(f"cannot start: {one_line(exc)}", err=True)
         raise typer.Exit(2) from exc
 
 
