@@ -16,6 +16,7 @@ import importlib.resources
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -369,6 +370,19 @@ class LocalRedis(_Service):
                 time.sleep(0.02)
         finally:
             client.close()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Freeze the server (SIGSTOP) for the block: it still accepts connections (the
+        kernel does that) but never answers, like a hung Redis or a black-holed network.
+        It is thawed (SIGCONT) when the block ends, however it ends."""
+        if self._proc is None or not self.running:
+            raise LocalServiceError("redis-server is not running")
+        os.kill(self._proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self._proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         """Stop the server; the data directory stays for `restart()`.

@@ -1,0 +1,252 @@
+"""A Redis that hangs (stopped, black-holed) rather than dies fails as clearly, and as
+soon, as a dead one: every client times out after ALPR_REDIS_SOCKET_TIMEOUT_S
+(alpr.redis_client) and each caller takes the path it has for an outage.
+
+Each test starts its own redis-server, freezes it with SIGSTOP (`LocalRedis.paused`: it
+accepts connections and never answers) and thaws it when the block ends, whatever
+happens. The timeout is 0.5 s; an operation must end within DEADLINE_S, well under
+redis-py's own default (5 s in 8.x, no timeout at all before) and far from forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from click.testing import Result
+from fastapi.testclient import TestClient
+from hotlist_helpers import entry
+from typer.testing import CliRunner
+
+from alpr import metrics
+from alpr.cli import app
+from alpr.config import Settings
+from alpr.contracts import HotlistSource
+from connectors.local_services import LocalRedis
+from flows.pipeline import join_batch
+from hotlists.importers.ncic import format_record
+from hotlists.store import HotlistStore
+from safeguards.api import create_app
+from safeguards.audit import AuditLog
+from safeguards.services import Safeguards
+from safeguards.settings import SafeguardSettings
+from safeguards.testing import Stack, build_stack, make_read
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 0.5
+# One or two timed-out calls plus the command's own work, with room for a loaded machine.
+DEADLINE_S = 4.0
+SEARCH = {"plate": "ABC123", "case_number": "2025-004711", "offence": "robbery",
+          "reason": "Armed robbery at a 7-Eleven, suspect vehicle seen leaving the lot"}
+
+T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALPR_REDIS_SOCKET_TIMEOUT_S", str(TIMEOUT_S))
+
+
+@pytest.fixture
+def hotlist_redis() -> Iterator[LocalRedis]:
+    """A Redis holding an NCIC list with HOT123 on it."""
+    with LocalRedis() as server:
+        HotlistStore(server.client()).replace_source(
+            HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
+        yield server
+
+
+def within_deadline(call: Callable[[], T]) -> T:
+    """call() in a thread; fails if it has not ended after DEADLINE_S (the thread then
+    ends when the caller's `paused` block thaws the server)."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(call())
+        except BaseException as exc:  # re-raised in the test's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(DEADLINE_S)
+    assert not worker.is_alive(), f"still waiting on a hung Redis after {DEADLINE_S} s"
+    if failed:
+        raise failed[0]
+    return done[0]
+
+
+def assert_one_clear_line(result: Result) -> None:
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped error
+    assert "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: Redis unavailable: Timeout reading from socket"], result.stderr
+
+
+# --- CLI --------------------------------------------------------------------------------
+
+
+def test_hotlist_status_on_a_hung_redis_is_one_clear_line(hotlist_redis: LocalRedis) -> None:
+    # Fed: `alpr hotlist status` against a Redis holding a list, frozen. Must hold: exit
+    # 2 with one line, no traceback, within the deadline; the list is still there after.
+    args = ["hotlist", "status", "--redis", hotlist_redis.url]
+    with hotlist_redis.paused():
+        result = within_deadline(lambda: CliRunner().invoke(app, args))
+    assert_one_clear_line(result)
+    assert result.stdout == ""
+    after = CliRunner().invoke(app, args)
+    assert after.exit_code == 0 and "NCIC: version=1 entries=2" in after.stdout, after.output
+
+
+def test_hotlist_status_on_a_hung_redis_through_the_real_entry_point(
+    hotlist_redis: LocalRedis,
+) -> None:
+    # Fed: the same, in a real `python -m alpr.cli` process (typer's own error handling,
+    # interpreter start-up included, so a looser bound). Must hold: exit 2, one line.
+    env = {**os.environ, "ALPR_REDIS_SOCKET_TIMEOUT_S": str(TIMEOUT_S)}
+    with hotlist_redis.paused():
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "alpr.cli", "hotlist", "status", "--redis",
+             hotlist_redis.url], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=30)
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines() == [
+        "error: Redis unavailable: Timeout reading from socket"], result.stderr
+
+
+def test_hotlist_watch_retries_a_drop_a_hung_redis_could_not_take(
+    hotlist_redis: LocalRedis, tmp_path: Path,
+) -> None:
+    # Fed: one settled NCIC file in the drop folder, `watch --once` while Redis is
+    # frozen. Must hold: the poll ends within the deadline with the file marked for retry
+    # (not failed), and the next poll, with Redis back, imports it.
+    drop = tmp_path / "ncic-0600.txt"
+    rows = [format_record("V", f"WAT{n:04d}", "CO", record_id=f"{n:09d}CO0000000")
+            for n in range(3)]
+    drop.write_text("\n".join(["NCIC LPR EXTRACT 202401150600", *rows]) + "\n",
+                    encoding="latin-1")
+    args = ["hotlist", "watch", str(tmp_path), "-s", "ncic", "--once", "--settle", "0",
+            "--no-events", "--redis", hotlist_redis.url]
+    with hotlist_redis.paused():
+        result = within_deadline(lambda: CliRunner().invoke(app, args))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ncic-0600.txt: retry ("), result.stdout
+    assert "Timeout" in result.stdout
+    assert CliRunner().invoke(app, args).stdout == "ncic-0600.txt: imported\n"
+    assert not CliRunner().invoke(app, args).stdout  # taken: nothing left to retry
+
+
+def test_safeguards_command_on_a_hung_data_redis_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: `alpr agency list` with the audit Redis answering and the data Redis frozen
+    # after start-up. Must hold: exit 2 with one line, no traceback, within the deadline;
+    # the audit trail is intact after.
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit:
+        build_stack(data.client(), audit.client())  # agencies, users, audit records
+        monkeypatch.setenv("ALPR_SG_REDIS_URL", data.url)
+        monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", audit.url)
+        monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", data.url)
+        monkeypatch.delenv("ALPR_SG_POLICY_FILE", raising=False)
+        with data.paused():
+            result = within_deadline(lambda: CliRunner().invoke(app, ["agency", "list"]))
+        assert_one_clear_line(result)
+        assert result.stdout == ""
+        assert AuditLog(audit.client()).verify().ok
+
+
+# --- API --------------------------------------------------------------------------------
+
+
+def _api(data: LocalRedis, audit: LocalRedis) -> tuple[TestClient, Stack]:
+    """The API on the clients `alpr serve` builds from settings, with seeded users."""
+    sg = Safeguards.build(SafeguardSettings(redis_url=data.url, audit_redis_url=audit.url,
+                                            hotlist_redis_url=data.url))
+    stack = build_stack(sg.data, sg.audit.client)
+    return TestClient(create_app(stack.sg)), stack
+
+
+def test_api_search_on_a_hung_data_redis_is_503() -> None:
+    # Fed: a valid search while the data Redis (users, reads) is frozen. Must hold: 503
+    # `redis_unavailable` within the deadline, no results; searches work again once it
+    # answers, and the audit trail is intact.
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit:
+        http, stack = _api(data, audit)
+        with data.paused():
+            res = within_deadline(lambda: http.post("/search", json=SEARCH,
+                                                    headers=stack.auth("det")))
+            health = within_deadline(lambda: http.get("/healthz"))
+        assert (res.status_code, res.json()["error"]) == (503, "redis_unavailable")
+        assert "results" not in res.json()
+        assert health.status_code == 503
+        assert http.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
+        assert stack.sg.audit.verify().ok
+
+
+def test_api_search_on_a_hung_audit_redis_is_503_and_unaudited_search_never_runs() -> None:
+    # Fed: a valid search while the audit Redis is frozen. Must hold: 503
+    # `audit_unavailable` within the deadline (as for a dead audit Redis: nothing runs
+    # unaudited), and no record was written for it once the trail answers again.
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit:
+        http, stack = _api(data, audit)
+        records = len(list(stack.sg.audit.records()))
+        with audit.paused():
+            res = within_deadline(lambda: http.post("/search", json=SEARCH,
+                                                    headers=stack.auth("det")))
+        assert (res.status_code, res.json()["error"]) == (503, "audit_unavailable")
+        assert "results" not in res.json()
+        assert len(list(stack.sg.audit.records())) == records
+        assert stack.sg.audit.verify().ok
+
+
+# --- flow -------------------------------------------------------------------------------
+
+
+def _failures() -> float:
+    return metrics.HOTLIST_LOOKUP_FAILURES._value.get()
+
+
+def test_flow_hotlist_join_waits_out_a_hung_redis_and_loses_nothing(
+    hotlist_redis: LocalRedis, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Fed: one batch of two alertable reads, HOT123 (listed) and ZZZ999, to join_batch
+    # (the flow's hotlist_join step) while the hotlist Redis is frozen. Must hold: each
+    # lookup times out and is retried with backoff, as when Redis is dead (failure
+    # counter rising, nothing published meanwhile: no read dropped or let through
+    # unmatched); once Redis answers, both reads and HOT123's alert come out.
+    settings = Settings(redis_url=hotlist_redis.url, metrics_port=0)
+    reads = [make_read("HOT123"), make_read("ZZZ999", camera="cam-2")]
+    out: list[Any] = []
+    before = _failures()
+    caplog.set_level(logging.ERROR, logger="flows.hotlist_join")
+    with hotlist_redis.paused():
+        worker = threading.Thread(target=lambda: out.extend(join_batch(settings, reads)),
+                                  daemon=True)
+        worker.start()
+        deadline = time.monotonic() + DEADLINE_S
+        while _failures() < before + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _failures() >= before + 2, "the join is stuck on a hung Redis, not retrying"
+        assert worker.is_alive() and out == []
+    worker.join(DEADLINE_S + 5)  # the backoff runs up to 5 s between tries
+    assert not worker.is_alive(), "the join did not resume once Redis answered"
+    assert any("Timeout" in r.getMessage() for r in caplog.records)
+    topics = [(r.topic, r.key) for r in out]
+    assert topics == [(settings.topics.reads, b"cam-1"), (settings.topics.reads, b"cam-2"),
+                      (settings.topics.alerts, b"cam-1")]
+    assert json.loads(out[2].value)["entry"]["entry_id"] == "N1"
