@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from alpr.cli_errors import log_to_stderr
 from hotlists.cli import register_hotlist_commands
 from safeguards.cli import register as register_safeguards
 
@@ -17,6 +18,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Log debug messages, and tracebacks with warnings.")] = False,
+) -> None:
+    # Nothing else configures logging: without this, a warning logged with its exception
+    # (a cleanup that failed in an outage) is a raw traceback from Python's last resort.
+    ctx.call_on_close(log_to_stderr(verbose=verbose))
+
 hotlist_app = typer.Typer(help="Hotlists: import and inspect.", no_args_is_help=True)
 app.add_typer(hotlist_app, name="hotlist")
 # import (ncic|ccic|ncmec|csv), status, watch: hotlists/cli.py.

@@ -12,7 +12,6 @@ not published (historical hits will miss it: re-run the import once Kafka is bac
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import threading
@@ -21,10 +20,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 import typer
 from typer.core import TyperCommand
 
-from alpr.cli_errors import FailsClearly
+from alpr.cli_errors import FailsClearly, log_with_times, one_line
 
 __all__ = ["register_hotlist_commands"]
 
@@ -133,7 +133,13 @@ def import_command(
     except ImportFailedError as exc:
         bar.close()
         _print_rejections(exc.report.as_dict())
-        typer.echo(f"import refused, the serving list is unchanged: {exc}", err=True)
+        if isinstance(exc.__cause__, redis.RedisError):
+            # An outage, not a refusal: said as every command says it (alpr.cli_errors),
+            # but exit 1 as for any import that did not happen.
+            typer.echo(f"error: Redis unavailable: {one_line(exc.__cause__)} (import "
+                       "failed, the serving list is unchanged)", err=True)
+        else:
+            typer.echo(f"import refused, the serving list is unchanged: {exc}", err=True)
         raise typer.Exit(1) from None
     bar.close()
     data = report.as_dict()
@@ -202,7 +208,7 @@ def watch_command(
     from hotlists.importers import get_format
     from hotlists.watch import FolderWatcher
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log_with_times()
     importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz)
     fmt = get_format(source.value)
     watcher = FolderWatcher(

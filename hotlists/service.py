@@ -181,7 +181,9 @@ class Importer:
             report.seconds = time.monotonic() - started
             report.finished_at = _now_ms()
             self._keep_attempt(report)
-            log.error("hotlist import of %s (%s) failed: %s", name or "-", f.name, report.error)
+            # Debug only: the caller reports the failure it gets (the CLI's one error
+            # line, the watcher's log line), so it is never said twice.
+            log.debug("hotlist import of %s (%s) failed: %s", name or "-", f.name, report.error)
             raise ImportFailedError(report) from exc
         report.ok = True
         report.seconds = time.monotonic() - started

@@ -129,6 +129,95 @@ def test_hotlist_status_on_a_hung_redis_through_the_real_entry_point(
         "error: Redis unavailable: Timeout reading from socket"], result.stderr
 
 
+def _ncic_file(path: Path, rows: int, prefix: str) -> Path:
+    records = [format_record("V", f"{prefix}{n:05d}", "CO", record_id=f"{n:09d}CO0000000")
+               for n in range(rows)]
+    path.write_text("\n".join(["NCIC LPR EXTRACT 202401150600", *records]) + "\n",
+                    encoding="latin-1")
+    return path
+
+
+def _import_process(url: str, file: Path) -> subprocess.Popen[str]:
+    """`alpr hotlist import` of an NCIC file in a real process (nothing of pytest's
+    logging set-up, which would hide what an operator sees)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "alpr.cli", "hotlist", "import", str(file), "-s", "ncic",
+         "--no-events", "--redis", url], cwd=ROOT,
+        env={**os.environ, "ALPR_REDIS_SOCKET_TIMEOUT_S": str(TIMEOUT_S)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def assert_import_failed_clearly(returncode: int | None, stdout: str, stderr: str) -> None:
+    """Exit 1 (an import that did not happen), one `error:` line, at most one-line
+    warnings about the cleanup, no traceback."""
+    assert returncode == 1, stderr
+    assert "Traceback" not in stdout + stderr, stdout + stderr
+    assert stdout == ""
+    lines = stderr.strip().splitlines()
+    [error] = [line for line in lines if line.startswith("error:")]
+    assert error.startswith("error: Redis unavailable: "), error
+    assert error.endswith(" (import failed, the serving list is unchanged)"), error
+    warnings = [line for line in lines if line != error]
+    assert all(w.startswith("warning: hotlist NCIC: could not ") for w in warnings), stderr
+
+
+def test_hotlist_import_on_a_hung_redis_is_one_clear_line(
+    hotlist_redis: LocalRedis, tmp_path: Path,
+) -> None:
+    # Fed: `alpr hotlist import` of a 3-record NCIC file, in a real process, while the
+    # Redis serving a 2-entry list is frozen. Must hold: exit 1 with one `error:` line and
+    # one-line warnings, no traceback; once Redis answers, the old list still serves.
+    # With -v (in process) the warnings' tracebacks are shown.
+    new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
+    with hotlist_redis.paused():
+        proc = _import_process(hotlist_redis.url, new)
+        out, err = proc.communicate(timeout=30)
+        verbose = within_deadline(lambda: CliRunner().invoke(app, [
+            "-v", "hotlist", "import", str(new), "-s", "ncic", "--no-events", "--redis",
+            hotlist_redis.url]))
+    assert_import_failed_clearly(proc.returncode, out, err)
+    assert err.strip().splitlines()[-1] == ("error: Redis unavailable: Timeout reading from "
+                                           "socket (import failed, the serving list is "
+                                           "unchanged)")
+    assert verbose.exit_code == 1 and "Traceback" in verbose.stderr, verbose.output
+    store = HotlistStore(hotlist_redis.client())
+    assert [e.entry_id for e in store.lookup("HOT123")] == ["N1"]
+    assert store.lookup("NW00001") == []
+
+
+def test_hotlist_import_cut_off_by_a_dead_redis_leaves_the_old_list_serving(
+    tmp_path: Path,
+) -> None:
+    # Fed: `alpr hotlist import` of 60,000 NCIC records (12 batches), in a real process;
+    # the Redis (AOF) serving a 2-entry list is stopped once the first batch has landed,
+    # then restarted from its AOF. Must hold: exit 1 with one `error:` line and one-line
+    # warnings, no traceback; after the restart the old version answers lookups and the
+    # half-written one is not served.
+    big = _ncic_file(tmp_path / "ncic.txt", 60_000, "NW")
+    with LocalRedis(appendonly=True) as server:
+        HotlistStore(server.client()).replace_source(
+            HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
+        written = server.client()
+        proc = _import_process(server.url, big)
+        try:
+            deadline = time.monotonic() + 60
+            while int(written.hget("alpr:hl:NCIC:v2:meta", "count") or 0) == 0:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the import never wrote a batch"
+                time.sleep(0.005)
+            server.stop()
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert_import_failed_clearly(proc.returncode, out, err)
+        server.start()
+        store = HotlistStore(server.client())
+        assert [e.entry_id for e in store.lookup("HOT123")] == ["N1"]
+        assert store.lookup("NW00001") == []
+        assert store.status()[HotlistSource.NCIC].version == 1
+
+
 def test_hotlist_watch_retries_a_drop_a_hung_redis_could_not_take(
     hotlist_redis: LocalRedis, tmp_path: Path,
 ) -> None:
