@@ -265,8 +265,11 @@ if old then redis.call('HSET', ARGV[4] .. 'v' .. old .. ':meta', 'state', 'retir
 return old
 """
 
-# Stop upserts from writing into a version being abandoned.
+# Stop upserts from writing into a version being abandoned. Returns 0 and touches
+# nothing if the version is active: its flip ran, only the reply was lost (a timeout).
+# KEYS: pending, active.  ARGV: version.
 _ABORT = """
+if redis.call('GET', KEYS[2]) == ARGV[1] then return 0 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
@@ -528,9 +531,12 @@ class HotlistStore:
                 if "ALPR_LOCK_LOST" in str(exc):
                     raise ImportLockLostError(str(exc)) from exc
                 raise
-        except BaseException:
-            self._abandon(keys, version, token)
-            raise
+        except BaseException as exc:
+            if self._abandon(keys, version, token) or not isinstance(exc, redis.RedisError):
+                raise
+            # Only the flip's reply was lost: the import succeeded. It replaced the version
+            # active at the start (the lock kept other imports from flipping meanwhile).
+            old = active_before
         previous = int(_text(old)) if old is not None else None
         try:
             if previous is not None:
@@ -685,10 +691,14 @@ class HotlistStore:
         stats.depth = int(meta[1] or 0)
         return stats
 
-    def _abandon(self, keys: _Keys, version: int, token: str) -> None:
-        """Undo a failed import; never masks the original error."""
+    def _abandon(self, keys: _Keys, version: int, token: str) -> bool:
+        """Undo a failed import; never masks the original error. False if the version
+        turns out to be live (its flip ran): it is kept, never deleted under lookups."""
         try:
-            self._abort(keys=[keys.pending], args=[version])
+            if not int(self._abort(keys=[keys.pending, keys.active], args=[version])):
+                log.warning("hotlist %s: version %d went live though its switch-over was "
+                            "not confirmed; it keeps serving", keys.source, version)
+                return False
             self._delete_version(keys, version)
         except redis.RedisError:
             log.warning(
@@ -699,6 +709,7 @@ class HotlistStore:
             )
         finally:
             self._release(keys, token)
+        return True
 
     def _release(self, keys: _Keys, token: str) -> None:
         try:

@@ -322,3 +322,25 @@ def test_import_that_loses_its_lock_is_abandoned(
     assert plates_of(store.lookup("OLD1")) == ["OLD1"] and store.lookup("NEW1") == []
     assert redis_client.get("alpr:hl:NCIC:lock") == b"another-importer"
     assert version_keys(redis_client, NCIC) == {"v1"}
+
+
+def test_a_switch_over_whose_reply_is_lost_keeps_the_new_version(
+    store: HotlistStore, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fed: an import whose flip runs in Redis but whose reply never arrives (a Redis
+    that stalls past the client timeout, then answers). Must hold: the cleanup does not
+    delete the version that now serves (lookups would find nothing); the import is
+    reported as done, replacing version 1, which is deleted."""
+    store.replace_source(NCIC, [entry("OLD1", "o1")])
+    flip = store._flip
+
+    def flip_then_lose_the_reply(*args: object, **kwargs: object) -> None:
+        flip(*args, **kwargs)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(store, "_flip", flip_then_lose_the_reply)
+    result = store.replace_source(NCIC, [entry("NEW1", "n1")])
+    assert (result.version, result.previous_version, result.entries) == (2, 1, 1)
+    assert plates_of(store.lookup("NEW1")) == ["NEW1"] and store.lookup("OLD1") == []
+    assert version_keys(redis_client, NCIC) == {"v2"}
+    assert redis_client.get("alpr:hl:NCIC:lock") is None
