@@ -10,8 +10,9 @@ Refusals are JSON `{"error": code, "detail": message, "audit_seq": n}`: 401 bad 
 missing credentials, 403 not allowed (revoked, disabled, federal, no MOU, prohibited
 purpose), 404, 409, 413 body over the limit, 422 malformed or outside policy, 429 over
 the search budget, 503 audit trail or policy unavailable, or a Redis down or hung past
-ALPR_REDIS_SOCKET_TIMEOUT_S (`redis_unavailable`). Every refusal of the two protected
-endpoints is audited, including bodies too large to read and JSON that does not parse.
+ALPR_REDIS_SOCKET_TIMEOUT_S (`redis_unavailable`; a body over the limit is 413 all the
+same). Every refusal of the two protected endpoints is audited, including bodies too
+large to read and JSON that does not parse.
 The policy is read for each request: an edit applies from the next one.
 
 Run: `python -m safeguards.api` or `alpr serve` (settings: ALPR_SG_* variables).
@@ -92,6 +93,16 @@ def _refusal_response(refusal: Refusal) -> JSONResponse:
     return JSONResponse(refusal.body(), status_code=refusal.status, headers=headers)
 
 
+def _redis_unavailable(method: str, path: str, exc: redis.RedisError) -> JSONResponse:
+    """503 for a data or hotlist Redis that is down or hangs (its client times out: the
+    same redis.RedisError). Not audited, as before (it was a 500). The audit trail's own
+    failures never get here: the gate refuses them as `audit_unavailable`."""
+    log.error("%s %s: Redis unavailable: %s", method, path, exc)
+    return JSONResponse({"error": "redis_unavailable", "detail": "a Redis the API needs is "
+                         "unreachable or did not answer in time", "audit_seq": None},
+                        status_code=503)
+
+
 def _refuse_unparsed(sg: Safeguards, *, token: str | None, path: str, client: str,
                      code: str, status: int, message: str, extra: dict[str, Any],
                      credentials_first: bool = True) -> Refusal:
@@ -165,16 +176,26 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
     def client_of(request: Request) -> str:
         return request.client.host if request.client else ""
 
+    async def refuse_unparsed(method: str, path: str, **kwargs: Any) -> JSONResponse:
+        try:
+            refusal = await run_in_threadpool(_refuse_unparsed, sg, path=path, **kwargs)
+        except redis.RedisError as exc:
+            # Answered here: raised in the BodyLimit middleware, outside FastAPI's
+            # exception handling, it was a bare 500 (from on_invalid it reaches
+            # on_redis_unavailable, but only by the way Starlette nests its handlers).
+            return _redis_unavailable(method, path, exc)
+        return _refusal_response(refusal)
+
     async def refuse_too_large(scope: Scope, size: int) -> JSONResponse:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client") or ("", 0)
-        refusal = await run_in_threadpool(
-            _refuse_unparsed, sg, token=_token_from_headers(headers), path=scope["path"],
+        return await refuse_unparsed(
+            scope["method"], scope["path"], token=_token_from_headers(headers),
             client=client[0], code="request_too_large", status=413,
             message=f"request body over {max_body_bytes} bytes", extra={"body_bytes": size},
-            # The body is never read, so 413 for everyone; the audit notes the login.
+            # The body is never read, so 413 for everyone; the audit notes the login (or,
+            # with the data Redis down, that it could not be checked).
             credentials_first=False)
-        return _refusal_response(refusal)
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refuse=refuse_too_large)
 
@@ -191,28 +212,22 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
 
     @app.exception_handler(redis.RedisError)
     async def on_redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
-        # A data or hotlist Redis that is down or hangs (its client times out: the same
-        # redis.RedisError). Not audited, as before (it was a 500). The audit trail's own
-        # failures never get here: the gate refuses them as `audit_unavailable`.
-        log.error("%s %s: Redis unavailable: %s", request.method, request.url.path, exc)
-        return JSONResponse({"error": "redis_unavailable", "detail": "a Redis the API "
-                             "needs is unreachable or did not answer in time",
-                             "audit_seq": None}, status_code=503)
+        return _redis_unavailable(request.method, request.url.path, exc)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         body = await request.body()
         errors = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"),
                    "msg": e.get("msg")} for e in exc.errors()[:10]]
-        refusal = await run_in_threadpool(
-            _refuse_unparsed, sg, token=_token_from_headers(request.headers),
-            path=request.url.path, client=client_of(request), code="invalid_request",
+        # Credentials first: with the data Redis down they cannot be checked, so 503.
+        return await refuse_unparsed(
+            request.method, request.url.path, token=_token_from_headers(request.headers),
+            client=client_of(request), code="invalid_request",
             status=422, message="malformed request: " + "; ".join(
                 f"{'.'.join(e['loc'][1:]) if e['type'] != 'json_invalid' else 'body'}: {e['msg']}"
                 for e in errors),
             extra={"errors": errors, "body_excerpt": body[:256].decode("utf-8", "replace"),
                    "body_bytes": len(body)})
-        return _refusal_response(refusal)
 
     @app.post("/search", response_model=SearchResponse, responses=_REFUSALS, tags=["search"])
     def search(request: Request, body: SearchRequest, credentials: Token,

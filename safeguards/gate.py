@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import redis
+
 from safeguards.access import AccessDeniedError, AccessRegistry, Principal, Role
 from safeguards.audit import AuditError, AuditLog, AuditRecord
 
@@ -73,7 +75,10 @@ class Gate:
         """Audit a request refused before its content could be checked (too large,
         malformed) and return the Refusal. With `credentials_first`, bad credentials win
         over a bad body (401/403), so a malformed request tells a stranger nothing about
-        the API; without, the refusal stands and the failed login is noted in details."""
+        the API; without, the refusal stands and the failed login is noted in details.
+
+        A Redis error while checking the credentials propagates with `credentials_first`
+        (the answer depends on them: the caller says 503 `redis_unavailable`)."""
         try:
             principal = self.access.authenticate(token)
         except AccessDeniedError as exc:
@@ -81,6 +86,14 @@ class Gate:
                 code, status, message = exc.code, exc.status, exc.message
             actor, agency, details = self._who_failed(exc, token, details)
             details = {**details, "authentication": exc.code}
+        except redis.RedisError:
+            if credentials_first:
+                raise
+            # The login only annotates this refusal: refuse (audited) without it.
+            actor, agency = "", ""
+            claimed = self.access.claimed_user(token)
+            details = {**details, "authentication": "redis_unavailable",
+                       **({"claimed_user": claimed} if claimed else {})}
         else:
             actor, agency = principal.user_id, principal.agency_id
         try:

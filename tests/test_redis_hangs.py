@@ -10,6 +10,7 @@ redis-py's own default (5 s in 8.x, no timeout at all before) and far from forev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -300,6 +301,53 @@ def test_api_search_on_a_hung_audit_redis_is_503_and_unaudited_search_never_runs
         assert (res.status_code, res.json()["error"]) == (503, "audit_unavailable")
         assert "results" not in res.json()
         assert len(list(stack.sg.audit.records())) == records
+        assert stack.sg.audit.verify().ok
+
+
+@contextlib.contextmanager
+def outage(server: LocalRedis, kind: str) -> Iterator[None]:
+    """The server frozen ("hung") or stopped ("dead") for the block, back after it."""
+    if kind == "hung":
+        with server.paused():
+            yield
+        return
+    server.stop()
+    try:
+        yield
+    finally:
+        server.start()
+
+
+@pytest.mark.parametrize("kind", ["hung", "dead"])
+def test_api_refusals_of_unread_bodies_on_a_data_redis_outage_are_never_500(kind: str) -> None:
+    # Fed: with the data Redis (users) hung or dead and the audit Redis answering, a
+    # search body over the 16 KiB limit and a malformed one, each with a valid token.
+    # Must hold, within the deadline, never 500: the oversized body is 413
+    # `request_too_large` as for everyone, audited without the login (it could not be
+    # checked: noted, with the user the token claims); the malformed one is 503
+    # `redis_unavailable`, as a valid search would be (a bad login would win over 422,
+    # and it cannot be checked), not audited.
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit:
+        api, stack = _api(data, audit)
+        http = TestClient(api.app, raise_server_exceptions=False)
+        records = len(list(stack.sg.audit.records()))
+        huge = {**SEARCH, "reason": "x" * 20_000}
+        malformed = {**stack.auth("det"), "Content-Type": "application/json"}
+        with outage(data, kind):
+            too_large = within_deadline(lambda: http.post("/search", json=huge,
+                                                          headers=stack.auth("det")))
+            invalid = within_deadline(lambda: http.post("/search", content=b"{not json",
+                                                        headers=malformed))
+        assert too_large.status_code == 413, too_large.text
+        assert too_large.json()["error"] == "request_too_large"
+        assert (invalid.status_code, invalid.json()) == (503, {
+            "error": "redis_unavailable", "audit_seq": None,
+            "detail": "a Redis the API needs is unreachable or did not answer in time"})
+        [record] = list(stack.sg.audit.records())[records:]
+        assert record.seq == too_large.json()["audit_seq"]
+        assert (record.decision, record.actor) == ("refused:request_too_large", "anonymous")
+        assert record.details["authentication"] == "redis_unavailable"
+        assert record.details["claimed_user"] == "det"
         assert stack.sg.audit.verify().ok
 
 
