@@ -115,7 +115,7 @@ def format_alert(alert: Alert, received_ms: int) -> str:
 
 def run_demo(
     duration_s: float, kafka: str | None = None, redis_url: str | None = None,
-    workers: int = 2, fps: float = 5.0, cameras: int = 2, seed: int = 7,
+    workers: int = 2, fps: float = 3.0, cameras: int = 2, seed: int = 7,
 ) -> DemoCounts:
     counts = DemoCounts()
     topics = Topics()
