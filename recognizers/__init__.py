@@ -48,13 +48,20 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
     # Imported here so `import recognizers` (e.g. for PlateCandidate) stays light.
     from recognizers.ppocr_onnx import (
         DET_MODEL_NAME,
+        DET_SOURCE_MODEL_NAME,
         REC_MODEL_NAME,
         PPOCRRecognizer,
         default_model_path,
     )
 
+    try:
+        det_model = default_model_path(DET_MODEL_NAME, settings.model_dir)
+    except FileNotFoundError:
+        # A model folder set up before the folded detector shipped holds the export:
+        # same output, ~15% slower detection (recognizers/graph_folding.py makes the other).
+        det_model = default_model_path(DET_SOURCE_MODEL_NAME, settings.model_dir)
     return PPOCRRecognizer(
-        det_model=default_model_path(DET_MODEL_NAME, settings.model_dir),
+        det_model=det_model,
         rec_model=default_model_path(REC_MODEL_NAME, settings.model_dir),
         det_max_side=settings.det_max_side,
         threads=settings.ort_threads,

@@ -107,3 +107,22 @@ def test_a_padded_convolution_keeps_its_shift(tmp_path: Path) -> None:
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     want = _session(src).run(None, {"x": x})[0]
     np.testing.assert_allclose(_session(dst).run(None, {"x": x})[0], want)
+
+
+def test_a_model_folder_with_only_the_export_still_loads(tmp_path: Path) -> None:
+    """Fed: ALPR_MODEL_DIR set up before the folded detector shipped (the export and the
+    recogniser only). Must: load, using the export, and read a rendered plate as the
+    default (folded) models do."""
+    from alpr.config import Settings
+    from recognizers import load_recognizer
+    from recognizers.ppocr_onnx import REC_MODEL_NAME
+
+    for name in (DET_SOURCE_MODEL_NAME, REC_MODEL_NAME):
+        (tmp_path / name).symlink_to(default_model_path(name))
+    old_folder = load_recognizer(Settings(model_dir=tmp_path), "ppocr-onnx")
+    shipped = load_recognizer(Settings(), "ppocr-onnx")
+    rng = np.random.default_rng(11)
+    image = np.asarray(render_frame([(random_plate(rng), 0.5, 0.6, 1.0)], rng, Conditions.clean()))
+    want = [c.text for c in shipped.read(image)]
+    assert want, "the rendered plate should be read"
+    assert [c.text for c in old_folder.read(image)] == want
