@@ -190,6 +190,10 @@ class AccessRegistry:
 
         Existing entries are left alone: a disabled agency stays disabled.
         """
+        return self.add_defaults(self.missing_defaults())
+
+    def missing_defaults(self) -> list[tuple[str, dict[str, str]]]:
+        """(agency id, registry entry) of the default agencies not registered yet."""
         wanted = [self._validated(self.policy.owning_agency, AgencyKind.OWNER,
                                   "owning agency")] + [
             self._validated(name, AgencyKind.MOU,
@@ -199,8 +203,11 @@ class AccessRegistry:
         pipe = self.client.pipeline(transaction=False)
         for agency_id, _ in wanted:
             pipe.exists(self._agency_key(agency_id))
-        missing = [row for row, exists in zip(wanted, pipe.execute(), strict=True)
-                   if not exists]
+        return [row for row, exists in zip(wanted, pipe.execute(), strict=True)
+                if not exists]
+
+    def add_defaults(self, missing: list[tuple[str, dict[str, str]]]) -> int:
+        """Register `missing` (from missing_defaults); returns how many."""
         if missing:
             pipe = self.client.pipeline(transaction=True)
             for agency_id, mapping in missing:

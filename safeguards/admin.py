@@ -1,7 +1,8 @@
 """Audited administration of agencies and users (the `alpr agency` / `alpr user` jobs).
 
 Every change, and every refused change (a federal body, an agency without an MOU), is
-an audit record naming the operator; tokens never reach the audit trail.
+audited naming the operator: a `requested` record before the change is made (write-ahead:
+no record, no change), then its outcome. Tokens never reach the audit trail.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from safeguards.access import AccessRegistry, Agency, AgencyKind, RegistryError, Role, User
-from safeguards.audit import AuditLog
+from safeguards.audit import REQUESTED, AuditLog
 
 __all__ = ["Admin"]
 
@@ -25,23 +26,34 @@ class Admin:
 
     def _audited(self, action: str, details: dict[str, Any], agency: str,
                  change: Callable[[], _T]) -> _T:
+        """Write-ahead: the change is recorded (`requested`) before it is made, then by
+        its outcome. No record, no change (AuditError). A change that fails on Redis or
+        times out gets a best-effort `failed:outcome_unknown` and the error propagates:
+        a hung Redis may still apply it when it resumes, and the request covers that."""
+        request = self.audit.append(actor=self.operator, agency=agency, action=action,
+                                    decision=REQUESTED, details=details)
+        done = {**details, "request_seq": request.seq}
         try:
             result = change()
         except RegistryError as exc:
             self.audit.append(actor=self.operator, agency=agency, action=action,
-                              decision="refused:registry", details={**details,
+                              decision="refused:registry", details={**done,
                                                                     "refusal": str(exc)})
             raise
+        except Exception as exc:
+            self.audit.append_failed(request, exc)
+            raise
         self.audit.append(actor=self.operator, agency=agency, action=action,
-                          decision="allowed", details=details)
+                          decision="allowed", details=done)
         return result
 
     def ensure_defaults(self) -> int:
-        added = self.access.ensure_defaults()
-        if added:
-            self.audit.append(actor=self.operator, agency="-", action="agency_defaults",
-                              decision="allowed", details={"added": added})
-        return added
+        missing = self.access.missing_defaults()
+        if not missing:
+            return 0
+        return self._audited("agency_defaults", {"added": len(missing), "agency_ids": [
+            agency_id for agency_id, _ in missing]}, "-",
+            lambda: self.access.add_defaults(missing))
 
     def add_agency(self, name: str, kind: AgencyKind | str = AgencyKind.MOU,
                    mou_reference: str = "") -> Agency:

@@ -46,6 +46,8 @@ from safeguards.retention import now_ms
 
 __all__ = [
     "GENESIS_HASH",
+    "OUTCOME_UNKNOWN",
+    "REQUESTED",
     "Anchor",
     "AuditError",
     "AuditIssue",
@@ -58,6 +60,11 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64
+# Write-ahead: a change to the data is recorded as REQUESTED before it is made, then by
+# its outcome (naming the request's seq in `details.request_seq`); a change that failed
+# or timed out gets OUTCOME_UNKNOWN, best effort.
+REQUESTED = "requested"
+OUTCOME_UNKNOWN = "failed:outcome_unknown"
 STATS_WINDOW_MS = 30 * 86_400_000
 _MAX_ATTEMPTS = 500
 
@@ -286,6 +293,19 @@ class AuditLog:
         Used to record a change exactly once however many processes notice it."""
         return self._append(actor, agency, action, decision, details, (),
                             (key, expected, new))
+
+    def append_failed(self, request: AuditRecord, exc: BaseException) -> AuditRecord | None:
+        """Best effort, after the change the write-ahead record `request` announced
+        failed or timed out: say so, naming that record. Its outcome is unknown (a hung
+        Redis may still carry the change out when it resumes, which `request` covers).
+        None if the trail cannot take this record either."""
+        try:
+            return self.append(actor=request.actor, agency=request.agency,
+                               action=request.action, decision=OUTCOME_UNKNOWN,
+                               details={"request_seq": request.seq,
+                                        "error": f"{type(exc).__name__}: {exc}"[:500]})
+        except AuditError:
+            return None
 
     def _append(
         self, actor: str, agency: str, action: str, decision: str,

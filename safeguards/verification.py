@@ -4,7 +4,9 @@ Denver policy: "all scanned license plates are required to be verified by law
 enforcement personnel and checked in the CCIC/NCIC information system(s) prior to
 action". So an alert can only be marked verified when the image matches and NCIC/CCIC
 confirmed the entry active; anything else is a dismissal. Each alert is verified once;
-each attempt is audited and counted for the transparency page.
+each attempt is audited and counted for the transparency page. The audit record of an
+attempt (`requested`) is written before the verification is stored (write-ahead), its
+outcome after.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safeguards.access import Role
 from safeguards.alerts import AlertStore, CheckResult, Outcome, Verification
-from safeguards.audit import Metric
+from safeguards.audit import REQUESTED, Metric
 from safeguards.gate import Gate, Refusal
 from safeguards.retention import now_ms
 
@@ -74,12 +76,24 @@ class VerificationService:
             refuse("alert_not_found", 404, "no such alert (or it is past retention)")
         details |= {"source": alert.entry.source.value, "entry_id": alert.entry.entry_id,
                     "historical": alert.historical}
+        if self.alerts.verification(alert_id) is not None:
+            refuse("already_verified", 409, "this alert was already verified or dismissed")
         verification = Verification(
             alert_id=alert_id, outcome=request.outcome, check_system=request.check_system,
             check_result=request.check_result, image_matches=request.image_matches,
             note=request.note, user_id=principal.user_id, agency=principal.agency_id,
             at=now_ms())
-        if not self.alerts.record_verification(alert, verification):
+        # Write-ahead: the attempt is on the trail before the data Redis sees it, so a
+        # write that times out here and lands when a hung Redis resumes is covered.
+        requested = self.gate.record(actor=principal.user_id, agency=principal.agency_id,
+                                     action=ACTION, decision=REQUESTED, details=details)
+        details |= {"request_seq": requested.seq}
+        try:
+            stored = self.alerts.record_verification(alert, verification)
+        except Exception as exc:
+            self.gate.audit.append_failed(requested, exc)
+            raise
+        if not stored:
             refuse("already_verified", 409, "this alert was already verified or dismissed")
         metric = (Metric.ALERT_VERIFIED if request.outcome is Outcome.VERIFIED
                   else Metric.ALERT_DISMISSED)
@@ -88,6 +102,7 @@ class VerificationService:
                                       action=ACTION, decision=request.outcome.value,
                                       details=details, metrics=(metric,))
         except Refusal:
-            self.alerts.forget_verification(alert_id)  # unaudited: as if never recorded
+            # Undone so the answer (503) holds; the request record says it was tried.
+            self.alerts.forget_verification(alert_id)
             raise
         return verification.model_copy(update={"audit_seq": record.seq})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 from click.testing import Result
 from fastapi.testclient import TestClient
 from hotlist_helpers import entry
@@ -37,10 +38,17 @@ from flows.pipeline import join_batch
 from hotlists.importers.ncic import format_record
 from hotlists.store import HotlistStore
 from safeguards.api import create_app
-from safeguards.audit import AuditLog
+from safeguards.audit import OUTCOME_UNKNOWN, REQUESTED, AuditLog, AuditRecord
 from safeguards.services import Safeguards
 from safeguards.settings import SafeguardSettings
-from safeguards.testing import Stack, build_stack, make_read
+from safeguards.testing import (
+    MOU_ID,
+    Stack,
+    build_stack,
+    make_alert,
+    make_entry,
+    make_read,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 0.5
@@ -260,6 +268,67 @@ def test_safeguards_command_on_a_hung_data_redis_is_one_clear_line(
         assert AuditLog(audit.client()).verify().ok
 
 
+def _landed(check: Callable[[], bool], wait_s: float = 2.0) -> bool:
+    """Whether check() turns true within wait_s (a command a thawed Redis still runs)."""
+    deadline = time.monotonic() + wait_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def assert_write_ahead(new: list[AuditRecord], actor: str, action: str) -> AuditRecord:
+    """`new` is the write-ahead request by `actor`, then its outcome_unknown naming it,
+    and nothing else (no outcome claims success)."""
+    assert [(r.actor, r.action, r.decision) for r in new] == [
+        (actor, action, REQUESTED), (actor, action, OUTCOME_UNKNOWN)], new
+    assert new[1].details["request_seq"] == new[0].seq
+    assert "Timeout" in new[1].details["error"]
+    return new[0]
+
+
+def test_admin_change_timed_out_on_a_hung_data_redis_is_audited_before_it_can_land(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: `alpr agency disable aurora-co-pd --operator sgt-k` with the audit Redis
+    # answering and the data Redis frozen just as the change (its HSET) is sent; thawed
+    # once the command has ended. Must hold: exit 2 with one line; whether or not the
+    # thawed Redis then applied the change, the trail holds the operator's `requested`
+    # agency_disable for that agency, written before the change, and a follow-up
+    # `failed:outcome_unknown` naming it; the chain verifies. (Before, the change landed
+    # after the exit 2 with no audit record at all.)
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit, \
+            contextlib.ExitStack() as frozen:
+        stack = build_stack(data.client(), audit.client())
+        monkeypatch.setenv("ALPR_SG_REDIS_URL", data.url)
+        monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", audit.url)
+        monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", data.url)
+        monkeypatch.delenv("ALPR_SG_POLICY_FILE", raising=False)
+        hset = redis.Redis.hset
+
+        def freeze_then_hset(self: redis.Redis, *args: Any, **kwargs: Any) -> Any:
+            if self.connection_pool.connection_kwargs.get("port") == data.port:
+                frozen.enter_context(data.paused())
+            return hset(self, *args, **kwargs)
+
+        monkeypatch.setattr(redis.Redis, "hset", freeze_then_hset)
+        before = stack.sg.audit.head().seq
+        try:
+            result = within_deadline(lambda: CliRunner().invoke(
+                app, ["agency", "disable", MOU_ID, "--operator", "sgt-k"]))
+        finally:
+            frozen.close()  # thaw
+            monkeypatch.setattr(redis.Redis, "hset", hset)
+        assert_one_clear_line(result)
+        landed = _landed(lambda: not stack.sg.access.agency(MOU_ID).enabled)
+        request = assert_write_ahead(list(stack.sg.audit.records())[before:], "cli:sgt-k",
+                                     "agency_disable")
+        assert (request.agency, request.details["agency_id"]) == (MOU_ID, MOU_ID)
+        assert stack.sg.audit.verify().ok
+        print(f"agency_disable landed after the timeout: {landed}")
+
+
 # --- API --------------------------------------------------------------------------------
 
 
@@ -302,6 +371,52 @@ def test_api_search_on_a_hung_audit_redis_is_503_and_unaudited_search_never_runs
         assert "results" not in res.json()
         assert len(list(stack.sg.audit.records())) == records
         assert stack.sg.audit.verify().ok
+
+
+def test_api_verification_timed_out_on_a_hung_data_redis_is_audited_before_it_can_land(
+) -> None:
+    # Fed: a dispatcher's valid verification of a stored alert, the data Redis frozen
+    # just as the verification is written (after login and the alert's read), thawed
+    # once the API has answered. Must hold: 503 `redis_unavailable` within the deadline;
+    # whether or not the thawed Redis then stored the verification, the trail holds
+    # `disp`'s `requested` alert_verification of that alert, written before it, and a
+    # follow-up `failed:outcome_unknown` naming it (no `verified` record, nothing
+    # counted); the chain verifies. (Before, the verification landed after the 503 with
+    # no audit record at all.)
+    body = {"outcome": "verified", "check_system": "NCIC", "check_result": "confirmed_active",
+            "image_matches": True}
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit, \
+            contextlib.ExitStack() as frozen:
+        http, stack = _api(data, audit)
+        alert = make_alert(make_read("STO123"), make_entry("STO123", "NCIC-778"))
+        stack.sg.alerts.put(alert)
+        store = stack.sg.alerts
+        record_verification = store.record_verification
+
+        def freeze_then_record(*args: Any, **kwargs: Any) -> bool:
+            frozen.enter_context(data.paused())
+            return record_verification(*args, **kwargs)
+
+        store.record_verification = freeze_then_record  # type: ignore[method-assign]
+        before = stack.sg.audit.head().seq
+        try:
+            res = within_deadline(lambda: http.post(
+                f"/alerts/{alert.alert_id}/verification", json=body,
+                headers=stack.auth("disp")))
+        finally:
+            frozen.close()  # thaw
+            del store.record_verification
+        assert (res.status_code, res.json()["error"]) == (503, "redis_unavailable")
+        landed = _landed(lambda: store.verification(alert.alert_id) is not None)
+        request = assert_write_ahead(list(stack.sg.audit.records())[before:], "disp",
+                                     "alert_verification")
+        assert (request.details["alert_id"], request.details["outcome"],
+                request.details["entry_id"]) == (alert.alert_id, "verified", "NCIC-778")
+        if landed:
+            assert store.verification(alert.alert_id).user_id == "disp"
+        assert stack.sg.transparency.report().alerts_verified_last_30_days == 0
+        assert stack.sg.audit.verify().ok
+        print(f"verification landed after the timeout: {landed}")
 
 
 @contextlib.contextmanager

@@ -240,10 +240,15 @@ def test_registry_changes_are_audited(stack: Stack) -> None:
     with pytest.raises(RegistryError):
         admin(stack).add_agency("ICE Denver", AgencyKind.MOU, "x")
     records = list(stack.sg.audit.records())[before:]
+    # Write-ahead: each change is `requested` before it is made, then its outcome.
     assert [(r.actor, r.action, r.decision) for r in records] == [
+        ("test-operator", "agency_disable", "requested"),
         ("test-operator", "agency_disable", "allowed"),
+        ("test-operator", "agency_add", "requested"),
         ("test-operator", "agency_add", "refused:registry"),
     ]
+    assert [r.details.get("request_seq") for r in records] == [
+        None, records[0].seq, None, records[2].seq]
 
 
 # --- the policy's MOU list is the one source of MOU access -----------------------------

@@ -38,10 +38,15 @@ def test_verification_records_who_and_the_ncic_result(http: TestClient, stack: S
         "disp", OWNER_ID, "verified", "confirmed_active")
     stored = stack.sg.alerts.verification(alert.alert_id)
     assert stored is not None and stored.user_id == "disp" and stored.check_system == "NCIC"
-    record = list(stack.sg.audit.records())[-1]
+    request, record = list(stack.sg.audit.records())[-2:]
     assert body["audit_seq"] == record.seq
     assert (record.actor, record.action, record.decision) == (
         "disp", "alert_verification", "verified")
+    # Written ahead of the verification: the attempt, then its outcome naming it.
+    assert (request.actor, request.action, request.decision) == (
+        "disp", "alert_verification", "requested")
+    assert record.details["request_seq"] == request.seq
+    assert {k: v for k, v in record.details.items() if k != "request_seq"} == request.details
     d = record.details
     assert (d["alert_id"], d["source"], d["entry_id"], d["check_result"]) == (
         alert.alert_id, "NCIC", "NCIC-778", "confirmed_active")
