@@ -125,17 +125,25 @@ class _Folder:
                 return value, other
         return None
 
-    def _affine_after(self, tensor: str) -> tuple[Any, Any, float, float] | None:
-        """(Mul, Add, a, c) if `tensor` feeds only `Mul` by scalar a, then `Add` scalar c."""
-        mul = self._only_consumer(tensor, "Mul")
-        scale = self._scalar_operand(mul) if mul is not None else None
-        if scale is None or scale[1] != tensor:
+    def _scale_shift(self, mul: Any) -> tuple[str, Any, float, float] | None:
+        """(x, Add, a, c) if `mul` is x times scalar a and its only reader adds scalar c."""
+        scale = self._scalar_operand(mul) if mul is not None and mul.op_type == "Mul" else None
+        if scale is None:
             return None
         add = self._only_consumer(mul.output[0], "Add")
         shift = self._scalar_operand(add) if add is not None else None
         if shift is None:
             return None
-        return mul, add, scale[0], shift[0]
+        return scale[1], add, scale[0], shift[0]
+
+    def _affine_after(self, tensor: str) -> tuple[Any, Any, float, float] | None:
+        """(Mul, Add, a, c) if `tensor` feeds only `Mul` by scalar a, then `Add` scalar c."""
+        mul = self._only_consumer(tensor, "Mul")
+        affine = self._scale_shift(mul)
+        if affine is None or affine[0] != tensor:
+            return None
+        _, add, a, c = affine
+        return mul, add, a, c
 
     def _conv_params(self, conv: Any) -> tuple[np.ndarray, np.ndarray]:
         weights = self.consts[conv.input[1]]
@@ -197,17 +205,10 @@ class _Folder:
 
     def _affine_conv(self, mul: Any) -> str | None:
         """x a -> + c read only by unpadded convs: those convs."""
-        if mul.op_type != "Mul":
+        affine = self._scale_shift(mul)
+        if affine is None:
             return None
-        operand = self._scalar_operand(mul)
-        if operand is None:
-            return None
-        a, x = operand
-        add = self._only_consumer(mul.output[0], "Add")
-        shift = self._scalar_operand(add) if add is not None else None
-        if shift is None:
-            return None
-        c = shift[0]
+        x, add, a, c = affine
         readers = self.consumers.get(add.output[0], [])
         if add.output[0] in self.outputs or not readers:
             return None
