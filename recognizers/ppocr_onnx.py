@@ -1,9 +1,9 @@
 """PP-OCR plate reader on onnxruntime: DB text detection, CTC recognition, plate choice.
 
 Detection is PP-OCRv4 mobile (shipped, graph-folded, in recognizers/models/), recognition
-PP-OCRv6 small (shipped inside the `rapidocr` wheel); nothing downloads, ever. RapidOCR itself is
-not used: its model check falls back to a hub download when a file is missing. Pre- and
-post-processing follow PaddleOCR's:
+PP-OCRv6 small (shipped inside the `rapidocr` wheel); nothing downloads, ever. RapidOCR
+itself is not used: its model check falls back to a hub download when a file is missing.
+Pre- and post-processing follow PaddleOCR's:
 
 * detection: long side capped at `det_max_side`, padded to multiples of 32, BGR scaled
   to -1..1 (measured better than ImageNet mean/std, see _DET_MEAN); probability
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # The detector as shipped: PP-OCRv4 det with its scalar affine and hard-swish ops folded
-# (recognizers/graph_folding.py; same output, ~15% less time). The export it is folded
+# (recognizers/graph_folding.py; same output, ~13% less detection time). The export it is folded
 # from ships beside it.
 DET_MODEL_NAME = "ch_PP-OCRv4_det_folded.onnx"
 DET_SOURCE_MODEL_NAME = "ch_PP-OCRv4_det_infer.onnx"
