@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from safeguards.alerts import Verification
 from safeguards.audit import Metric
 from safeguards.gate import Refusal
-from safeguards.policy import DAY_S, PolicyError
+from safeguards.policy import DAY_MS, PolicyError
 from safeguards.search import SearchRequest, SearchResponse
 from safeguards.services import Safeguards
 from safeguards.settings import SafeguardSettings
@@ -284,7 +284,7 @@ def _policy_status(sg: Safeguards) -> dict[str, Any]:
     except PolicyError:
         # Why is for the operator (`alpr agency list` says it), not this public page.
         return {"readable": False}
-    stores_days = sg.reads.retention_ms / (DAY_S * 1000)
+    stores_days = sg.reads.retention_ms / DAY_MS
     status: dict[str, Any] = {"readable": True, "retention_days": policy.retention_days,
                               "stores_retention_days": stores_days}
     if policy.retention_days != stores_days:

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "DAY_MS",
     "DAY_S",
     "MAX_RETENTION_DAYS",
     "Policy",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 DAY_S = 86_400
+DAY_MS = DAY_S * 1000
 # Denver: "Flock data is only retained for 30 days."
 MAX_RETENTION_DAYS = 30
 

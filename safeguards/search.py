@@ -24,7 +24,7 @@ from safeguards.access import Principal, Role
 from safeguards.audit import Metric
 from safeguards.gate import Gate
 from safeguards.patterns import PlatePattern, PlatePatternError
-from safeguards.policy import DAY_S, Policy
+from safeguards.policy import DAY_MS, Policy
 from safeguards.retention import ReadStore, now_ms
 
 __all__ = ["SearchHit", "SearchRequest", "SearchResponse", "SearchService"]
@@ -32,7 +32,6 @@ __all__ = ["SearchHit", "SearchRequest", "SearchResponse", "SearchService"]
 ACTION = "search"
 # A window may end a little in the future (clock skew between the client and us).
 _FUTURE_SLACK_MS = 5 * 60_000
-_DAY_MS = DAY_S * 1000
 
 _Refuse = Callable[[str, int, str], NoReturn]
 
@@ -157,7 +156,7 @@ class SearchService:
         return SearchResponse(
             results=[SearchHit.of(r) for r in found.reads], count=len(found.reads),
             truncated=found.truncated, cap=limit, audit_seq=record.seq,
-            retention_days=self.reads.retention_in_force_ms(policy) / _DAY_MS)
+            retention_days=self.reads.retention_in_force_ms(policy) / DAY_MS)
 
     def _check(
         self, request: SearchRequest, policy: Policy, refuse: _Refuse
@@ -195,7 +194,7 @@ class SearchService:
             refuse("invalid_window", 422, "the window starts after it ends")
         if start < retained_from - 60_000:
             refuse("window_outside_retention", 422, f"reads are kept "
-                   f"{retention_ms / _DAY_MS:g} days: the window must start within "
+                   f"{retention_ms / DAY_MS:g} days: the window must start within "
                    "retention")
         if end > now + _FUTURE_SLACK_MS:
             refuse("invalid_window", 422, "the window ends in the future")

@@ -20,7 +20,7 @@ from hotlists.store import HotlistStore
 from safeguards.access import AccessRegistry, AgencyKind
 from safeguards.alerts import AlertStore
 from safeguards.audit import AuditLog, Metric
-from safeguards.policy import DAY_S, Policy
+from safeguards.policy import DAY_MS, Policy
 from safeguards.retention import ReadStore, now_ms
 
 __all__ = ["TransparencyReport", "TransparencyService", "render_html"]
@@ -98,7 +98,7 @@ class TransparencyService:
             access_policy=ACCESS_POLICY.format(owner=owner),
             hotlist_policy=HOTLIST_POLICY,
             # What searches can reach (see ReadStore.retention_in_force_ms).
-            data_retention_days=self.reads.retention_in_force_ms(policy) / (DAY_S * 1000),
+            data_retention_days=self.reads.retention_in_force_ms(policy) / DAY_MS,
             cameras=len(self.reads.cameras(since, now)),
             hotlists_alerted_on=self._hotlists(policy),
             external_organisations_with_access=external,
