@@ -8,7 +8,8 @@ deleted as a unit, index included):
     alpr:hl:{source}:pending                 STRING version being imported (if any)
     alpr:hl:{source}:next                    STRING version counter (INCR)
     alpr:hl:{source}:versions                SET    versions with keys in Redis
-    alpr:hl:{source}:lock                    STRING import lock (token, PX ttl)
+    alpr:hl:{source}:lock                    STRING import lock (JSON: token, holder's host
+                                                    and pid, ttl; PX ttl, kept by a heartbeat)
     alpr:hl:{source}:last_attempt            STRING JSON outcome of the last import try
     alpr:hl:{source}:v{N}:meta               HASH   count, state, layout, depth,
                                                     started_at, imported_at, updated_at
@@ -27,8 +28,12 @@ plate. One hash per version
 instead of a key per plate: a million entries cost a million hash fields, not a million
 Redis keys, and a batch of reads is one HMGET per source.
 
-An import (`replace_source`) writes a new version with non-transactional pipelines, flips
-`active` in one Lua script, then UNLINKs the old version. Lookups run as one Lua script
+An import (`replace_source`) takes the source's lock, writes a new version with
+non-transactional pipelines, flips `active` in one Lua script, then UNLINKs the old
+version. The lock names its holder and has a short TTL that a heartbeat thread refreshes
+while the import lives: a second import of the source is refused however slowly the first
+runs, and the lock of an importer that was killed or cut off from Redis frees itself
+within lock_ttl (10 s) of its last heartbeat. Lookups run as one Lua script
 reading `active` then the hashes, so they see either the whole old list or the whole new
 one. Urgent single entries (`upsert`) go into the active version and, while an import
 runs, into the pending one as well, so they survive the flip.
@@ -40,12 +45,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import re
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from itertools import chain
 from typing import Any
@@ -63,6 +73,7 @@ __all__ = [
     "EmptyHotlistError",
     "HotlistStore",
     "ImportInProgressError",
+    "ImportLock",
     "ImportLockLostError",
     "ImportResult",
     "RefusedEntryError",
@@ -80,6 +91,8 @@ _WRITE_CHUNK = 1000
 _LAYOUT = "2"
 # Fields per HMGET when reading entries back (added_entries, iter_entries).
 _READ_CHUNK = 2000
+# Heartbeats per lock TTL: a live importer refreshes its lock every ttl/5 (2 s of 10 s).
+_BEATS_PER_TTL = 5
 
 
 def _now_ms() -> int:
@@ -101,8 +114,8 @@ class ImportInProgressError(RuntimeError):
 
 
 class ImportLockLostError(RuntimeError):
-    """The import lock expired (the import stalled longer than lock_ttl) and may now
-    belong to another importer: this import is abandoned, the old version keeps serving."""
+    """The import lock expired (its heartbeat could not reach Redis for lock_ttl) or was
+    taken over: this import is abandoned, the old version keeps serving."""
 
 
 class RefusedEntryError(ValueError):
@@ -119,8 +132,43 @@ class ImportResult:
     previous_version: int | None
     seconds: float
     refused: int = 0  # immigration-related: never stored
-    added: int | None = None  # plates new since the previous version; None: no previous
+    # Plates new since the previous version; None: no previous version, or not counted
+    # (Redis failed after the switch-over).
+    added: int | None = None
     index_depth: int = 0  # deepest misread index built (0: exact/equivalence only)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportLock:
+    """A source's import lock as Redis holds it: who took it and whether it is still
+    refreshed. A stale lock (no heartbeat for over half its TTL) belongs to an import
+    that was killed or cut off from Redis; it frees itself in `expires_in_ms`."""
+
+    host: str | None  # None: a lock without a holder record (set by hand or an old importer)
+    pid: int | None
+    started_at: int | None  # epoch ms
+    expires_in_ms: int | None  # None: the lock has no TTL (not set by an importer)
+    silent_ms: int | None  # since its holder last refreshed it; None: unknown
+    stale: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line for operators, e.g. `held by host h pid 12 since ..., last heartbeat
+        1 s ago`; for a stale lock, that it is stale and when it frees itself."""
+        holder = f"host {self.host} pid {self.pid}" if self.host else "an unknown holder"
+        since = f" since {_iso(self.started_at)}" if self.started_at else ""
+        expires = (f"it expires in {math.ceil(self.expires_in_ms / 1000)} s"
+                   if self.expires_in_ms is not None else "it has no expiry")
+        if self.silent_ms is None:
+            return f"held by {holder}{since}; {expires}"
+        silent = round(self.silent_ms / 1000)
+        if self.stale:
+            return (f"held by {holder}{since} but stale: no heartbeat for {silent} s, that "
+                    f"import was cut off or killed; {expires}, then imports run again")
+        return (f"held by {holder}{since}, last heartbeat {silent} s ago; if that import "
+                f"was cut off, {expires}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +178,14 @@ class SourceStatus:
     entries: int
     imported_at: int | None  # epoch ms when the version went live
     updated_at: int | None  # epoch ms of the last upsert/remove, if any
-    importing: bool  # an import is writing a new version right now
+    importing: bool  # an import holds the lock and refreshes it: it is running right now
     index_depth: int = 0  # misread index depth the version was built with
     report: dict[str, Any] | None = None  # the import report of the serving version
     last_attempt: dict[str, Any] | None = None  # outcome of the latest import try
+    import_lock: ImportLock | None = None  # the lock's holder, live or stale
+    # A version an import began but never finished (it is not served; the next import
+    # deletes it), when no live import is writing it.
+    cut_off_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +198,8 @@ class SourceStatus:
             "index_depth": self.index_depth,
             "report": self.report,
             "last_attempt": self.last_attempt,
+            "import_lock": self.import_lock.as_dict() if self.import_lock else None,
+            "cut_off_version": self.cut_off_version,
         }
 
 
@@ -334,9 +388,18 @@ end
 return {r[1], #found}
 """
 
+# Compare-and-delete: free the lock only if it is still this import's (after a stall it
+# may be another's). KEYS: lock.  ARGV: token.
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# The heartbeat: extend the lock only if it is still this import's. KEYS: lock.
+# ARGV: token, ttl_ms.  Returns 0 if the lock is gone or another's.
+_REFRESH_LOCK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
 
 # Upsert one entry into the active version (created if none) and the pending one.
@@ -438,14 +501,15 @@ class HotlistStore:
         redis_client: redis.Redis,
         *,
         policies: Mapping[HotlistSource, SourcePolicy] | None = None,
-        lock_ttl_s: float = 120.0,
+        lock_ttl_s: float = 10.0,
         delete_scan_count: int = 2000,
     ) -> None:
         self.redis = redis_client
         self.policies: dict[HotlistSource, SourcePolicy] = dict(
             policies if policies is not None else load_policies()
         )
-        # Refreshed after every batch: an importer that dies frees the source after this.
+        # Refreshed by a heartbeat every ttl/5 while the import runs: an importer that
+        # dies or loses Redis frees the source this long after its last heartbeat.
         self.lock_ttl_ms = int(lock_ttl_s * 1000)
         # Keyspace slots examined per sweep step of an old-layout version.
         self.delete_scan_count = delete_scan_count
@@ -460,6 +524,7 @@ class HotlistStore:
         self._unlink_version = r.register_script(_UNLINK_VERSION)
         self._delete_step = r.register_script(_DELETE_STEP)
         self._release_lock = r.register_script(_RELEASE_LOCK)
+        self._refresh_lock = r.register_script(_REFRESH_LOCK)
         self._upsert = r.register_script(_UPSERT)
         self._remove = r.register_script(_REMOVE)
 
@@ -491,7 +556,8 @@ class HotlistStore:
         raises EmptyHotlistError unless allow_empty. If anything fails (including the
         iterable raising, which is how a caller aborts after validating the whole feed)
         the old version keeps serving, the partial version is deleted and the error
-        propagates.
+        propagates. Raises ImportInProgressError while another import holds the source's
+        lock (a live one, or a stale one until it expires).
         """
         started = time.monotonic()
         src = HotlistSource(source)
@@ -503,52 +569,35 @@ class HotlistStore:
             raise EmptyHotlistError(f"refusing to replace {src} with an empty list")
         stream = iter(()) if first is None else chain((first,), it)
 
-        token = uuid.uuid4().hex
-        begun = self._begin(
-            keys=[keys.active, keys.pending, keys.next, keys.versions, keys.lock],
-            args=[token, self.lock_ttl_ms, keys.prefix, now, _LAYOUT],
-        )
+        token = self._lock_token()
+        try:
+            begun = self._begin(
+                keys=[keys.active, keys.pending, keys.next, keys.versions, keys.lock],
+                args=[token, self.lock_ttl_ms, keys.prefix, now, _LAYOUT],
+            )
+        except redis.RedisError:
+            # Perhaps only the reply was lost: free the lock if this import took it.
+            self._release(keys, token)
+            raise
         version = int(begun[0])
         if version == 0:
-            raise ImportInProgressError(f"an import of {src} is already running")
+            raise ImportInProgressError(self._refusal(src))
         active_before = int(begun[1]) or None
+        heartbeat = _Heartbeat(
+            lambda: self._refresh_lock(keys=[keys.lock], args=[token, self.lock_ttl_ms]),
+            every_s=self.lock_ttl_ms / 1000 / _BEATS_PER_TTL,
+            name=f"hotlist-lock-{src.value}",
+        )
         try:
-            for stale in begun[2:]:
-                # Left by an importer that crashed: nobody writes there any more.
-                self._delete_version(keys, int(stale))
-            stats = self._write_version(keys, version, stream, token, batch, now, active_before)
-            if stats.stored == 0 and not allow_empty:
-                raise EmptyHotlistError(
-                    f"refusing to replace {src}: none of the {stats.received} entries is "
-                    f"live ({stats.expired} expired, {stats.refused} refused)"
-                )
-            try:
-                old = self._flip(
-                    keys=[keys.active, keys.pending, keys.lock, SOURCES_KEY, keys.versions],
-                    args=[token, version, src.value, keys.prefix, _now_ms()],
-                )
-            except redis.ResponseError as exc:
-                if "ALPR_LOCK_LOST" in str(exc):
-                    raise ImportLockLostError(str(exc)) from exc
-                raise
-        except BaseException as exc:
-            if self._abandon(keys, version, token) or not isinstance(exc, redis.RedisError):
-                raise
-            # Only the flip's reply was lost: the import succeeded. It replaced the version
-            # active at the start (the lock kept other imports from flipping meanwhile).
-            old = active_before
-        previous = int(_text(old)) if old is not None else None
-        try:
-            if previous is not None:
-                self._delete_version(keys, previous)
-        except redis.RedisError:
-            # The new list is live; the next import sweeps the old version up.
-            log.warning("hotlist %s: could not delete old version %s", src, previous, exc_info=True)
+            stats, old = self._write_and_flip(
+                keys, version, token, stream, [int(v) for v in begun[2:]],
+                batch=batch, now=now, active_before=active_before, allow_empty=allow_empty,
+            )
+            previous = int(_text(old)) if old is not None else None
+            added = self._retire(keys, version, previous)
         finally:
+            heartbeat.stop()
             self._release(keys, token)
-        added = None
-        if previous is not None:
-            added = int(self.redis.scard(keys.added(version)))
         result = ImportResult(
             source=src,
             version=version,
@@ -571,6 +620,69 @@ class HotlistStore:
             result.seconds,
         )
         return result
+
+    def _write_and_flip(
+        self,
+        keys: _Keys,
+        version: int,
+        token: str,
+        stream: Iterator[HotlistEntry],
+        stale_versions: list[int],
+        *,
+        batch: int,
+        now: int,
+        active_before: int | None,
+        allow_empty: bool,
+    ) -> tuple[_WriteStats, Any]:
+        """Write `version` and make it serve; returns its stats and the version it
+        replaced. If anything fails the old version keeps serving, `version` is deleted
+        and the error propagates."""
+        src = keys.source
+        try:
+            for stale in stale_versions:
+                # Left by an importer that crashed: nobody writes there any more.
+                self._delete_version(keys, stale)
+            stats = self._write_version(keys, version, stream, token, batch, now, active_before)
+            if stats.stored == 0 and not allow_empty:
+                raise EmptyHotlistError(
+                    f"refusing to replace {src}: none of the {stats.received} entries is "
+                    f"live ({stats.expired} expired, {stats.refused} refused)"
+                )
+            try:
+                old = self._flip(
+                    keys=[keys.active, keys.pending, keys.lock, SOURCES_KEY, keys.versions],
+                    args=[token, version, src.value, keys.prefix, _now_ms()],
+                )
+            except redis.ResponseError as exc:
+                if "ALPR_LOCK_LOST" in str(exc):
+                    raise ImportLockLostError(str(exc)) from exc
+                raise
+        except BaseException as exc:
+            if self._abandon(keys, version) or not isinstance(exc, redis.RedisError):
+                raise
+            # Only the flip's reply was lost: the import succeeded. It replaced the version
+            # active at the start (the lock kept other imports from flipping meanwhile).
+            old = active_before
+        return stats, old
+
+    def _retire(self, keys: _Keys, version: int, previous: int | None) -> int | None:
+        """After the switch-over: delete the replaced version and count the plates new in
+        `version` (None: no previous version, or not counted). Best effort: the new list
+        is live whatever fails here, and the next import sweeps an old version up."""
+        if previous is None:
+            return None
+        try:
+            self._delete_version(keys, previous)
+        except redis.RedisError:
+            log.warning("hotlist %s: could not delete old version %s (version %s is live)",
+                        keys.source, previous, version, exc_info=True)
+            return None  # Redis is failing: no count either, rather than a second timeout
+        try:
+            return int(self.redis.scard(keys.added(version)))
+        except redis.RedisError:
+            log.warning("hotlist %s: could not count the new plates of version %s (it is "
+                        "live)", keys.source, version, exc_info=True)
+            return None
 
     def _write_version(
         self,
@@ -691,7 +803,7 @@ class HotlistStore:
         stats.depth = int(meta[1] or 0)
         return stats
 
-    def _abandon(self, keys: _Keys, version: int, token: str) -> bool:
+    def _abandon(self, keys: _Keys, version: int) -> bool:
         """Undo a failed import; never masks the original error. False if the version
         turns out to be live (its flip ran): it is kept, never deleted under lookups."""
         try:
@@ -707,19 +819,49 @@ class HotlistStore:
                 version,
                 exc_info=True,
             )
-        finally:
-            self._release(keys, token)
         return True
 
     def _release(self, keys: _Keys, token: str) -> None:
+        """Free the lock if it is still this import's (best effort: when Redis cannot be
+        reached it frees itself lock_ttl after the last heartbeat)."""
         try:
             self._release_lock(keys=[keys.lock], args=[token])
         except redis.RedisError:
             log.warning(
-                "hotlist %s: could not release the import lock (expires by itself)",
+                "hotlist %s: could not release the import lock (it expires within %.0f s)",
                 keys.source,
+                self.lock_ttl_ms / 1000,
                 exc_info=True,
             )
+
+    def _lock_token(self) -> str:
+        """The lock's value: unique per import, and naming its holder for status."""
+        return json.dumps(
+            {"token": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid(),
+             "started_at": _now_ms(), "ttl_ms": self.lock_ttl_ms},
+            separators=(",", ":"),
+        )
+
+    def import_lock(self, source: HotlistSource | str) -> ImportLock | None:
+        """Who holds the source's import lock, and whether it is stale; None if free."""
+        keys = _Keys(HotlistSource(source))
+        pipe = self.redis.pipeline()
+        pipe.get(keys.lock)
+        pipe.pttl(keys.lock)
+        value, pttl = pipe.execute()
+        return _lock_of(value, pttl)
+
+    def _refusal(self, src: HotlistSource) -> str:
+        """Why an import was refused, naming the import that holds the lock."""
+        try:
+            lock = self.import_lock(src)
+        except redis.RedisError:
+            lock = None
+        if lock is None:
+            return f"an import of {src} is already running"
+        if lock.stale:
+            return f"the import lock of {src} is still taken: {lock.describe()}"
+        return f"an import of {src} is already running: lock {lock.describe()}"
 
     def _delete_version(self, keys: _Keys, version: int) -> int:
         """Delete every key of a version; returns the number of keys deleted.
@@ -914,34 +1056,41 @@ class HotlistStore:
         valid = {s.value for s in HotlistSource}
         pipe = self.redis.pipeline(transaction=False)
         for src in HotlistSource:
-            pipe.exists(_Keys(src).last_attempt)
-        attempted = {s.value for s, yes in zip(HotlistSource, pipe.execute(), strict=True) if yes}
-        known = [HotlistSource(s) for s in sorted(names | attempted) if s in valid]
+            pipe.exists(_Keys(src).last_attempt, _Keys(src).lock)
+        # A source's first import shows too, even when it was cut off.
+        tried = {s.value for s, n in zip(HotlistSource, pipe.execute(), strict=True) if n}
+        known = [HotlistSource(s) for s in sorted(names | tried) if s in valid]
         for src in known:
             k = _Keys(src)
             pipe.get(k.active)
-            pipe.exists(k.pending)
+            pipe.get(k.pending)
             pipe.get(k.last_attempt)
+            pipe.get(k.lock)
+            pipe.pttl(k.lock)
         replies = pipe.execute()
-        actives, pendings, attempts = replies[0::3], replies[1::3], replies[2::3]
+        actives, pendings, attempts = replies[0::5], replies[1::5], replies[2::5]
+        locks = [_lock_of(v, t) for v, t in zip(replies[3::5], replies[4::5], strict=True)]
         for src, active in zip(known, actives, strict=True):
             pipe.hgetall(_Keys(src).meta(_text(active)) if active is not None else "-")
         metas = pipe.execute() if known else []
         result: dict[HotlistSource, SourceStatus] = {}
-        for src, active, pend, attempt, meta in zip(
-            known, actives, pendings, attempts, metas, strict=True
+        for src, active, pend, attempt, lock, meta in zip(
+            known, actives, pendings, attempts, locks, metas, strict=True
         ):
             m = {_text(k): _text(v) for k, v in meta.items()}
+            importing = lock is not None and not lock.stale
             result[src] = SourceStatus(
                 source=src,
                 version=int(_text(active)) if active is not None else None,
                 entries=int(m.get("count", 0)),
                 imported_at=int(m["imported_at"]) if "imported_at" in m else None,
                 updated_at=int(m["updated_at"]) if "updated_at" in m else None,
-                importing=bool(pend),
+                importing=importing,
                 index_depth=int(m.get("depth", 0)),
                 report=json.loads(m["report"]) if "report" in m else None,
                 last_attempt=json.loads(_text(attempt)) if attempt is not None else None,
+                import_lock=lock,
+                cut_off_version=int(_text(pend)) if pend is not None and not importing else None,
             )
         return result
 
@@ -998,3 +1147,56 @@ def _parse_records(source: HotlistSource, value: Any, now: int) -> list[HotlistE
 
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+class _Heartbeat:
+    """Refreshes an import's lock every `every_s` from a thread of its own, so the lock
+    stays while the import lives however slowly its feed is read, and frees itself
+    lock_ttl after the importer dies or loses Redis."""
+
+    def __init__(self, refresh: Callable[[], Any], *, every_s: float, name: str) -> None:
+        self._refresh = refresh
+        self._every_s = every_s
+        self._stopped = threading.Event()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._every_s):
+            try:
+                if not int(self._refresh()):
+                    return  # lost or taken over: the import's next write finds out
+            except redis.RedisError:
+                pass  # the import's own calls fail and say so; beat again next time
+
+    def stop(self) -> None:
+        # Not joined: a beat stuck on a hung Redis ends at the client's timeout, and a
+        # late one only extends a lock that is still this import's.
+        self._stopped.set()
+
+
+def _lock_of(value: Any, pttl: int) -> ImportLock | None:
+    """The lock as status shows it, from its value and PTTL (-2: gone, -1: no TTL)."""
+    if value is None or pttl == -2:
+        return None
+    try:
+        holder = json.loads(_text(value))
+    except ValueError:
+        holder = None
+    if not isinstance(holder, dict):
+        holder = {}  # a lock set by hand or by an older importer: holder unknown
+    ttl = holder.get("ttl_ms")
+    silent = max(0, ttl - pttl) if isinstance(ttl, int) and pttl >= 0 else None
+    pid, started = holder.get("pid"), holder.get("started_at")
+    return ImportLock(
+        host=str(holder["host"]) if holder.get("host") else None,
+        pid=pid if isinstance(pid, int) else None,
+        started_at=started if isinstance(started, int) else None,
+        expires_in_ms=pttl if pttl >= 0 else None,
+        silent_ms=silent,
+        # Over half the TTL without a heartbeat (one every fifth): the holder is gone.
+        stale=silent is not None and silent > ttl // 2,
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

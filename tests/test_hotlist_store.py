@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -344,3 +348,88 @@ def test_a_switch_over_whose_reply_is_lost_keeps_the_new_version(
     assert plates_of(store.lookup("NEW1")) == ["NEW1"] and store.lookup("OLD1") == []
     assert version_keys(redis_client, NCIC) == {"v2"}
     assert redis_client.get("alpr:hl:NCIC:lock") is None
+
+
+def test_a_live_import_keeps_its_lock_past_its_ttl_and_a_second_import_is_refused(
+    redis_client: redis.Redis,
+) -> None:
+    """Fed: an import with a 1 s lock TTL whose feed stalls 2.5 s after its first batch,
+    and a second import of the same source tried during the stall. Must hold: the live
+    import's lock outlives its TTL (its heartbeat refreshes it), so the second import is
+    refused, naming the holder (host, pid); the first one completes and serves."""
+    store = HotlistStore(redis_client, lock_ttl_s=1.0)
+    store.replace_source(NCIC, [entry("OLD1", "o1")])
+    refusals: list[str] = []
+
+    def feed() -> Iterator[HotlistEntry]:
+        for i in range(200):
+            if i == 120:  # the first batch (100) is in Redis; the feed stalls
+                time.sleep(2.5)
+                try:
+                    HotlistStore(redis_client).replace_source(NCIC, [entry("RIVAL1", "r1")])
+                except ImportInProgressError as exc:
+                    refusals.append(str(exc))
+            yield entry(f"NEW{i}", f"n{i}")
+
+    result = store.replace_source(NCIC, feed(), batch=100)
+    [refusal] = refusals
+    assert f"host {socket.gethostname()} pid {os.getpid()}" in refusal, refusal
+    assert (result.version, result.entries) == (2, 200)
+    assert plates_of(store.lookup("NEW150")) == ["NEW150"] and store.lookup("RIVAL1") == []
+    assert redis_client.get("alpr:hl:NCIC:lock") is None
+
+
+def test_an_import_whose_start_reply_is_lost_frees_its_lock(
+    store: HotlistStore, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fed: an import whose start (lock + new version) runs in Redis but whose reply
+    never arrives (a Redis that stalls past the client timeout, then answers). Must hold:
+    the timeout reaches the caller, the lock it took is freed at once (a retry runs, no
+    wait for the TTL) and the version it began is swept by that retry."""
+    store.replace_source(NCIC, [entry("OLD1", "o1")])
+    begin = store._begin
+
+    def begin_then_lose_the_reply(*args: object, **kwargs: object) -> None:
+        begin(*args, **kwargs)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(store, "_begin", begin_then_lose_the_reply)
+    with pytest.raises(redis.TimeoutError):
+        store.replace_source(NCIC, [entry("LOST1", "l1")])
+    monkeypatch.undo()
+    assert redis_client.get("alpr:hl:NCIC:lock") is None
+    assert plates_of(store.lookup("OLD1")) == ["OLD1"]
+    result = store.replace_source(NCIC, [entry("NEW1", "n1")])
+    assert (result.version, result.previous_version) == (3, 1)
+    assert version_keys(redis_client, NCIC) == {"v3"}
+
+
+def test_status_tells_a_stale_import_lock_from_a_live_one(
+    store: HotlistStore, redis_client: redis.Redis
+) -> None:
+    """Fed: what an importer killed mid-import leaves: its lock (holder host and pid,
+    10 s TTL, last refreshed 8 s ago) and its unfinished version 7. Must hold: status
+    says no import runs, the lock is stale (naming its holder, freeing itself in 2 s) and
+    version 7 was cut off; an import is still refused until the lock expires, saying it
+    is stale. The same lock refreshed a moment ago is a live import."""
+    store.replace_source(NCIC, [entry("OLD1", "o1")])
+    holder = {"token": "t", "host": "importer-3", "pid": 4242, "started_at": NOW,
+              "ttl_ms": 10_000}
+    redis_client.set("alpr:hl:NCIC:lock", json.dumps(holder), px=2_000)
+    redis_client.set("alpr:hl:NCIC:pending", 7)
+
+    status = store.status()[NCIC]
+    assert (status.importing, status.cut_off_version) == (False, 7)
+    lock = status.import_lock
+    assert lock is not None and lock.stale
+    assert (lock.host, lock.pid, lock.started_at) == ("importer-3", 4242, NOW)
+    assert 7_000 < lock.silent_ms <= 8_100 and 0 < lock.expires_in_ms <= 2_000
+    assert "host importer-3 pid 4242" in lock.describe() and "stale" in lock.describe()
+    with pytest.raises(ImportInProgressError, match=r"stale: no heartbeat for 8 s.*expires in 2 s"):
+        store.replace_source(NCIC, [entry("NEW1", "n1")])
+
+    redis_client.pexpire("alpr:hl:NCIC:lock", 9_500)
+    status = store.status()[NCIC]
+    assert (status.importing, status.cut_off_version) == (True, None)
+    assert status.import_lock is not None and not status.import_lock.stale
+    assert status.as_dict()["import_lock"]["pid"] == 4242
