@@ -65,4 +65,5 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
         rec_model=default_model_path(REC_MODEL_NAME, settings.model_dir),
         det_max_side=settings.det_max_side,
         threads=settings.ort_threads,
+        det_runtime=settings.det_runtime,
     )

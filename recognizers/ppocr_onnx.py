@@ -1,4 +1,4 @@
-"""PP-OCR plate reader on onnxruntime: DB text detection, CTC recognition, plate choice.
+"""PP-OCR plate reader: DB text detection, CTC recognition, plate choice.
 
 Detection is PP-OCRv4 mobile (shipped, graph-folded, in recognizers/models/), recognition
 PP-OCRv6 small (shipped inside the `rapidocr` wheel); nothing downloads, ever. RapidOCR
@@ -12,8 +12,9 @@ Pre- and post-processing follow PaddleOCR's:
 * recognition: each box cut out along its rotated rectangle, height 48, width by aspect
   (multiple of 8, at most 320), (x/255 - 0.5) / 0.5; greedy CTC decoding.
 
-Detection is ~80% of the time: one 1280x720 frame capped at 960 px costs ~150 ms on one
-thread (PP-OCRv6 det small: ~500 ms, for the same accuracy on US photos).
+Detection runs on OpenVINO by default (recognizers/det_runtime.py: bf16 where the CPU has
+it, ~1.6x faster than onnxruntime), recognition on onnxruntime. Detection was ~80% of
+the time on onnxruntime (PP-OCRv6 det small: ~3.4x slower again, for the same accuracy).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pyclipper
 from numpy.typing import NDArray
 
 from recognizers.base import Box, PlateCandidate
+from recognizers.det_runtime import DetRuntime, load_det_runtime, ort_session
 from recognizers.plate_text import (
     MAX_PLATE_LEN,
     TextRead,
@@ -116,17 +118,6 @@ def default_model_path(name: str, model_dir: Path | None = None) -> Path:
         if path.is_file():
             return path
     raise FileNotFoundError(f"OCR model not found: {' or '.join(map(str, candidates))}")
-
-
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Frame sizes vary little, but the arena would keep the largest ever allocation.
-    opts.enable_cpu_mem_arena = False
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def _load_charset(session: ort.InferenceSession) -> list[str]:
@@ -311,9 +302,10 @@ def ctc_greedy(probs: NDArray[np.float32], charset: Sequence[str]) -> tuple[str,
 
 
 class PPOCRRecognizer:
-    """PP-OCR det (v4 mobile) + rec (v6 small) on onnxruntime (CPU), with plate choice.
+    """PP-OCR det (v4 mobile, on `det_runtime`) + rec (v6 small, on onnxruntime), with
+    plate choice.
 
-    One instance holds two ORT sessions (~130 MB); it is not safe to call from several
+    One instance holds two compiled models (~130 MB); it is not safe to call from several
     threads at once: give each worker its own (the flow does).
     """
 
@@ -323,15 +315,16 @@ class PPOCRRecognizer:
         rec_model: Path | None = None,
         det_max_side: int = 960,
         threads: int = 1,
+        det_runtime: DetRuntime = "openvino",
     ) -> None:
         if det_max_side < 32:
             raise ValueError("det_max_side must be >= 32")
         if threads < 1:
             raise ValueError("threads must be >= 1")
         self.det_max_side = int(det_max_side)
-        self._det = _session(Path(det_model or default_model_path(DET_MODEL_NAME)), threads)
-        self._rec = _session(Path(rec_model or default_model_path(REC_MODEL_NAME)), threads)
-        self._det_input = self._det.get_inputs()[0].name
+        det_path = Path(det_model or default_model_path(DET_MODEL_NAME))
+        self._det = load_det_runtime(det_path, det_runtime, threads)
+        self._rec = ort_session(Path(rec_model or default_model_path(REC_MODEL_NAME)), threads)
         self._rec_input = self._rec.get_inputs()[0].name
         self._charset = _load_charset(self._rec)
 
@@ -373,7 +366,7 @@ class PPOCRRecognizer:
         if image.shape[0] < 4 or image.shape[1] < 4:
             return []
         tensor, scale = self._det_prepare(image, max_side or self.det_max_side)
-        prob = self._det.run(None, {self._det_input: tensor})[0][0, 0]
+        prob = self._det(tensor)[0, 0]
         bitmap = (prob > _DET_THRESH).astype(np.uint8)
         # PaddleOCR dilates by 2x2 so thin strokes still join into one region.
         bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))

@@ -167,10 +167,14 @@ def test_crop_is_the_plate_number(recognizer: PPOCRRecognizer, drawn: list[Drawn
     assert recognizer.recognize([crop])[0][0].replace(" ", "") == d.truth
 
 
-def test_zoomed_look_reads_a_far_plate_whole(recognizer: PPOCRRecognizer) -> None:
+def test_zoomed_look_reads_a_far_plate_whole() -> None:
     """Fed: a far, blurred plate (755VMU, ~70 px wide in a 1280x720 frame) whose
     frame-wide look reads only part of it, unsure. Out: the zoomed second look reads the
-    whole plate, surer."""
+    whole plate, surer. The detector runs fp32 (onnxruntime) here: this frame was picked
+    for the boxes it gives; OpenVINO's bf16 boxes differ by a pixel or two and read
+    "755V" surely at first look (measured over many frames, neither runtime reads worse:
+    benchmarks/RESULTS.md)."""
+    recognizer = PPOCRRecognizer(det_runtime="onnxruntime")
     rng = np.random.default_rng(45)
     plate = random_plate(rng)
     cond = Conditions(blur=1.2, noise=6.0, perspective=10.0, jpeg_quality=60, plate_scale=0.3)
