@@ -6,18 +6,23 @@ replaces any earlier commands of the same names.
 Exit codes: 0 done; 1 the import was refused or failed (the previous list keeps
 serving); 2 bad arguments, or Redis down or hung outside an import (one line on stderr,
 never a traceback: alpr.cli_errors); 3 the list changed but its hotlist-update event was
-not published (historical hits will miss it: re-run the import once Kafka is back).
+not published (historical hits will miss it: re-run the import once Kafka is back); 130
+the import was interrupted (Ctrl-C, SIGTERM): its unfinished version is deleted and the
+source's lock freed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import redis
@@ -114,7 +119,12 @@ def import_command(
     ] = True,
 ) -> None:
     """Import FILE: replace the source's list atomically (NCIC, CCIC, agency CSV) or add
-    and cancel Amber alerts (NCMEC). A bad file leaves the serving list untouched."""
+    and cancel Amber alerts (NCMEC). A bad file leaves the serving list untouched.
+
+    Exit 0: done. 1: refused or failed, the serving list is unchanged (a source whose
+    import was cut off is free again within 10 s). 2: bad arguments. 3: live, but the
+    hotlist-update event was not published. 130: interrupted (Ctrl-C, SIGTERM).
+    """
     from tqdm import tqdm
 
     from hotlists.service import ImportFailedError
@@ -129,7 +139,9 @@ def import_command(
         file=sys.stderr,
     )
     try:
-        report = importer.import_file(source.value, file, force=force, progress=bar.update)
+        with _terminate_like_ctrl_c():
+            report = importer.import_file(source.value, file, force=force,
+                                          progress=bar.update)
     except ImportFailedError as exc:
         bar.close()
         _print_rejections(exc.report.as_dict())
@@ -141,6 +153,12 @@ def import_command(
         else:
             typer.echo(f"import refused, the serving list is unchanged: {exc}", err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        bar.close()
+        typer.echo("error: import interrupted; the serving list is unchanged unless the "
+                   "switch-over had run (alpr hotlist status shows the serving version)",
+                   err=True)
+        raise typer.Exit(130) from None
     bar.close()
     data = report.as_dict()
     _print_rejections(data)
@@ -156,6 +174,7 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Per source: serving version, entries, when imported, rejected rows and why."""
+    from alpr.contracts import HotlistSource
     from alpr.redis_client import redis_from_url
     from hotlists.store import HotlistStore
 
@@ -167,12 +186,19 @@ def status_command(
     if not rows:
         typer.echo("no hotlists loaded")
     for name, row in rows.items():
+        lock = status[HotlistSource(name)].import_lock
         typer.echo(
             f"{name}: version={row['version']} entries={row['entries']} "
             f"imported_at={_when(row['imported_at'])} updated_at={_when(row['updated_at'])} "
             f"misread_index_depth={row['index_depth']}"
             + (" IMPORTING" if row["importing"] else "")
+            + (" IMPORT LOCK STALE" if lock and lock.stale else "")
         )
+        if lock:
+            typer.echo(f"  import lock: {lock.describe()}")
+        if row["cut_off_version"] is not None:
+            typer.echo(f"  CUT-OFF IMPORT: version {row['cut_off_version']} was never "
+                       "finished; it is not served and the next import removes it")
         rep = row.get("report") or {}
         if rep:
             typer.echo(
@@ -231,6 +257,25 @@ def watch_command(
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, systemd, docker stop) interrupts the import as Ctrl-C does, so its
+    cleanup runs: the unfinished version is deleted and the source's lock freed at once,
+    not left to expire. (Signals reach only the main thread: elsewhere, nothing to do.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _importer(

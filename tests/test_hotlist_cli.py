@@ -58,6 +58,7 @@ def test_every_hotlist_command_has_help(runner: CliRunner, command: list[str]) -
     assert "Usage:" in result.stdout
     if command == ["import"]:
         assert "--source" in result.stdout and "ncmec" in result.stdout
+        assert "130: interrupted" in result.stdout, result.stdout  # the exit codes
     if not command:
         for name in ("import", "status", "watch"):
             assert name in result.stdout

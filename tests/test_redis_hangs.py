@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ import pytest
 import redis
 from click.testing import Result
 from fastapi.testclient import TestClient
-from hotlist_helpers import entry
+from hotlist_helpers import entry, version_keys
 from typer.testing import CliRunner
 
 from alpr import metrics
@@ -156,6 +157,19 @@ def _import_process(url: str, file: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _import_in_process(url: str, file: Path) -> Result:
+    return CliRunner().invoke(app, ["hotlist", "import", str(file), "-s", "ncic",
+                                    "--no-events", "--redis", url])
+
+
+def _wait_for_first_batch(client: redis.Redis, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while int(client.hget("alpr:hl:NCIC:v2:meta", "count") or 0) == 0:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the import never wrote a batch"
+        time.sleep(0.005)
+
+
 def assert_import_failed_clearly(returncode: int | None, stdout: str, stderr: str) -> None:
     """Exit 1 (an import that did not happen), one `error:` line, at most one-line
     warnings about the cleanup, no traceback."""
@@ -206,14 +220,9 @@ def test_hotlist_import_cut_off_by_a_dead_redis_leaves_the_old_list_serving(
     with LocalRedis(appendonly=True) as server:
         HotlistStore(server.client()).replace_source(
             HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
-        written = server.client()
         proc = _import_process(server.url, big)
         try:
-            deadline = time.monotonic() + 60
-            while int(written.hget("alpr:hl:NCIC:v2:meta", "count") or 0) == 0:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "the import never wrote a batch"
-                time.sleep(0.005)
+            _wait_for_first_batch(server.client(), proc)
             server.stop()
             out, err = proc.communicate(timeout=30)
         finally:
@@ -225,6 +234,94 @@ def test_hotlist_import_cut_off_by_a_dead_redis_leaves_the_old_list_serving(
         assert [e.entry_id for e in store.lookup("HOT123")] == ["N1"]
         assert store.lookup("NW00001") == []
         assert store.status()[HotlistSource.NCIC].version == 1
+
+
+@pytest.mark.parametrize("cut", ["process killed", "redis died"])
+def test_a_cut_off_import_frees_its_source_within_seconds(cut: str, tmp_path: Path) -> None:
+    # Fed: `alpr hotlist import` of 60,000 NCIC records in a real process, cut off once
+    # its first batch has landed: the process SIGKILLed, or the Redis (AOF) serving a
+    # 2-entry list stopped and restarted. Then `hotlist status` and retries of a small
+    # import. Must hold: status names the cut-off import's holder (its pid), then calls
+    # its lock stale; a retry meanwhile is refused (never two imports at once), naming
+    # the holder; one succeeds within 12 s of the cut (the lock's 10 s TTL; it was 120 s);
+    # the old list served throughout.
+    big = _ncic_file(tmp_path / "ncic.txt", 60_000, "NW")
+    retry = _ncic_file(tmp_path / "retry.txt", 3, "RT")
+    with LocalRedis(appendonly=True) as server:
+        HotlistStore(server.client()).replace_source(
+            HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
+        proc = _import_process(server.url, big)
+        try:
+            _wait_for_first_batch(server.client(), proc)
+            if cut == "process killed":
+                proc.kill()
+                proc.communicate(timeout=30)
+            else:
+                server.stop()
+                proc.communicate(timeout=30)
+                server.start()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        cut_at = time.monotonic()
+        status = ["hotlist", "status", "--redis", server.url]
+        first = CliRunner().invoke(app, status)
+        assert first.exit_code == 0, first.output
+        assert f"import lock: held by host {socket.gethostname()} pid {proc.pid} " \
+            in first.stdout, first.stdout
+        refused = _import_in_process(server.url, retry)
+        assert refused.exit_code == 1, refused.output
+        assert f"pid {proc.pid}" in refused.stderr, refused.stderr
+
+        stale = None
+        while time.monotonic() - cut_at < 12:
+            shown = CliRunner().invoke(app, status).stdout
+            if " IMPORT LOCK STALE" in shown:
+                stale = shown
+            if "import lock:" not in shown:
+                break
+            time.sleep(0.25)
+        assert stale is not None, "status never called the cut-off import's lock stale"
+        assert "but stale: no heartbeat for " in stale, stale
+        assert "CUT-OFF IMPORT: version 2 was never finished" in stale, stale
+        store = HotlistStore(server.client())
+        assert [e.entry_id for e in store.lookup("HOT123")] == ["N1"]
+        done = _import_in_process(server.url, retry)
+        assert done.exit_code == 0, done.output
+        assert time.monotonic() - cut_at < 12
+        assert "NCIC: version 3 live with 3 entries" in done.stdout, done.stdout
+        assert store.lookup("HOT123") == [] and store.lookup("NW00001") == []
+
+
+def test_a_terminated_import_cleans_up_and_frees_its_source_at_once(tmp_path: Path) -> None:
+    # Fed: `alpr hotlist import` of 60,000 NCIC records in a real process, sent SIGTERM
+    # (kill, docker stop) once its first batch has landed, then an immediate retry of a
+    # small import. Must hold: the command says it was interrupted (exit 130, no
+    # traceback), its unfinished version is deleted and the lock freed, so the retry
+    # succeeds at once; the old list served until then.
+    big = _ncic_file(tmp_path / "ncic.txt", 60_000, "NW")
+    retry = _ncic_file(tmp_path / "retry.txt", 3, "RT")
+    with LocalRedis() as server:
+        client = server.client()
+        HotlistStore(client).replace_source(
+            HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
+        proc = _import_process(server.url, big)
+        try:
+            _wait_for_first_batch(client, proc)
+            proc.terminate()
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, err
+        assert "Traceback" not in out + err
+        assert err.strip().splitlines()[-1].startswith("error: import interrupted"), err
+        assert client.get("alpr:hl:NCIC:lock") is None
+        assert version_keys(client, HotlistSource.NCIC) == {"v1"}
+        assert [e.entry_id for e in HotlistStore(client).lookup("HOT123")] == ["N1"]
+        done = _import_in_process(server.url, retry)
+        assert done.exit_code == 0, done.output
+        assert "NCIC: version 3 live with 3 entries" in done.stdout, done.stdout
 
 
 def test_hotlist_watch_retries_a_drop_a_hung_redis_could_not_take(
