@@ -3,7 +3,9 @@
 Wired into the main CLI by `register_hotlist_commands(hotlist_app)` (alpr/cli.py), which
 replaces any earlier commands of the same names.
 
-Exit codes: 0 done; 1 the import was refused or failed (the previous list keeps
+Exit codes: 0 done (the new list is live; if only its import report could not be saved,
+say because Redis died right after the switch-over, one warning line says so and status
+will not show that import); 1 the import was refused or failed (the previous list keeps
 serving); 2 bad arguments, or Redis down or hung outside an import (one line on stderr,
 never a traceback: alpr.cli_errors); 3 the list changed but its hotlist-update event was
 not published (historical hits will miss it: re-run the import once Kafka is back); 130
@@ -121,7 +123,8 @@ def import_command(
     """Import FILE: replace the source's list atomically (NCIC, CCIC, agency CSV) or add
     and cancel Amber alerts (NCMEC). A bad file leaves the serving list untouched.
 
-    Exit 0: done. 1: refused or failed, the serving list is unchanged (a source whose
+    Exit 0: the new list is live (if only its import report could not be saved, a warning
+    line says so). 1: refused or failed, the serving list is unchanged (a source whose
     import was cut off is free again within 10 s). 2: bad arguments. 3: live, but the
     hotlist-update event was not published. 130: interrupted (Ctrl-C, SIGTERM).
     """
@@ -334,7 +337,12 @@ def _summary(data: dict[str, Any]) -> str:
     if data["mode"] == "upsert":
         return (f"{data['source']}: {data['upserted']} alert(s) added, {data['removed']} "
                 f"cancelled; version {data['version']} now {data['entries']} entries")
-    added = "all new" if data["previous_version"] is None else f"{data['added']} new plates"
+    if data["previous_version"] is None:
+        added = "all new"
+    elif data["added"] is None:  # Redis failed right after the switch-over
+        added = "new plates not counted"
+    else:
+        added = f"{data['added']} new plates"
     return (
         f"{data['source']}: version {data['version']} live with {data['entries']} entries "
         f"({added}; {data['rows']} rows, {data['rejected']} rejected, {data['refused']} "

@@ -12,7 +12,8 @@ The safety rules live here, in front of the store's atomic swap:
 * immigration-related rows are refused and counted, never stored;
 * every outcome is kept for `alpr hotlist status` (the serving version's report, and the
   latest attempt even when it failed), and every change is announced on
-  alpr.hotlist-updates.
+  alpr.hotlist-updates. Once a new version is live, failing to keep its report (Redis
+  gone right after the switch-over) is a warning (`report_error`), never a failed import.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class ImportReport:
     finished_at: int = 0  # epoch ms
     event_published: bool | None = None
     event_error: str | None = None
+    report_error: str | None = None  # the change is live but this report was not kept
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -189,9 +191,7 @@ class Importer:
         report.seconds = time.monotonic() - started
         report.finished_at = _now_ms()
         self._announce(report)
-        if report.version is not None and f.mode == "replace":
-            self.store.record_report(f.source, report.version, report.as_dict())
-        self._keep_attempt(report)
+        self._keep_report(report)
         return report
 
     # --- the two modes --------------------------------------------------------------
@@ -315,6 +315,20 @@ class Importer:
                 {"plate": p, "entry_id": i} for p, i in report.extra.get("removed_entries", [])
             ],
         )
+
+    def _keep_report(self, report: ImportReport) -> None:
+        """Keep a live change's report for status: with its version (replace mode) and as
+        the latest attempt. The change is live whatever happens here, so a failure is a
+        warning and `report_error`, never the import's outcome."""
+        try:
+            if report.version is not None and report.mode == "replace":
+                self.store.record_report(report.source, report.version, report.as_dict())
+            self.store.record_attempt(report.source, report.as_dict())
+        except Exception as exc:  # Redis gone after the switch-over, most likely
+            report.report_error = f"{type(exc).__name__}: {exc}"
+            log.warning("hotlist %s: version %s is live; only its import report could not be "
+                        "saved (alpr hotlist status will not show this import)", report.source,
+                        report.version, exc_info=True)
 
     def _keep_attempt(self, report: ImportReport) -> None:
         try:

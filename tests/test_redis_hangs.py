@@ -28,8 +28,10 @@ import redis
 from click.testing import Result
 from fastapi.testclient import TestClient
 from hotlist_helpers import entry, version_keys
+from redis.commands.core import Script
 from typer.testing import CliRunner
 
+import hotlists.store
 from alpr import metrics
 from alpr.cli import app
 from alpr.config import Settings
@@ -322,6 +324,49 @@ def test_a_terminated_import_cleans_up_and_frees_its_source_at_once(tmp_path: Pa
         done = _import_in_process(server.url, retry)
         assert done.exit_code == 0, done.output
         assert "NCIC: version 3 live with 3 entries" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("kind", ["hung", "dead"])
+def test_an_import_whose_redis_fails_right_after_the_switch_over_is_live_with_a_warning(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: `alpr hotlist import` of 3 NCIC records replacing a 2-entry list, the Redis
+    # (AOF) hung or dead from the moment the switch-over has run (the flip script
+    # answered) until the command ends. Must hold, within the deadline: exit 0 (not 2:
+    # the list did change), stdout says version 2 is live, one warning line says that
+    # only its import report could not be saved, every stderr line a one-line warning,
+    # no error line, no traceback; once Redis is back, version 2 serves the new entries.
+    new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
+    with LocalRedis(appendonly=True) as server, contextlib.ExitStack() as cut:
+        HotlistStore(server.client()).replace_source(
+            HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
+        call = Script.__call__
+
+        def flip_then_outage(self: Script, keys: Any = None, args: Any = None,
+                             client: Any = None) -> Any:
+            reply = call(self, keys, args, client)
+            if self.script == hotlists.store._FLIP:
+                cut.enter_context(outage(server, kind))
+            return reply
+
+        monkeypatch.setattr(Script, "__call__", flip_then_outage)
+        try:
+            result = within_deadline(lambda: _import_in_process(server.url, new))
+        finally:
+            cut.close()  # Redis back
+            monkeypatch.setattr(Script, "__call__", call)
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output
+        assert result.stdout.startswith("NCIC: version 2 live with 3 entries"), result.stdout
+        lines = result.stderr.strip().splitlines()
+        assert all(line.startswith("warning: hotlist NCIC: ") for line in lines), lines
+        [saved] = [line for line in lines if "report" in line]
+        assert saved.startswith("warning: hotlist NCIC: version 2 is live; only its import "
+                                "report could not be saved"), saved
+        store = HotlistStore(server.client())
+        assert [e.plate for e in store.lookup("NW00001")] == ["NW00001"]
+        assert store.lookup("HOT123") == []
+        assert store.status()[HotlistSource.NCIC].version == 2
 
 
 def test_hotlist_watch_retries_a_drop_a_hung_redis_could_not_take(
