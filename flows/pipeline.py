@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
@@ -39,7 +40,7 @@ from flows.hotlist_join import join_reads
 from flows.passes import Observation, PassPolicy, PassTracker
 from hotlists.store import HotlistStore
 from recognizers import load_recognizer
-from recognizers.base import Recognizer
+from recognizers.base import PlateCandidate, Recognizer
 from recognizers.frame_reader import read_frame
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class _WorkerResources(threading.local):
     """Per worker thread: its own recogniser session and Redis connection."""
 
     recognizer: Recognizer | None = None
+    recognition_thread: ThreadPoolExecutor | None = None
     store: HotlistStore | None = None
     unchanged: UnchangedFrames | None = None
 
@@ -62,6 +64,22 @@ def _recognizer(settings: Settings) -> Recognizer:
     if _resources.recognizer is None:
         _resources.recognizer = load_recognizer(settings)
     return _resources.recognizer
+
+
+def _read_on_recognition_thread(settings: Settings, view: np.ndarray) -> list[PlateCandidate]:
+    """read_frame on a thread of the worker's own that Python started, not on the worker's.
+
+    With more than one worker (threads or processes), a worker runs on a thread timely
+    started, whose Python thread state bytewax creates and deletes around each step. The
+    model runtimes' GIL handling there (OpenVINO's and onnxruntime's bindings together)
+    corrupted it: with the OpenVINO detector every process of `alpr flow --processes 2`
+    (and of `-w 2`) died with SIGSEGV in tstate_delete_common within its first frames
+    (tests/test_pipeline_e2e.py, test_flow_launcher.py). The hand-over costs ~0.1 ms.
+    """
+    if _resources.recognition_thread is None:
+        _resources.recognition_thread = ThreadPoolExecutor(1, thread_name_prefix="recognise")
+    recognizer = _resources.recognition_thread.submit(_recognizer, settings).result()
+    return _resources.recognition_thread.submit(read_frame, recognizer, view, settings).result()
 
 
 def _store(settings: Settings) -> HotlistStore:
@@ -114,7 +132,7 @@ def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
         metrics.FRAMES_SKIPPED.labels("unchanged").inc()
         return []
     started = time.perf_counter()
-    candidates = read_frame(_recognizer(settings), view, settings)
+    candidates = _read_on_recognition_thread(settings, view)
     metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - started)
     metrics.PLATE_CANDIDATES.inc(len(candidates))
     return [
