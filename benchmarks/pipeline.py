@@ -106,6 +106,11 @@ def run(args: argparse.Namespace) -> dict:
             while time.monotonic() < min(deadline, grace_until):
                 if len(read_times) >= len(passes) and grace_until == float("inf"):
                     grace_until = time.monotonic() + ALERT_GRACE_S
+                dead = [p.returncode for p in procs if p.poll() is not None]
+                if dead and len(read_times) < len(passes):
+                    # ALPR_TAIL=true: a flow process never ends by itself; don't wait out
+                    # --timeout for reads that can no longer come.
+                    raise RuntimeError(f"a flow process died (exit codes {dead})")
                 msg = consumer.poll(0.1)
                 if msg is None or msg.error():
                     continue
