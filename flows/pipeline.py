@@ -66,16 +66,21 @@ def _recognizer(settings: Settings) -> Recognizer:
     return _resources.recognizer
 
 
-def _read_on_recognition_thread(settings: Settings, view: np.ndarray) -> list[PlateCandidate]:
-    """read_frame on a thread of the worker's own that Python started, not on the worker's.
+def _read_frame(settings: Settings, view: np.ndarray) -> list[PlateCandidate]:
+    """read_frame; with the OpenVINO detector, on a thread of the worker's own that Python
+    started, not on the worker's.
 
     With more than one worker (threads or processes), a worker runs on a thread timely
     started, whose Python thread state bytewax creates and deletes around each step. The
     model runtimes' GIL handling there (OpenVINO's and onnxruntime's bindings together)
     corrupted it: with the OpenVINO detector every process of `alpr flow --processes 2`
     (and of `-w 2`) died with SIGSEGV in tstate_delete_common within its first frames
-    (tests/test_pipeline_e2e.py, test_flow_launcher.py). The hand-over costs ~0.1 ms.
+    (tests/test_pipeline_e2e.py). onnxruntime alone is safe there, and the hand-over
+    made a 2-process flow's alerts later (live p50 1.1-1.3 s against 0.72 s), so only the
+    OpenVINO detector takes it.
     """
+    if settings.det_runtime != "openvino":
+        return read_frame(_recognizer(settings), view, settings)
     if _resources.recognition_thread is None:
         _resources.recognition_thread = ThreadPoolExecutor(1, thread_name_prefix="recognise")
     recognizer = _resources.recognition_thread.submit(_recognizer, settings).result()
@@ -132,7 +137,7 @@ def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
         metrics.FRAMES_SKIPPED.labels("unchanged").inc()
         return []
     started = time.perf_counter()
-    candidates = _read_on_recognition_thread(settings, view)
+    candidates = _read_frame(settings, view)
     metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - started)
     metrics.PLATE_CANDIDATES.inc(len(candidates))
     return [

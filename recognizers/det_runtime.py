@@ -1,4 +1,4 @@
-"""Where the text detector runs: OpenVINO (default) or onnxruntime, same ONNX model.
+"""Where the text detector runs: onnxruntime (default) or OpenVINO, same ONNX model.
 
 The detector is two thirds of a frame's time. On CPUs with native bfloat16 arithmetic
 (AVX512-BF16 or AMX: AMD Zen 4 and later, Intel Sapphire Rapids and later) OpenVINO runs
@@ -8,6 +8,12 @@ under the 0.3 text threshold (benchmarks/RESULTS.md: US dev and EU read as well 
 better). Elsewhere OpenVINO runs fp32, at about onnxruntime's speed. The recogniser stays
 on onnxruntime: in bf16 it lost 4 US dev plates, and its crop widths vary too much for
 OpenVINO's per-shape kernels to pay off.
+
+Why OpenVINO is not the default: in a multi-worker flow its bindings and bytewax's
+worker threads crash the process unless recognition runs on a thread of its own
+(flows/pipeline.py), and with that thread the live alert latency of a 2-process flow
+measured worse (p50 1.75 s against 0.72 s on onnxruntime without it; one process: 0.31 s
+against 0.41 s). Single-process sites gain from it; see benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ Pre- and post-processing follow PaddleOCR's:
 * recognition: each box cut out along its rotated rectangle, height 48, width by aspect
   (multiple of 8, at most 320), (x/255 - 0.5) / 0.5; greedy CTC decoding.
 
-Detection runs on OpenVINO by default (recognizers/det_runtime.py: bf16 where the CPU has
-it, ~1.6x faster than onnxruntime), recognition on onnxruntime. Detection was ~80% of
-the time on onnxruntime (PP-OCRv6 det small: ~3.4x slower again, for the same accuracy).
+Detection runs on onnxruntime or OpenVINO (recognizers/det_runtime.py: bf16 where the CPU
+has it, ~1.6x faster), recognition on onnxruntime. Detection is ~2/3 of the time on
+onnxruntime (PP-OCRv6 det small: ~3.4x slower again, for the same accuracy).
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ class PPOCRRecognizer:
         rec_model: Path | None = None,
         det_max_side: int = 960,
         threads: int = 1,
-        det_runtime: DetRuntime = "openvino",
+        det_runtime: DetRuntime = "onnxruntime",
     ) -> None:
         if det_max_side < 32:
             raise ValueError("det_max_side must be >= 32")
