@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -38,6 +39,7 @@ from connectors.local_services import (  # noqa: E402
     kafka_bootstrap,
     tansu_binary,
 )
+from connectors.plate_render import Conditions, random_plate, render_frame  # noqa: E402
 from safeguards.api import create_app  # noqa: E402
 from safeguards.testing import Stack, build_stack  # noqa: E402
 
@@ -109,3 +111,15 @@ def unique_topic() -> Callable[[str], str]:
         return f"test.{stem}.{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+@pytest.fixture(scope="session")
+def detector_frames() -> list[np.ndarray]:
+    """Two synthetic camera frames (clean and severe), two plates each, for comparing
+    detector models or runtimes on the same input."""
+    rng = np.random.default_rng(7)
+    out = []
+    for conditions in (Conditions.clean(), Conditions.severe(rng)):
+        plates = [(random_plate(rng), 0.35, 0.6, 1.0), (random_plate(rng), 0.7, 0.55, 0.8)]
+        out.append(np.asarray(render_frame(plates, rng, conditions)))
+    return out

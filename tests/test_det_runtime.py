@@ -15,20 +15,9 @@ import pytest
 from pydantic import ValidationError
 
 from alpr.config import Settings
-from connectors.plate_render import Conditions, random_plate, render_frame
 from recognizers import load_recognizer
 from recognizers.det_runtime import DET_RUNTIMES, load_det_runtime
 from recognizers.ppocr_onnx import _DET_THRESH, DET_MODEL_NAME, default_model_path
-
-
-@pytest.fixture(scope="module")
-def frames() -> list[np.ndarray]:
-    rng = np.random.default_rng(11)
-    out = []
-    for conditions in (Conditions.clean(), Conditions.severe(rng)):
-        plates = [(random_plate(rng), 0.35, 0.6, 1.0), (random_plate(rng), 0.7, 0.55, 0.8)]
-        out.append(np.asarray(render_frame(plates, rng, conditions)))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +26,13 @@ def recognizers() -> dict[str, object]:
 
 
 def test_both_runtimes_give_the_same_probability_map(
-    frames: list[np.ndarray], recognizers: dict
+    detector_frames: list[np.ndarray], recognizers: dict
 ) -> None:
     path = default_model_path(DET_MODEL_NAME)
     ov = load_det_runtime(path, "openvino", threads=1)
     ort = load_det_runtime(path, "onnxruntime", threads=1)
     prepare = recognizers["onnxruntime"]._det_prepare
-    for image in frames:
+    for image in detector_frames:
         tensor, _ = prepare(image, 960)
         want, got = ort(tensor), ov(tensor)
         assert got.shape == want.shape
@@ -56,8 +45,10 @@ def test_both_runtimes_give_the_same_probability_map(
         assert int((mask_want != mask_got).sum()) <= 0.05 * int(mask_want.sum())
 
 
-def test_both_runtimes_read_the_same_plates(frames: list[np.ndarray], recognizers: dict) -> None:
-    for image in frames:
+def test_both_runtimes_read_the_same_plates(
+    detector_frames: list[np.ndarray], recognizers: dict
+) -> None:
+    for image in detector_frames:
         reads = {
             rt: [(c.text, c.box) for c in rec.read(image)] for rt, rec in recognizers.items()
         }

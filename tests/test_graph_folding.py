@@ -39,21 +39,11 @@ def _op_counts(path: Path) -> Counter[str]:
     return Counter(node.op_type for node in onnx.load(str(path)).graph.node)
 
 
-@pytest.fixture(scope="module")
-def frames() -> list[np.ndarray]:
-    rng = np.random.default_rng(7)
-    out = []
-    for conditions in (Conditions.clean(), Conditions.severe(rng)):
-        plates = [(random_plate(rng), 0.35, 0.6, 1.0), (random_plate(rng), 0.7, 0.55, 0.8)]
-        out.append(np.asarray(render_frame(plates, rng, conditions)))
-    return out
-
-
-def test_folded_detector_output_matches_the_export(frames: list[np.ndarray]) -> None:
+def test_folded_detector_output_matches_the_export(detector_frames: list[np.ndarray]) -> None:
     source = _session(default_model_path(DET_SOURCE_MODEL_NAME))
     folded = _session(default_model_path(DET_MODEL_NAME))
     prepare = PPOCRRecognizer()._det_prepare
-    for image in frames:
+    for image in detector_frames:
         tensor, _ = prepare(image, 960)
         want = source.run(None, {source.get_inputs()[0].name: tensor})[0]
         got = folded.run(None, {folded.get_inputs()[0].name: tensor})[0]
