@@ -3,11 +3,12 @@
 The detector is two thirds of a frame's time. On CPUs with native bfloat16 arithmetic
 (AVX512-BF16 or AMX: AMD Zen 4 and later, Intel Sapphire Rapids and later) OpenVINO runs
 its convolutions in bf16, about 1.6x faster than onnxruntime's fp32 on one thread (960x544
-input, AMD EPYC: ~70 against ~115 ms), and the probability maps differ by < 4e-3, far
-under the 0.3 text threshold (benchmarks/RESULTS.md: US dev and EU read as well or
-better). Elsewhere OpenVINO runs fp32, at about onnxruntime's speed. The recogniser stays
-on onnxruntime: in bf16 it lost 4 US dev plates, and its crop widths vary too much for
-OpenVINO's per-shape kernels to pay off.
+input, AMD EPYC: ~70 against ~115 ms). bf16 moves the probability map at text edges (up
+to ~0.6 at single pixels, 1-3% of a text mask flips), so a box can shift by a pixel or
+two; over 180 real photos that changed three reads, none for the worse
+(benchmarks/RESULTS.md). Elsewhere OpenVINO runs fp32, at about onnxruntime's speed. The
+recogniser stays on onnxruntime: in bf16 it lost 4 US dev plates, and its crop widths
+vary too much for OpenVINO's per-shape kernels to pay off.
 
 Why OpenVINO is not the default: in a multi-worker flow its bindings and bytewax's
 worker threads crash the process unless recognition runs on a thread of its own
@@ -73,7 +74,6 @@ class _OpenVinoDetector:
             "ENABLE_CPU_PINNING": False,
         }
         compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-        self.precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
         self._request = compiled.create_infer_request()
 
     def __call__(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
