@@ -83,8 +83,10 @@ def _read_frame(settings: Settings, view: np.ndarray) -> list[PlateCandidate]:
         return read_frame(_recognizer(settings), view, settings)
     if _resources.recognition_thread is None:
         _resources.recognition_thread = ThreadPoolExecutor(1, thread_name_prefix="recognise")
-    recognizer = _resources.recognition_thread.submit(_recognizer, settings).result()
-    return _resources.recognition_thread.submit(read_frame, recognizer, view, settings).result()
+    # _recognizer runs there too: the thread-local recogniser is that thread's own.
+    return _resources.recognition_thread.submit(
+        lambda: read_frame(_recognizer(settings), view, settings)
+    ).result()
 
 
 def _store(settings: Settings) -> HotlistStore:
