@@ -28,6 +28,7 @@ __all__ = [
     "US_STATES",
     "TextRead",
     "choose_candidates",
+    "fuse_looks",
     "is_clock",
     "is_latin",
     "is_state_or_slogan",
@@ -195,7 +196,9 @@ def plate_score(text: str, confidence: float, box: Box, tallest: int) -> float:
     """How plate-like a (kept) read is, 0..1: a ranking score, not a probability.
 
     Factors multiply, so one bad sign cannot be outvoted: 5-8 characters; letters and
-    digits mixed (digits only is common, letters only is mostly words); a box 1.3-6 times
+    digits mixed (digits only is common, letters only is mostly words; an O counts as a
+    digit, since it is the same glyph as 0 on most plates: AG0R6T read "AGORGT" must
+    outrank a sign read "FIOT8L"); a box 1.3-6 times
     as wide as tall; the box height relative to the tallest read in the frame (the
     nearest plate is the one to read first). The OCR confidence counts, but only in part:
     a crisp slogan must not beat a slightly soft plate.
@@ -203,7 +206,7 @@ def plate_score(text: str, confidence: float, box: Box, tallest: int) -> float:
     n = len(text)
     length_k = 1.0 if 5 <= n <= 8 else 0.75 if n == 4 else 0.4
     has_letter = any(c.isalpha() for c in text)
-    has_digit = any(c.isdigit() for c in text)
+    has_digit = any(c.isdigit() or c == "O" for c in text)
     mix_k = 1.0 if has_letter and has_digit else 0.6 if has_digit else 0.35
     _, _, w, h = box
     aspect = w / max(1, h)
@@ -246,6 +249,37 @@ def prefer_wider(tight: TextRead, wider: TextRead) -> bool:
         return False
     added = w_probs[:at] + w_probs[at + len(t_text) :]
     return min(added) >= WIDER_MIN_CHAR_PROB
+
+
+# Two looks at one plate are fused only when they disagree at this many positions or
+# fewer: more means they read different text (a sign, a neighbouring plate).
+FUSE_MAX_DIFFERENCES = 2
+
+
+def fuse_looks(first: TextRead, second: TextRead, box: Box) -> TextRead | None:
+    """One read from two looks at the same plate, or None if they cannot be fused.
+
+    The recogniser's glyph errors depend on scale and crop: the frame-wide look read
+    4FCW533 as "LFCM533" (F at 0.98, M at 0.48), the zoomed look as "LECW533" (E at
+    0.68, W at 0.79). Where two reads of the same length differ at no more than
+    FUSE_MAX_DIFFERENCES positions, each position keeps the surer of its two characters
+    and its probability; where they agree, the higher probability. Separators are
+    dropped (the fused text is normalised). None for reads of different lengths or
+    that differ in more positions.
+    """
+    a_text, a_probs = normalise_read(first.raw_text, first.char_probs)
+    b_text, b_probs = normalise_read(second.raw_text, second.char_probs)
+    if not a_text or len(a_text) != len(b_text):
+        return None
+    if sum(a != b for a, b in zip(a_text, b_text, strict=True)) > FUSE_MAX_DIFFERENCES:
+        return None
+    chars: list[str] = []
+    probs: list[float] = []
+    for a, pa, b, pb in zip(a_text, a_probs, b_text, b_probs, strict=True):
+        char, prob = (a, pa) if pa >= pb else (b, pb)
+        chars.append(char)
+        probs.append(prob)
+    return TextRead("".join(chars), tuple(probs), box)
 
 
 def _same_line_near(box: Box, other: Box) -> bool:

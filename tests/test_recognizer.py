@@ -21,6 +21,7 @@ from recognizers.base import PlateCandidate, Recognizer, crop_box
 from recognizers.plate_text import (
     TextRead,
     choose_candidates,
+    fuse_looks,
     is_clock,
     is_latin,
     is_state_or_slogan,
@@ -320,6 +321,9 @@ def test_plate_score_prefers_plate_like_text() -> None:
     assert mixed > plate_score("ABC1234", 0.9, (0, 0, 100, 25), 50)  # farther away
     assert mixed > plate_score("ABC1234", 0.3, box, 50)
     assert 0.0 < mixed <= 1.0
+    # An O is a zero on most plate fonts: "AGORGT" ranks as mixed, above a word.
+    assert plate_score("AGORGT", 0.9, box, 50) == pytest.approx(plate_score("AG0RGT", 0.9, box, 50))
+    assert plate_score("AGORGT", 0.9, box, 50) > plate_score("AGXRGT", 0.9, box, 50)
 
 
 def _read(raw: str, box: tuple[int, int, int, int], p: float = 0.95) -> TextRead:
@@ -342,6 +346,30 @@ def test_choose_candidates_orders_and_filters() -> None:
     assert best.box == (560, 330, 260, 70)
     assert len(best.char_confidences) == 7
     assert best.confidence == pytest.approx(0.95**7)
+
+
+def test_fuse_looks_keeps_the_surer_character_per_position() -> None:
+    """Fed: two looks at 4FCW533, each wrong at one position but unsure there. Out: each
+    position keeps the surer character, the separator goes, the box is the one given."""
+    frame_wide = TextRead("LFCM-533", (0.77, 0.98, 1.0, 0.48, 0.9, 1.0, 1.0, 1.0), (1, 2, 3, 4))
+    zoomed = TextRead("LECW533", (0.93, 0.68, 1.0, 0.79, 1.0, 1.0, 0.99), (5, 6, 7, 8))
+    fused = fuse_looks(frame_wide, zoomed, (9, 9, 9, 9))
+    assert fused is not None
+    assert fused.raw_text == "LFCW533"
+    assert fused.char_probs == (0.93, 0.98, 1.0, 0.79, 1.0, 1.0, 1.0)
+    assert fused.box == (9, 9, 9, 9)
+    assert fuse_looks(zoomed, frame_wide, (9, 9, 9, 9)) == fused  # order does not matter
+
+
+def test_fuse_looks_refuses_different_text() -> None:
+    """Fed: looks of different lengths, or differing in 3 of 8 positions (different
+    text, e.g. a neighbouring plate). Out: None, nothing is made up from both."""
+    box = (0, 0, 10, 10)
+    assert fuse_looks(_read("NTC249", box), _read("WTC2491", box), box) is None
+    assert fuse_looks(_read("80158518", box), _read("98164818", box), box) is None
+    assert fuse_looks(_read("", box), _read("", box), box) is None
+    two_apart = fuse_looks(_read("CNH3083", box, 0.6), _read("CWM3083", box, 0.7), box)
+    assert two_apart is not None and two_apart.raw_text == "CWM3083"
 
 
 def test_choose_candidates_empty() -> None:
