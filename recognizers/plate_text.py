@@ -15,6 +15,7 @@ Normalising here only upper-cases and strips non-alphanumerics: look-alike fixes
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ def is_state_or_slogan(text: str) -> bool:
         return True
     # Small print on a blurred plate loses one more letter ("C0LDRAD0", "L0RADG"): a read
     # of 6+ characters within one substitution of a name or of a piece of one.
-    if len(folded) >= 6 and any(_near_piece(folded, name) for name in _NAMES_AND_SLOGANS):
+    if len(folded) >= 6 and _near_a_piece(folded):
         return True
     if sum(c.isdigit() for c in text) >= 2:
         return False
@@ -163,19 +164,24 @@ def is_state_or_slogan(text: str) -> bool:
     return len(folded) >= 5 and any(folded in name for name in _NAMES_AND_SLOGANS)
 
 
-def _near_piece(word: str, name: str) -> bool:
-    """`word` equals some same-length piece of `name` but for at most one character."""
-    n = len(word)
-    for start in range(len(name) - n + 1):
-        misses = 0
-        for a, b in zip(word, name[start : start + n], strict=True):
-            if a != b:
-                misses += 1
-                if misses > 1:
-                    break
-        if misses <= 1:
-            return True
-    return False
+def _near_a_piece(word: str) -> bool:
+    """`word` equals some same-length piece of a name or slogan but for at most one
+    character: one of its one-wildcard forms ("C?LDRAD0") is one of theirs."""
+    pieces = _one_wildcard_pieces(len(word))
+    return any(f"{word[:i]}?{word[i + 1 :]}" in pieces for i in range(len(word)))
+
+
+@functools.cache
+def _one_wildcard_pieces(n: int) -> frozenset[str]:
+    """Every n-character piece of every name and slogan, with each one position in turn
+    replaced by "?" (a set lookup instead of comparing each read with every piece:
+    ~4 ms per frame less)."""
+    out = set()
+    for name in _NAMES_AND_SLOGANS:
+        for start in range(len(name) - n + 1):
+            piece = name[start : start + n]
+            out.update(f"{piece[:i]}?{piece[i + 1 :]}" for i in range(n))
+    return frozenset(out)
 
 
 def reject_reason(raw: str) -> str | None:

@@ -202,6 +202,21 @@ def test_confident_reads_are_not_looked_at_again(
     )
 
 
+def test_detector_input_is_normalised_and_padded(recognizer: PPOCRRecognizer) -> None:
+    """Fed: a random 100 x 150 BGR image (enlarged 3x, to 300 x 450). Out: NCHW, padded
+    to multiples of 32 with 0 (the mean colour), channel c holding (x - 127.5) / 127.5
+    of the enlarged image's channel c: the detector's input convention."""
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (100, 150, 3), dtype=np.uint8)
+    tensor, scale = recognizer._det_prepare(image, 960)
+    assert scale == 3.0
+    assert tensor.shape == (1, 3, 320, 480) and tensor.dtype == np.float32
+    enlarged = cv2.resize(image, (450, 300), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    expected = ((enlarged - 127.5) / 127.5).transpose(2, 0, 1)
+    np.testing.assert_array_equal(tensor[0, :, :300, :450], expected)
+    assert not tensor[0, :, 300:, :].any() and not tensor[0, :, :, 450:].any()
+
+
 def test_no_text_gives_nothing(recognizer: PPOCRRecognizer) -> None:
     img = np.full((720, 1280, 3), 118, np.uint8)
     cv2.rectangle(img, (300, 300), (700, 500), (30, 60, 160), -1)  # a car, roughly
