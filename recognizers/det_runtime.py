@@ -46,8 +46,11 @@ def ort_session(path: Path, threads: int) -> ort.InferenceSession:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Frame sizes vary little, but the arena would keep the largest ever allocation.
-    opts.enable_cpu_mem_arena = False
+    # The arena keeps freed tensor memory for the next run. Without it every run maps
+    # its intermediate tensors afresh and the kernel zero-fills them: 16k page faults
+    # and ~35 ms of system time per US dev frame, against +20 MB resident with it
+    # (detector p50 125 -> 86-96 ms, benchmarks/RESULTS.md).
+    opts.enable_cpu_mem_arena = True
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
