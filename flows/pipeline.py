@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
@@ -38,9 +37,10 @@ from flows.frame_filter import UnchangedFrames, lane_view
 from flows.frames import DecodedFrame, FrameRejected, RawFrame, dead_letter, decode_frame
 from flows.hotlist_join import join_reads
 from flows.passes import Observation, PassPolicy, PassTracker
+from flows.worker_thread import keep_thread_state
 from hotlists.store import HotlistStore
 from recognizers import load_recognizer
-from recognizers.base import PlateCandidate, Recognizer
+from recognizers.base import Recognizer
 from recognizers.frame_reader import read_frame
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ class _WorkerResources(threading.local):
     """Per worker thread: its own recogniser session and Redis connection."""
 
     recognizer: Recognizer | None = None
-    recognition_thread: ThreadPoolExecutor | None = None
     store: HotlistStore | None = None
     unchanged: UnchangedFrames | None = None
 
@@ -60,41 +59,27 @@ class _WorkerResources(threading.local):
 _resources = _WorkerResources()
 
 
+def _worker() -> _WorkerResources:
+    """This worker thread's resources. Its Python thread state is kept first: bytewax
+    would delete it between steps, and these with it (flows/worker_thread.py)."""
+    keep_thread_state()
+    return _resources
+
+
 def _recognizer(settings: Settings) -> Recognizer:
-    if _resources.recognizer is None:
-        _resources.recognizer = load_recognizer(settings)
-    return _resources.recognizer
-
-
-def _read_frame(settings: Settings, view: np.ndarray) -> list[PlateCandidate]:
-    """read_frame; with the OpenVINO detector, on a thread of the worker's own that Python
-    started, not on the worker's.
-
-    With more than one worker (threads or processes), a worker runs on a thread timely
-    started, whose Python thread state bytewax creates and deletes around each step. The
-    model runtimes' GIL handling there (OpenVINO's and onnxruntime's bindings together)
-    corrupted it: with the OpenVINO detector every process of `alpr flow --processes 2`
-    (and of `-w 2`) died with SIGSEGV in tstate_delete_common within its first frames
-    (tests/test_pipeline_e2e.py). onnxruntime alone is safe there, and the hand-over
-    made a 2-process flow's alerts later (live p50 1.1-1.3 s against 0.72 s), so only the
-    OpenVINO detector takes it.
-    """
-    if settings.det_runtime != "openvino":
-        return read_frame(_recognizer(settings), view, settings)
-    if _resources.recognition_thread is None:
-        _resources.recognition_thread = ThreadPoolExecutor(1, thread_name_prefix="recognise")
-    # _recognizer runs there too: the thread-local recogniser is that thread's own.
-    return _resources.recognition_thread.submit(
-        lambda: read_frame(_recognizer(settings), view, settings)
-    ).result()
+    worker = _worker()
+    if worker.recognizer is None:
+        worker.recognizer = load_recognizer(settings)
+    return worker.recognizer
 
 
 def _store(settings: Settings) -> HotlistStore:
-    if _resources.store is None:
+    worker = _worker()
+    if worker.store is None:
         # A hung Redis times out like a dead one, so the join's retries cover both.
         client = redis_from_url(settings.redis_url, timeout_s=settings.redis_socket_timeout_s)
-        _resources.store = HotlistStore(client)
-    return _resources.store
+        worker.store = HotlistStore(client)
+    return worker.store
 
 
 # ---- stage 1: decode, validate, recognise ---------------------------------------------
@@ -124,9 +109,10 @@ def _crop_jpeg(image: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
 
 
 def _unchanged_frames(settings: Settings) -> UnchangedFrames:
-    if _resources.unchanged is None:
-        _resources.unchanged = UnchangedFrames(settings.unchanged_frame_threshold)
-    return _resources.unchanged
+    worker = _worker()
+    if worker.unchanged is None:
+        worker.unchanged = UnchangedFrames(settings.unchanged_frame_threshold)
+    return worker.unchanged
 
 
 def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
@@ -139,7 +125,7 @@ def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
         metrics.FRAMES_SKIPPED.labels("unchanged").inc()
         return []
     started = time.perf_counter()
-    candidates = _read_frame(settings, view)
+    candidates = read_frame(_recognizer(settings), view, settings)
     metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - started)
     metrics.PLATE_CANDIDATES.inc(len(candidates))
     return [

@@ -154,7 +154,7 @@ def test_replaying_the_same_frames_gives_the_same_ids(scenario) -> None:
 @pytest.mark.parametrize(
     ("workers", "processes", "det_runtime"),
     # OpenVINO's bindings on bytewax's worker threads crashed every process (SIGSEGV)
-    # until recognition moved to a thread of its own (flows.pipeline._read_frame).
+    # until the workers' Python thread states were kept (flows/worker_thread.py).
     [(2, 1, "onnxruntime"), (1, 2, "onnxruntime"), (1, 2, "openvino")],
 )
 def test_parallel_runs_give_the_same_alerts(
