@@ -83,10 +83,10 @@ class Settings(BaseSettings):
     det_max_side: int = Field(960, ge=320)
     # Inference threads per worker (detector and recogniser): one worker per core is fastest.
     ort_threads: int = Field(1, ge=1)
-    # Where the text detector runs: "onnxruntime" (fp32) or "openvino" (bf16 on CPUs that
-    # have it: frames ~1.4x faster, but in a multi-process flow alerts came later, see
-    # recognizers/det_runtime.py).
-    det_runtime: DetRuntime = "onnxruntime"
+    # Where the text detector runs: "openvino" (bf16 on CPUs that have it, else fp32) or
+    # "onnxruntime" (fp32). OpenVINO was faster and read more plates on every measure
+    # (recognizers/det_runtime.py).
+    det_runtime: DetRuntime = "openvino"
     # Where the ONNX models live; empty means the ones shipped with the project and in the
     # rapidocr wheel.
     model_dir: Path | None = None

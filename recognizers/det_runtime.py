@@ -1,20 +1,20 @@
-"""Where the text detector runs: onnxruntime (default) or OpenVINO, same ONNX model.
+"""Where the text detector runs: OpenVINO (default) or onnxruntime, same ONNX model.
 
-The detector is two thirds of a frame's time. On CPUs with native bfloat16 arithmetic
-(AVX512-BF16 or AMX: AMD Zen 4 and later, Intel Sapphire Rapids and later) OpenVINO runs
-its convolutions in bf16, about 1.6x faster than onnxruntime's fp32 on one thread (960x544
-input, AMD EPYC: ~70 against ~115 ms). bf16 moves the probability map at text edges (up
-to ~0.6 at single pixels, 1-3% of a text mask flips), so a box can shift by a pixel or
-two; over 180 real photos that changed three reads, none for the worse
-(benchmarks/RESULTS.md). Elsewhere OpenVINO runs fp32, at about onnxruntime's speed. The
-recogniser stays on onnxruntime: in bf16 it lost 4 US dev plates, and its crop widths
-vary too much for OpenVINO's per-shape kernels to pay off.
+The detector is the larger part of a frame's time. On CPUs with native bfloat16
+arithmetic (AVX512-BF16 or AMX: AMD Zen 4 and later, Intel Sapphire Rapids and later)
+OpenVINO runs its convolutions in bf16, about 1.6x faster than onnxruntime's fp32 on one
+thread (960x544 input, AMD EPYC: ~55-70 against ~90-115 ms). bf16 moves the probability
+map at text edges (up to ~0.6 at single pixels, 1-3% of a text mask flips), so a box can
+shift by a pixel or two; over 180 real photos that changed three reads, none for the
+worse (benchmarks/RESULTS.md). Elsewhere OpenVINO runs fp32, at about onnxruntime's
+speed. The recogniser stays on onnxruntime: in bf16 it lost 4 US dev plates, and its
+crop widths vary too much for OpenVINO's per-shape kernels to pay off.
 
-Why OpenVINO is not the default: in a multi-worker flow its bindings and bytewax's
-worker threads crash the process unless recognition runs on a thread of its own
-(flows/pipeline.py), and with that thread the live alert latency of a 2-process flow
-measured worse (p50 1.75 s against 0.72 s on onnxruntime without it; one process: 0.31 s
-against 0.41 s). Single-process sites gain from it; see benchmarks/RESULTS.md.
+OpenVINO's bindings crashed multi-worker flows until the workers' Python thread states
+were kept (flows/worker_thread.py); since then it is also ahead in the flow: 2-process
+throughput 15.9 against 13.7 frames/s, live alert latency p50 334 against 359 ms and p99
+390 against 1,703 ms (benchmarks/RESULTS.md, stop 10). onnxruntime remains for sites
+that want one runtime only.
 """
 
 from __future__ import annotations

@@ -316,7 +316,7 @@ class PPOCRRecognizer:
         rec_model: Path | None = None,
         det_max_side: int = 960,
         threads: int = 1,
-        det_runtime: DetRuntime = "onnxruntime",
+        det_runtime: DetRuntime = "openvino",
     ) -> None:
         if det_max_side < 32:
             raise ValueError("det_max_side must be >= 32")
