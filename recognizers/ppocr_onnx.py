@@ -12,9 +12,10 @@ Pre- and post-processing follow PaddleOCR's:
 * recognition: each box cut out along its rotated rectangle, height 48, width by aspect
   (multiple of 8, at most 320), (x/255 - 0.5) / 0.5; greedy CTC decoding.
 
-Detection runs on onnxruntime or OpenVINO (recognizers/det_runtime.py: bf16 where the CPU
-has it, ~1.6x faster), recognition on onnxruntime. Detection is ~2/3 of the time on
-onnxruntime (PP-OCRv6 det small: ~3.4x slower again, for the same accuracy).
+Detection runs on OpenVINO by default or on onnxruntime (recognizers/det_runtime.py:
+bf16 where the CPU has it, ~1.6x faster), recognition on onnxruntime. Model calls are ~90%
+of a frame's time, a little more than half of it detection (`python -m benchmarks.stages`;
+PP-OCRv6 det small: ~3.4x slower again, for the same accuracy).
 """
 
 from __future__ import annotations
