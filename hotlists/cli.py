@@ -8,9 +8,11 @@ say because Redis died right after the switch-over, one warning line says so and
 will not show that import); 1 the import was refused or failed (the previous list keeps
 serving); 2 bad arguments, or Redis down or hung outside an import (one line on stderr,
 never a traceback: alpr.cli_errors); 3 the list changed but its hotlist-update event was
-not published (historical hits will miss it: re-run the import once Kafka is back); 130
-the import was interrupted (Ctrl-C, SIGTERM): its unfinished version is deleted and the
-source's lock freed.
+not published (historical hits will miss it: re-run the import once Kafka is back); 4
+the outcome is unknown: Redis failed during the switch-over and could not be asked after,
+so the new version may or may not be live (`alpr hotlist status` tells once Redis
+answers); 130 the import was interrupted (Ctrl-C, SIGTERM): its unfinished version is
+deleted and the source's lock freed.
 """
 
 from __future__ import annotations
@@ -126,11 +128,13 @@ def import_command(
     Exit 0: the new list is live (if only its import report could not be saved, a warning
     line says so). 1: refused or failed, the serving list is unchanged (a source whose
     import was cut off is free again within 10 s). 2: bad arguments. 3: live, but the
-    hotlist-update event was not published. 130: interrupted (Ctrl-C, SIGTERM).
+    hotlist-update event was not published.
+    4: outcome unknown, Redis failed during the switch-over: the new list may or may not
+    be live (check alpr hotlist status). 130: interrupted (Ctrl-C, SIGTERM).
     """
     from tqdm import tqdm
 
-    from hotlists.service import ImportFailedError
+    from hotlists.service import ImportFailedError, ImportOutcomeUnknownError
 
     importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz)
     bar = tqdm(
@@ -156,6 +160,15 @@ def import_command(
         else:
             typer.echo(f"import refused, the serving list is unchanged: {exc}", err=True)
         raise typer.Exit(1) from None
+    except ImportOutcomeUnknownError as exc:
+        bar.close()
+        # The chain: ImportOutcomeUnknownError <- SwitchOverUnknownError <- the Redis error.
+        cause = exc.__cause__.__cause__ if exc.__cause__ else None
+        typer.echo(f"error: Redis unavailable: {one_line(cause or exc)} (outcome unknown: "
+                   f"the switch-over was sent but not confirmed, so version "
+                   f"{exc.report.version} may or may not be live; run `alpr hotlist "
+                   "status` once Redis answers to see which version serves)", err=True)
+        raise typer.Exit(4) from None
     except KeyboardInterrupt:
         bar.close()
         typer.echo("error: import interrupted; the serving list is unchanged unless the "

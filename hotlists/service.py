@@ -30,12 +30,13 @@ from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.events import HotlistUpdate, UpdatePublisher, new_event_id
 from hotlists.importers import Format, get_format
 from hotlists.importers.base import ImportStats
-from hotlists.store import HotlistStore, ImportResult
+from hotlists.store import HotlistStore, ImportResult, SwitchOverUnknownError
 
 __all__ = [
     "DEFAULT_MAX_BAD_SHARE",
     "DEFAULT_MAX_SHRINK",
     "ImportFailedError",
+    "ImportOutcomeUnknownError",
     "ImportReport",
     "Importer",
     "ListShrinkError",
@@ -118,6 +119,16 @@ class ImportFailedError(RuntimeError):
         self.report = report
 
 
+class ImportOutcomeUnknownError(RuntimeError):
+    """Redis failed during the switch-over and could not be asked after: the new version
+    (`report.version`) may or may not be serving; `alpr hotlist status` tells, once
+    Redis answers."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(report.error or "import outcome unknown")
+        self.report = report
+
+
 class Importer:
     """Imports hotlist files into a store and announces them.
 
@@ -167,7 +178,8 @@ class Importer:
     ) -> ImportReport:
         """Import already-decoded lines (what import_file does after opening the file).
 
-        Raises ImportFailedError (with the report) when nothing changed."""
+        Raises ImportFailedError (with the report) when nothing changed, and
+        ImportOutcomeUnknownError when Redis failed during the switch-over."""
         f = get_format(fmt) if isinstance(fmt, str) else fmt
         stats = ImportStats()
         report = ImportReport(f.name, f.source, f.mode, name, stats)
@@ -178,6 +190,13 @@ class Importer:
                 self._replace(f, entries, report, force)
             else:
                 self._upsert(f, entries, report)
+        except SwitchOverUnknownError as exc:
+            report.version = exc.version
+            report.error = f"{type(exc).__name__}: {exc}"
+            report.seconds = time.monotonic() - started
+            report.finished_at = _now_ms()
+            # No attempt recorded: Redis is unreachable, and "failed" may be untrue.
+            raise ImportOutcomeUnknownError(report) from exc
         except Exception as exc:
             report.error = f"{type(exc).__name__}: {exc}"
             report.seconds = time.monotonic() - started

@@ -78,6 +78,7 @@ __all__ = [
     "ImportResult",
     "RefusedEntryError",
     "SourceStatus",
+    "SwitchOverUnknownError",
     "normalise_plate",
 ]
 
@@ -120,6 +121,17 @@ class ImportLockLostError(RuntimeError):
 
 class RefusedEntryError(ValueError):
     """The entry is of a kind this system never stores (immigration enforcement)."""
+
+
+class SwitchOverUnknownError(RuntimeError):
+    """The switch-over was sent but its reply lost, and Redis could not be asked after:
+    `version` may or may not be serving (the cause, a redis error, says why)."""
+
+    def __init__(self, source: HotlistSource, version: int) -> None:
+        super().__init__(f"the switch-over of {source} to version {version} was sent but "
+                         "not confirmed, and Redis could not be asked whether it ran")
+        self.source = source
+        self.version = version
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,6 +650,7 @@ class HotlistStore:
         replaced. If anything fails the old version keeps serving, `version` is deleted
         and the error propagates."""
         src = keys.source
+        flip_sent = False
         try:
             for stale in stale_versions:
                 # Left by an importer that crashed: nobody writes there any more.
@@ -648,6 +661,7 @@ class HotlistStore:
                     f"refusing to replace {src}: none of the {stats.received} entries is "
                     f"live ({stats.expired} expired, {stats.refused} refused)"
                 )
+            flip_sent = True  # from here on a lost reply may hide a flip that ran
             try:
                 old = self._flip(
                     keys=[keys.active, keys.pending, keys.lock, SOURCES_KEY, keys.versions],
@@ -658,7 +672,12 @@ class HotlistStore:
                     raise ImportLockLostError(str(exc)) from exc
                 raise
         except BaseException as exc:
-            if self._abandon(keys, version) or not isinstance(exc, redis.RedisError):
+            abandoned = self._abandon(keys, version)
+            lost_reply = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+            if abandoned is None and flip_sent and lost_reply:
+                # Never "unchanged" when it is not known: the flip may have run.
+                raise SwitchOverUnknownError(src, version) from exc
+            if abandoned is not False or not isinstance(exc, redis.RedisError):
                 raise
             # Only the flip's reply was lost: the import succeeded. It replaced the version
             # active at the start (the lock kept other imports from flipping meanwhile).
@@ -803,14 +822,21 @@ class HotlistStore:
         stats.depth = int(meta[1] or 0)
         return stats
 
-    def _abandon(self, keys: _Keys, version: int) -> bool:
-        """Undo a failed import; never masks the original error. False if the version
-        turns out to be live (its flip ran): it is kept, never deleted under lookups."""
+    def _abandon(self, keys: _Keys, version: int) -> bool | None:
+        """Undo a failed import; never masks the original error. True if the version is
+        abandoned (never served); False if it turns out to be live (its flip ran): it is
+        kept, never deleted under lookups; None if Redis could not be asked."""
         try:
-            if not int(self._abort(keys=[keys.pending, keys.active], args=[version])):
-                log.warning("hotlist %s: version %d went live though its switch-over was "
-                            "not confirmed; it keeps serving", keys.source, version)
-                return False
+            aborted = int(self._abort(keys=[keys.pending, keys.active], args=[version]))
+        except redis.RedisError:
+            log.warning("hotlist %s: could not clean up version %d (the next import sweeps "
+                        "it up unless it serves)", keys.source, version, exc_info=True)
+            return None
+        if not aborted:
+            log.warning("hotlist %s: version %d went live though its switch-over was "
+                        "not confirmed; it keeps serving", keys.source, version)
+            return False
+        try:
             self._delete_version(keys, version)
         except redis.RedisError:
             log.warning(

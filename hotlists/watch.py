@@ -29,15 +29,18 @@ from typing import Any
 
 import redis
 
-from hotlists.service import ImportFailedError, ImportReport
+from hotlists.service import ImportFailedError, ImportOutcomeUnknownError, ImportReport
 from hotlists.store import ImportInProgressError, ImportLockLostError
 
 __all__ = ["FolderWatcher", "WatchOutcome"]
 
 log = logging.getLogger(__name__)
 
-# Causes worth another try at the next poll (the file itself may be fine).
-_TRANSIENT = (redis.RedisError, ImportInProgressError, ImportLockLostError, OSError)
+# Causes worth another try at the next poll (the file itself may be fine). An unknown
+# outcome too: if its version did go live, importing the file again serves the same
+# entries.
+_TRANSIENT = (redis.RedisError, ImportInProgressError, ImportLockLostError,
+              ImportOutcomeUnknownError, OSError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,10 +58,12 @@ def test_every_hotlist_command_has_help(runner: CliRunner, command: list[str]) -
     assert "Usage:" in result.stdout
     if command == ["import"]:
         assert "--source" in result.stdout and "ncmec" in result.stdout
-        # The exit codes, with the two outcomes an operator cannot guess: a live list
-        # whose report was not saved (0, with a warning), an interrupted import (130).
+        # The exit codes, with the outcomes an operator cannot guess: a live list whose
+        # report was not saved (0, with a warning), a switch-over Redis failed to confirm
+        # (4), an interrupted import (130).
         assert "Exit 0: the new list is live" in result.stdout, result.stdout
         assert "130: interrupted" in result.stdout, result.stdout
+        assert "4: outcome unknown" in result.stdout, result.stdout
     if not command:
         for name in ("import", "status", "watch"):
             assert name in result.stdout

@@ -644,3 +644,47 @@ def test_flow_hotlist_join_waits_out_a_hung_redis_and_loses_nothing(
     assert topics == [(settings.topics.reads, b"cam-1"), (settings.topics.reads, b"cam-2"),
                       (settings.topics.alerts, b"cam-1")]
     assert json.loads(out[2].value)["entry"]["entry_id"] == "N1"
+
+
+def test_an_import_whose_switch_over_reply_is_lost_says_the_outcome_is_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: `alpr hotlist import` of 3 NCIC records replacing a 2-entry list, the Redis
+    # frozen just as the switch-over (the flip script) is sent, so its reply never comes,
+    # and frozen until the command ends. Must hold, within the deadline: exit 4 (not 1:
+    # the command cannot know whether the new list is live), one error line saying the
+    # outcome is unknown and to check `alpr hotlist status`, never "unchanged", no
+    # traceback; once Redis is thawed it runs the flip it had received, so version 2
+    # serves: "unchanged" (what the command said before) would have been false.
+    new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
+    with LocalRedis() as server, contextlib.ExitStack() as frozen:
+        HotlistStore(server.client()).replace_source(
+            HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
+        call = Script.__call__
+
+        def freeze_then_flip(self: Script, keys: Any = None, args: Any = None,
+                             client: Any = None) -> Any:
+            if self.script == hotlists.store._FLIP:
+                frozen.enter_context(server.paused())
+            return call(self, keys, args, client)
+
+        monkeypatch.setattr(Script, "__call__", freeze_then_flip)
+        try:
+            result = within_deadline(lambda: _import_in_process(server.url, new))
+        finally:
+            frozen.close()  # thaw: Redis runs what it was sent, the flip first
+            monkeypatch.setattr(Script, "__call__", call)
+        assert result.exit_code == 4, result.output
+        assert "Traceback" not in result.output and result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        [error] = [line for line in lines if line.startswith("error:")]
+        assert error.startswith("error: Redis unavailable: Timeout reading from socket "
+                                "(outcome unknown: "), error
+        assert "version 2 may or may not be live" in error, error
+        assert "alpr hotlist status" in error, error
+        assert "unchanged" not in result.stderr, result.stderr
+        assert all(line.startswith("warning: hotlist NCIC: ") for line in lines
+                   if line != error), lines
+        store = HotlistStore(server.client())
+        assert _landed(lambda: store.status()[HotlistSource.NCIC].version == 2)
+        assert [e.plate for e in store.lookup("NW00001")] == ["NW00001"]
