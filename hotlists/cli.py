@@ -5,14 +5,14 @@ replaces any earlier commands of the same names.
 
 Exit codes: 0 done (the new list is live; if only its import report could not be saved,
 say because Redis died right after the switch-over, one warning line says so and status
-will not show that import); 1 the import was refused or failed (the previous list keeps
-serving); 2 bad arguments, or Redis down or hung outside an import (one line on stderr,
-never a traceback: alpr.cli_errors); 3 the list changed but its hotlist-update event was
-not published (historical hits will miss it: re-run the import once Kafka is back); 4
-the outcome is unknown: Redis failed during the switch-over and could not be asked after,
-so the new version may or may not be live (`alpr hotlist status` tells once Redis
-answers); 130 the import was interrupted (Ctrl-C, SIGTERM): its unfinished version is
-deleted and the source's lock freed.
+shows the version as live with its report not saved); 1 the import was refused or failed
+(the previous list keeps serving); 2 bad arguments, or Redis down or hung outside an
+import (one line on stderr, never a traceback: alpr.cli_errors); 3 the list changed but
+its hotlist-update event was not published (historical hits will miss it: re-run the
+import once Kafka is back); 4 the outcome is unknown: Redis failed during the switch-over
+and could not be asked after, so the new version may or may not be live (`alpr hotlist
+status` tells once Redis answers); 130 the import was interrupted (Ctrl-C, SIGTERM): its
+unfinished version is deleted and the source's lock freed.
 """
 
 from __future__ import annotations
@@ -223,7 +223,12 @@ def status_command(
                 f"refused={rep.get('refused')} {rep.get('refused_by_reason') or ''}"
             )
         last = row.get("last_attempt") or {}
-        if last and not last.get("ok"):
+        if last.get("report_missing") and not rep:
+            # The switch-over's placeholder: this version went live, its report was lost.
+            typer.echo(f"  last import: version {last.get('version')} went live "
+                       f"{_when(last.get('finished_at'))}; its import report was not saved "
+                       "(Redis failed right after the switch-over)")
+        elif last and not last.get("ok"):
             typer.echo(
                 f"  LAST ATTEMPT FAILED {_when(last.get('finished_at'))}: {last.get('file')}: "
                 f"{last.get('error')}"

@@ -346,7 +346,7 @@ class Importer:
         except Exception as exc:  # Redis gone after the switch-over, most likely
             report.report_error = f"{type(exc).__name__}: {exc}"
             log.warning("hotlist %s: version %s is live; only its import report could not be "
-                        "saved (alpr hotlist status will not show this import)", report.source,
+                        "saved (alpr hotlist status shows no report for it)", report.source,
                         report.version, exc_info=True)
 
     def _keep_attempt(self, report: ImportReport) -> None:

@@ -11,6 +11,9 @@ deleted as a unit, index included):
     alpr:hl:{source}:lock                    STRING import lock (JSON: token, holder's host
                                                     and pid, ttl; PX ttl, kept by a heartbeat)
     alpr:hl:{source}:last_attempt            STRING JSON outcome of the last import try
+                                                    (the switch-over sets a placeholder,
+                                                    `report_missing`, that the importer
+                                                    replaces with its report)
     alpr:hl:{source}:v{N}:meta               HASH   count, state, layout, depth,
                                                     started_at, imported_at, updated_at
                                                     (epoch ms), report (import JSON)
@@ -314,6 +317,11 @@ return out
 """
 
 # Make the pending version active (only if we still own the lock and the pending slot).
+# Also replaces the last attempt with ARGV[6], a placeholder for this import's report: an
+# older failed attempt must never look like the latest once this version serves, even if
+# Redis fails before the report is saved.
+# KEYS: active, pending, lock, sources, versions, last_attempt.
+# ARGV: token, version, source, source prefix, now_ms, placeholder JSON.
 _FLIP = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then
     return redis.error_reply('ALPR_LOCK_LOST import lock expired or taken over')
@@ -328,6 +336,7 @@ redis.call('SADD', KEYS[4], ARGV[3])
 redis.call('HSET', ARGV[4] .. 'v' .. ARGV[2] .. ':meta', 'state', 'active',
            'imported_at', ARGV[5])
 if old then redis.call('HSET', ARGV[4] .. 'v' .. old .. ':meta', 'state', 'retired') end
+redis.call('SET', KEYS[6], ARGV[6])
 return old
 """
 
@@ -662,10 +671,15 @@ class HotlistStore:
                     f"live ({stats.expired} expired, {stats.refused} refused)"
                 )
             flip_sent = True  # from here on a lost reply may hide a flip that ran
+            flipped_at = _now_ms()
+            placeholder = {"source": src.value, "ok": True, "version": version,
+                           "finished_at": flipped_at, "report_missing": True}
             try:
                 old = self._flip(
-                    keys=[keys.active, keys.pending, keys.lock, SOURCES_KEY, keys.versions],
-                    args=[token, version, src.value, keys.prefix, _now_ms()],
+                    keys=[keys.active, keys.pending, keys.lock, SOURCES_KEY, keys.versions,
+                          keys.last_attempt],
+                    args=[token, version, src.value, keys.prefix, flipped_at,
+                          json.dumps(placeholder)],
                 )
             except redis.ResponseError as exc:
                 if "ALPR_LOCK_LOST" in str(exc):

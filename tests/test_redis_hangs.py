@@ -688,3 +688,48 @@ def test_an_import_whose_switch_over_reply_is_lost_says_the_outcome_is_unknown(
         store = HotlistStore(server.client())
         assert _landed(lambda: store.status()[HotlistSource.NCIC].version == 2)
         assert [e.plate for e in store.lookup("NW00001")] == ["NW00001"]
+
+
+def test_status_after_a_live_import_whose_report_was_lost_shows_no_stale_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: a Redis serving a 2-entry NCIC list; `alpr hotlist import` of an empty NCIC
+    # file (refused: status records a failed attempt); then an import of 3 records with
+    # the Redis frozen from the moment its switch-over has answered until the command
+    # ends (version 2 live, its report not saved); then `alpr hotlist status`. Must hold:
+    # status shows version 2 serving and its report as not saved, never the earlier
+    # refusal as "LAST ATTEMPT FAILED" (it is older than the serving version).
+    empty = _ncic_file(tmp_path / "empty.txt", 0, "EM")
+    new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
+    with LocalRedis() as server, contextlib.ExitStack() as cut:
+        HotlistStore(server.client()).replace_source(
+            HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
+        refused = _import_in_process(server.url, empty)
+        assert refused.exit_code == 1, refused.output
+        status = ["hotlist", "status", "--redis", server.url]
+        assert "LAST ATTEMPT FAILED" in CliRunner().invoke(app, status).stdout
+        call = Script.__call__
+
+        def flip_then_outage(self: Script, keys: Any = None, args: Any = None,
+                             client: Any = None) -> Any:
+            reply = call(self, keys, args, client)
+            if self.script == hotlists.store._FLIP:
+                cut.enter_context(server.paused())
+            return reply
+
+        monkeypatch.setattr(Script, "__call__", flip_then_outage)
+        try:
+            result = within_deadline(lambda: _import_in_process(server.url, new))
+        finally:
+            cut.close()  # Redis back
+            monkeypatch.setattr(Script, "__call__", call)
+        assert result.exit_code == 0, result.output
+        assert "report could not be saved" in result.stderr, result.stderr
+        shown = CliRunner().invoke(app, status)
+        assert shown.exit_code == 0, shown.output
+        assert shown.stdout.startswith("NCIC: version=2 entries=3 "), shown.stdout
+        assert "LAST ATTEMPT FAILED" not in shown.stdout, shown.stdout
+        assert "  last import: version 2 went live " in shown.stdout, shown.stdout
+        assert "its import report was not saved" in shown.stdout, shown.stdout
+        row = json.loads(CliRunner().invoke(app, [*status, "--json"]).stdout)["NCIC"]
+        assert (row["last_attempt"]["ok"], row["last_attempt"]["version"]) == (True, 2), row
