@@ -7,12 +7,15 @@ Exit codes: 0 done (the new list is live; if only its import report could not be
 say because Redis died right after the switch-over, one warning line says so and status
 shows the version as live with its report not saved); 1 the import was refused or failed
 (the previous list keeps serving); 2 bad arguments, or Redis down or hung outside an
-import (one line on stderr, never a traceback: alpr.cli_errors); 3 the list changed but
-its hotlist-update event was not published (historical hits will miss it: re-run the
-import once Kafka is back); 4 the outcome is unknown: Redis failed during the switch-over
-and could not be asked after, so the new version may or may not be live (`alpr hotlist
-status` tells once Redis answers); 130 the import was interrupted (Ctrl-C, SIGTERM): its
-unfinished version is deleted and the source's lock freed.
+import (one line on stderr, never a traceback: alpr.cli_errors), or Redis failed after
+the switch-over while the new entries were read back for the hotlist-update event (the
+list is live, the event was not published: re-run the import once Redis answers); 3 the
+list changed but its hotlist-update event was not published because of the broker
+(historical hits will miss it: re-run the import once Kafka is back); 4 the outcome is
+unknown: Redis failed during the switch-over and could not be asked after, so the new
+version may or may not be live (`alpr hotlist status` tells once Redis answers); 130 the
+import was interrupted (Ctrl-C, SIGTERM): its unfinished version is deleted and the
+source's lock freed.
 """
 
 from __future__ import annotations
@@ -127,8 +130,9 @@ def import_command(
 
     Exit 0: the new list is live (if only its import report could not be saved, a warning
     line says so). 1: refused or failed, the serving list is unchanged (a source whose
-    import was cut off is free again within 10 s). 2: bad arguments. 3: live, but the
-    hotlist-update event was not published.
+    import was cut off is free again within 10 s). 2: bad arguments, or live but Redis
+    failed reading it back for its hotlist-update event (not published). 3: live, but
+    Kafka did not take its hotlist-update event.
     4: outcome unknown, Redis failed during the switch-over: the new list may or may not
     be live (check alpr hotlist status). 130: interrupted (Ctrl-C, SIGTERM).
     """
@@ -179,6 +183,14 @@ def import_command(
     data = report.as_dict()
     _print_rejections(data)
     typer.echo(_summary(data))
+    if report.event_published is False and report.event_failed_on == "redis":
+        # A Redis failure, said and exited as every command says it (alpr.cli_errors).
+        typer.echo(f"error: Redis unavailable: {report.event_error} (version "
+                   f"{report.version} is live and the flow matches reads against it, but its "
+                   "hotlist-update event was not published: its entries could not be read "
+                   "back, so historical hits will miss them; re-run the import once Redis "
+                   "answers)", err=True)
+        raise typer.Exit(2)
     if report.event_published is False:
         typer.echo(f"WARNING: hotlist-update event not published: {report.event_error}",
                    err=True)

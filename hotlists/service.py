@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import redis
 
 from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.events import HotlistUpdate, UpdatePublisher, new_event_id
@@ -84,6 +86,9 @@ class ImportReport:
     finished_at: int = 0  # epoch ms
     event_published: bool | None = None
     event_error: str | None = None
+    # What kept the event from being published: Redis (its entries could not be read back
+    # to build it) or the broker (it was built but not delivered).
+    event_failed_on: Literal["redis", "broker"] | None = None
     report_error: str | None = None  # the change is live but this report was not kept
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -107,6 +112,7 @@ class ImportReport:
             "finished_at": self.finished_at,
             "event_published": self.event_published,
             "event_error": self.event_error,
+            "event_failed_on": self.event_failed_on,
             **self.stats.as_dict(),
         }
 
@@ -290,9 +296,17 @@ class Importer:
         try:
             self.publisher.publish(self._event(report))
             report.event_published = True
+        except redis.RedisError as exc:  # reading the entries back: the broker is not at fault
+            report.event_published = False
+            report.event_error = f"{type(exc).__name__}: {exc}"
+            report.event_failed_on = "redis"
+            log.warning("hotlist %s: version %s is live but its update event was not "
+                        "published: Redis failed reading its entries back", report.source,
+                        report.version, exc_info=True)
         except Exception as exc:  # EventPublishError or a broker failure: the change is live
             report.event_published = False
             report.event_error = f"{type(exc).__name__}: {exc}"
+            report.event_failed_on = "broker"
             log.error("hotlist %s: update event not published: %s", report.source, exc)
 
     def _event(self, report: ImportReport) -> HotlistUpdate:

@@ -36,6 +36,7 @@ from alpr import metrics
 from alpr.cli import app
 from alpr.config import Settings
 from alpr.contracts import HotlistSource
+from connectors.kafka import delete_topics, read_all
 from connectors.local_services import LocalRedis
 from flows.pipeline import join_batch
 from hotlists.importers.ncic import format_record
@@ -733,3 +734,55 @@ def test_status_after_a_live_import_whose_report_was_lost_shows_no_stale_failure
         assert "its import report was not saved" in shown.stdout, shown.stdout
         row = json.loads(CliRunner().invoke(app, [*status, "--json"]).stdout)["NCIC"]
         assert (row["last_attempt"]["ok"], row["last_attempt"]["version"]) == (True, 2), row
+
+
+def test_a_redis_failure_reading_entries_for_the_update_event_is_said_as_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kafka: str,
+    unique_topic: Callable[[str], str],
+) -> None:
+    # Fed: `alpr hotlist import` of 3 NCIC records into an empty source, with a real
+    # broker for the hotlist-update event, the Redis frozen from the moment the
+    # switch-over has answered until the command ends (building the event reads the new
+    # entries back from Redis). Must hold, within the deadline: stdout says version 1 is
+    # live; exit 2 (Redis failed, as every command says it), not 3 (a Kafka failure);
+    # one `error: Redis unavailable` line saying the list is live, the event was not
+    # published and what to do, nothing blaming Kafka; no event on the topic; once Redis
+    # is back, version 1 serves the new entries.
+    topic = unique_topic("hotlist-updates")
+    monkeypatch.setenv("ALPR_TOPIC_HOTLIST_UPDATES", topic)
+    new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
+    try:
+        with LocalRedis() as server, contextlib.ExitStack() as cut:
+            call = Script.__call__
+
+            def flip_then_outage(self: Script, keys: Any = None, args: Any = None,
+                                 client: Any = None) -> Any:
+                reply = call(self, keys, args, client)
+                if self.script == hotlists.store._FLIP:
+                    cut.enter_context(server.paused())
+                return reply
+
+            monkeypatch.setattr(Script, "__call__", flip_then_outage)
+            try:
+                result = within_deadline(lambda: CliRunner().invoke(app, [
+                    "hotlist", "import", str(new), "-s", "ncic", "--redis", server.url,
+                    "--kafka", kafka]))
+            finally:
+                cut.close()  # Redis back
+                monkeypatch.setattr(Script, "__call__", call)
+            assert result.exit_code == 2, result.output
+            assert "Traceback" not in result.output
+            assert result.stdout.startswith("NCIC: version 1 live with 3 entries"), result.stdout
+            lines = result.stderr.strip().splitlines()
+            [error] = [line for line in lines if line.startswith("error:")]
+            assert error.startswith("error: Redis unavailable: "), error
+            assert "version 1 is live" in error and "event was not published" in error, error
+            assert "re-run the import once Redis answers" in error, error
+            assert "Kafka" not in result.stderr and "WARNING" not in result.stderr, lines
+            assert all(line.startswith("warning: hotlist NCIC: ") for line in lines
+                       if line != error), lines
+            assert read_all(kafka, topic, timeout=5, idle=1.0) == []
+            store = HotlistStore(server.client())
+            assert [e.plate for e in store.lookup("NW00001")] == ["NW00001"]
+    finally:
+        delete_topics(kafka, [topic])
