@@ -44,6 +44,7 @@ from recognizers.plate_text import (
     prefer_wider,
     reject_reason,
 )
+from recognizers.small_print import MIN_KEPT, TAIL_LENGTHS, char_heights, small_tail
 
 __all__ = [
     "DET_MODEL_NAME",
@@ -285,22 +286,52 @@ def rec_tensor(crops: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
     return batch
 
 
+def ctc_emissions(probs: NDArray[np.float32]) -> list[tuple[int, int, int]]:
+    """Greedy CTC path: (charset index, first step, last step) of each character it
+    emits, merging repeated steps and dropping blanks (index 0)."""
+    out: list[tuple[int, int, int]] = []
+    prev = -1
+    for step, idx in enumerate(probs.argmax(axis=1).tolist()):
+        if idx != 0 and idx == prev:
+            out[-1] = (idx, out[-1][1], step)
+        elif idx != 0:
+            out.append((idx, step, step))
+        prev = idx
+    return out
+
+
 def ctc_greedy(probs: NDArray[np.float32], charset: Sequence[str]) -> tuple[str, tuple[float, ...]]:
     """Greedy CTC: merge repeated steps, drop blanks; a character's probability is the
     highest softmax over the steps that emitted it."""
-    best = probs.argmax(axis=1)
     best_p = probs.max(axis=1)
-    chars: list[str] = []
-    conf: list[float] = []
-    prev = -1
-    for idx, p in zip(best.tolist(), best_p.tolist(), strict=True):
-        if idx != prev and idx != 0:
-            chars.append(charset[idx])
-            conf.append(p)
-        elif idx == prev and idx != 0:
-            conf[-1] = max(conf[-1], p)
-        prev = idx
-    return "".join(chars), tuple(float(min(1.0, max(0.0, c))) for c in conf)
+    emitted = ctc_emissions(probs)
+    text = "".join(charset[idx] for idx, _, _ in emitted)
+    conf = tuple(
+        float(min(1.0, max(0.0, best_p[a : b + 1].max()))) for _, a, b in emitted
+    )
+    return text, conf
+
+
+def without_small_print(
+    crop: NDArray[np.uint8], probs: NDArray[np.float32], step_px: float,
+    text: str, conf: tuple[float, ...],
+) -> tuple[str, tuple[float, ...]]:
+    """The read with a trailing run of small characters dropped (recognizers.small_print);
+    `probs` is the crop's CTC output, `step_px` the input columns per output step."""
+    emitted = ctc_emissions(probs)
+    plate = [i for i, ch in enumerate(text) if ch.isascii() and ch.isalnum()]
+    if len(plate) < MIN_KEPT + min(TAIL_LENGTHS) or len(emitted) != len(text):
+        return text, conf
+    resized = cv2.resize(crop, (rec_width(crop), _REC_H), interpolation=cv2.INTER_LINEAR)
+    spans = [(emitted[i][1], emitted[i][2]) for i in plate]
+    k = small_tail(char_heights(resized, spans, step_px))
+    if not k:
+        return text, conf
+    cut = plate[-k]
+    kept = text[:cut].rstrip()
+    while kept and not kept[-1].isalnum():  # a separator before the small print
+        kept = kept[:-1]
+    return kept, conf[: len(kept)]
 
 
 class PPOCRRecognizer:
@@ -405,6 +436,8 @@ class PPOCRRecognizer:
         Only crops of nearly the same width share a batch: padding a short crop to a long
         one's width changes what CTC reads (seen: "NTC249" alone, "TC249" padded to 320).
         Results come back in the order of `crops`. An empty crop reads as ("", ()).
+        A trailing run of half-height characters (New Jersey's small digits) is dropped:
+        recognizers/small_print.py.
         """
         results: list[tuple[str, tuple[float, ...]]] = [("", ())] * len(crops)
         widths = {}
@@ -414,8 +447,12 @@ class PPOCRRecognizer:
         for chunk in _width_batches(widths):
             tensor = rec_tensor([_as_bgr(crops[i]) for i in chunk])
             out = self._rec.run(None, {self._rec_input: tensor})[0]
+            step_px = tensor.shape[3] / out.shape[1]
             for i, probs in zip(chunk, out, strict=True):
-                results[i] = ctc_greedy(probs, self._charset)
+                text, conf = ctc_greedy(probs, self._charset)
+                results[i] = without_small_print(
+                    _as_bgr(crops[i]), probs, step_px, text, conf
+                )
         return results
 
     # ------------------------------------------------------------------ whole frame
