@@ -43,6 +43,7 @@ __all__ = [
     "Importer",
     "ListShrinkError",
     "TooManyBadRowsError",
+    "update_event",
 ]
 
 log = logging.getLogger(__name__)
@@ -294,7 +295,7 @@ class Importer:
         if self.publisher is None:
             return
         try:
-            self.publisher.publish(self._event(report))
+            self.publisher.publish(update_event(self.store, report))
             report.event_published = True
         except redis.RedisError as exc:  # reading the entries back: the broker is not at fault
             report.event_published = False
@@ -308,46 +309,6 @@ class Importer:
             report.event_error = f"{type(exc).__name__}: {exc}"
             report.event_failed_on = "broker"
             log.error("hotlist %s: update event not published: %s", report.source, exc)
-
-    def _event(self, report: ImportReport) -> HotlistUpdate:
-        stats = report.stats
-        added: list[HotlistEntry] | None = None
-        added_all = truncated = False
-        if report.mode == "upsert":
-            added = list(report.extra.get("upserted_entries", []))
-        elif report.version is not None:
-            if report.previous_version is None:
-                added_all = True
-                if report.entries <= INLINE_ADDED_LIMIT:
-                    added = list(self.store.iter_entries(report.source))
-                else:
-                    truncated = True
-            elif report.added is not None and report.added <= INLINE_ADDED_LIMIT:
-                added = self.store.added_entries(report.source, report.version)
-            else:
-                truncated = True
-        return HotlistUpdate(
-            event_id=new_event_id(),
-            action="upsert" if report.mode == "upsert" else "import",
-            source=report.source,
-            version=report.version,
-            entries=report.entries,
-            imported_at=report.finished_at,
-            file=report.file,
-            rows=stats.rows,
-            rejected=stats.rejected_total,
-            rejected_by_code=dict(stats.rejected),
-            refused=stats.refused_total,
-            refused_by_reason=dict(stats.refused),
-            skipped_expired=report.skipped_expired,
-            added=added,
-            added_count=report.entries if added_all else report.added,
-            added_all=added_all,
-            added_truncated=truncated,
-            removed=[
-                {"plate": p, "entry_id": i} for p, i in report.extra.get("removed_entries", [])
-            ],
-        )
 
     def _keep_report(self, report: ImportReport) -> None:
         """Keep a live change's report for status: with its version (replace mode) and as
@@ -369,6 +330,55 @@ class Importer:
         except Exception:  # status is informational: never hide the import's outcome
             log.warning("hotlist %s: could not record the import attempt", report.source,
                         exc_info=True)
+
+
+def update_event(store: HotlistStore, report: ImportReport) -> HotlistUpdate:
+    """The hotlist-update event announcing a live change (a new event id each call).
+
+    Upserts carry their entries. An import carries the plates new since the previous
+    version, or every entry when there was none (`added_all`), read back from the store;
+    more than INLINE_ADDED_LIMIT (or an uncounted set) become `added_truncated` and
+    consumers read them from the store. Shared by the importer and `alpr hotlist
+    republish` (hotlists.republish), so a republished event is the one the import sent.
+    """
+    stats = report.stats
+    added: list[HotlistEntry] | None = None
+    added_all = truncated = False
+    if report.mode == "upsert":
+        added = list(report.extra.get("upserted_entries", []))
+    elif report.version is not None:
+        if report.previous_version is None:
+            added_all = True
+            if report.entries <= INLINE_ADDED_LIMIT:
+                added = list(store.iter_entries(report.source))
+            else:
+                truncated = True
+        elif report.added is not None and report.added <= INLINE_ADDED_LIMIT:
+            added = store.added_entries(report.source, report.version)
+        else:
+            truncated = True
+    return HotlistUpdate(
+        event_id=new_event_id(),
+        action="upsert" if report.mode == "upsert" else "import",
+        source=report.source,
+        version=report.version,
+        entries=report.entries,
+        imported_at=report.finished_at,
+        file=report.file,
+        rows=stats.rows,
+        rejected=stats.rejected_total,
+        rejected_by_code=dict(stats.rejected),
+        refused=stats.refused_total,
+        refused_by_reason=dict(stats.refused),
+        skipped_expired=report.skipped_expired,
+        added=added,
+        added_count=report.entries if added_all else report.added,
+        added_all=added_all,
+        added_truncated=truncated,
+        removed=[
+            {"plate": p, "entry_id": i} for p, i in report.extra.get("removed_entries", [])
+        ],
+    )
 
 
 def _counted(lines: Iterable[str], progress: Callable[[int], None]) -> Iterator[str]:
