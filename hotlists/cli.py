@@ -1,4 +1,4 @@
-"""`alpr hotlist import|status|watch`: the operator's commands for hotlists.
+"""`alpr hotlist import|status|watch|republish`: the operator's commands for hotlists.
 
 Wired into the main CLI by `register_hotlist_commands(hotlist_app)` (alpr/cli.py), which
 replaces any earlier commands of the same names.
@@ -9,13 +9,18 @@ shows the version as live with its report not saved); 1 the import was refused o
 (the previous list keeps serving); 2 bad arguments, or Redis down or hung outside an
 import (one line on stderr, never a traceback: alpr.cli_errors), or Redis failed after
 the switch-over while the new entries were read back for the hotlist-update event (the
-list is live, the event was not published: re-run the import once Redis answers); 3 the
-list changed but its hotlist-update event was not published because of the broker
-(historical hits will miss it: re-run the import once Kafka is back); 4 the outcome is
+list is live, the event was not published: `alpr hotlist republish --source X` once Redis
+answers; re-running the import would announce nothing new); 3 the list changed but its
+hotlist-update event was not published because of the broker (historical hits will miss
+it: `alpr hotlist republish --source X` once Kafka is back); 4 the outcome is
 unknown: Redis failed during the switch-over and could not be asked after, so the new
 version may or may not be live (`alpr hotlist status` tells once Redis answers); 130 the
 import was interrupted (Ctrl-C, SIGTERM): its unfinished version is deleted and the
 source's lock freed.
+
+`republish` sends the serving version's hotlist-update event again (hotlists.republish):
+exit 0 published, 1 the source has no live version, 2 Redis down or hung, 3 the broker
+did not take it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import redis
 import typer
@@ -38,9 +43,12 @@ from typer.core import TyperCommand
 
 from alpr.cli_errors import FailsClearly, log_with_times, one_line
 
+if TYPE_CHECKING:  # imported by the commands themselves: `alpr --help` stays quick
+    from hotlists.republish import Republished
+
 __all__ = ["register_hotlist_commands"]
 
-_COMMANDS = ("import", "status", "watch")
+_COMMANDS = ("import", "status", "watch", "republish")
 
 
 class FormatName(StrEnum):
@@ -64,6 +72,14 @@ KafkaOpt = Annotated[
 SourceOpt = Annotated[
     FormatName,
     typer.Option("--source", "-s", help="File format: ncic, ccic, ncmec (Amber) or csv (agency)."),
+]
+ListOpt = Annotated[
+    FormatName,
+    typer.Option("--source", "-s", help="The list: ncic, ccic, ncmec (Amber) or csv (agency)."),
+]
+AckTimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=0.1, help="Seconds the broker may take to acknowledge."),
 ]
 NoEventsOpt = Annotated[
     bool, typer.Option("--no-events", help="Do not publish to alpr.hotlist-updates.")
@@ -101,13 +117,15 @@ class _Command(FailsClearly, TyperCommand):
 
 
 def register_hotlist_commands(hotlist_app: typer.Typer) -> None:
-    """Add import, status and watch to `alpr hotlist` (replacing same-named commands)."""
+    """Add import, status, watch and republish to `alpr hotlist` (replacing same-named
+    commands)."""
     hotlist_app.registered_commands = [
         c for c in hotlist_app.registered_commands if c.name not in _COMMANDS
     ]
     hotlist_app.command("import", cls=_Command)(import_command)
     hotlist_app.command("status", cls=_Command)(status_command)
     hotlist_app.command("watch", cls=_Command)(watch_command)
+    hotlist_app.command("republish", cls=_Command)(republish_command)
 
 
 def import_command(
@@ -133,6 +151,8 @@ def import_command(
     import was cut off is free again within 10 s). 2: bad arguments, or live but Redis
     failed reading it back for its hotlist-update event (not published). 3: live, but
     Kafka did not take its hotlist-update event.
+    After 2 or 3, run `alpr hotlist republish --source X` (not the import again: it
+    would announce nothing new).
     4: outcome unknown, Redis failed during the switch-over: the new list may or may not
     be live (check alpr hotlist status). 130: interrupted (Ctrl-C, SIGTERM).
     """
@@ -188,12 +208,15 @@ def import_command(
         typer.echo(f"error: Redis unavailable: {report.event_error} (version "
                    f"{report.version} is live and the flow matches reads against it, but its "
                    "hotlist-update event was not published: its entries could not be read "
-                   "back, so historical hits will miss them; re-run the import once Redis "
-                   "answers)", err=True)
+                   "back, so historical hits will miss them; run `alpr hotlist republish "
+                   f"--source {source.value}` once Redis answers)", err=True)
         raise typer.Exit(2)
     if report.event_published is False:
-        typer.echo(f"WARNING: hotlist-update event not published: {report.event_error}",
-                   err=True)
+        # Not "re-run the import": compared with the version now live, it adds nothing.
+        typer.echo(f"WARNING: hotlist-update event not published: {report.event_error} "
+                   f"(version {report.version} is live; historical hits will miss its new "
+                   f"entries until `alpr hotlist republish --source {source.value}` runs "
+                   "once Kafka is back)", err=True)
         raise typer.Exit(3)
 
 
@@ -289,6 +312,45 @@ def watch_command(
     watcher.run(interval, stop)
 
 
+def republish_command(
+    source: ListOpt,
+    redis_url: RedisOpt = "redis://127.0.0.1:6379/0",
+    kafka: KafkaOpt = None,
+    timeout: AckTimeoutOpt = 15.0,
+) -> None:
+    """Publish the hotlist-update event of the source's live version again:
+    the event its import would have sent (its new entries as added), with a new event id.
+    Run it after an import exited 2 or 3 because its event was not published.
+
+    Exit 0: published. 1: the source has no live version. 2: Redis down or hung.
+    3: Kafka did not take the event (nothing published: run it again once Kafka answers).
+    """
+    from alpr.config import Settings
+    from alpr.redis_client import redis_from_url
+    from hotlists.events import KafkaUpdatePublisher
+    from hotlists.republish import NothingLiveError, rebuild_update
+    from hotlists.store import HotlistStore
+
+    # Redis first: a source with nothing live, or a Redis outage, is said without waiting
+    # on the broker.
+    try:
+        rebuilt = rebuild_update(HotlistStore(redis_from_url(redis_url)), source.value)
+    except NothingLiveError as exc:
+        typer.echo(f"republish refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    update = rebuilt.update
+    try:
+        KafkaUpdatePublisher(kafka or Settings().kafka_bootstrap,
+                             timeout_s=timeout).publish(update)
+    except Exception as exc:  # no broker, no ack: the event is not out
+        typer.echo(f"error: Kafka did not take the hotlist-update event of "
+                   f"{update.source.value} version {update.version}: {one_line(exc)} "
+                   f"(nothing published; run `alpr hotlist republish --source "
+                   f"{source.value}` again once Kafka answers)", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(_republished(rebuilt))
+
+
 # --- helpers ---------------------------------------------------------------------------
 
 
@@ -378,6 +440,20 @@ def _summary(data: dict[str, Any]) -> str:
         f"({added}; {data['rows']} rows, {data['rejected']} rejected, {data['refused']} "
         f"refused, {data['skipped_expired']} expired) in {data['seconds']:.1f} s"
     )
+
+
+def _republished(rebuilt: Republished) -> str:
+    update = rebuilt.update
+    count = rebuilt.announced
+    what = f"{count} entries announced" if count is not None else "new entries (not counted)"
+    if update.added_truncated:
+        what += " (too many to carry: consumers read them from the store)"
+    if rebuilt.whole_list and update.action == "upsert":
+        what += " (every live alert: single upserts are not kept one by one)"
+    elif rebuilt.whole_list:
+        what += " (every live entry: the version's import report was not saved)"
+    return (f"{update.source.value}: version {update.version} republished: {what} as added; "
+            f"event {update.event_id}")
 
 
 def _status_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def status_json(runner: CliRunner, url: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("command", [[], ["import"], ["status"], ["watch"]])
+@pytest.mark.parametrize("command", [[], ["import"], ["status"], ["watch"], ["republish"]])
 def test_every_hotlist_command_has_help(runner: CliRunner, command: list[str]) -> None:
     result = runner.invoke(app, ["hotlist", *command, "--help"])
     assert result.exit_code == 0, result.output
@@ -64,8 +64,10 @@ def test_every_hotlist_command_has_help(runner: CliRunner, command: list[str]) -
         assert "Exit 0: the new list is live" in result.stdout, result.stdout
         assert "130: interrupted" in result.stdout, result.stdout
         assert "4: outcome unknown" in result.stdout, result.stdout
+        # An unpublished event is repaired by republishing, not by importing again.
+        assert "alpr hotlist republish --source X" in result.stdout, result.stdout
     if not command:
-        for name in ("import", "status", "watch"):
+        for name in ("import", "status", "watch", "republish"):
             assert name in result.stdout
 
 

@@ -747,7 +747,8 @@ def test_a_redis_failure_reading_entries_for_the_update_event_is_said_as_redis(
     # live; exit 2 (Redis failed, as every command says it), not 3 (a Kafka failure);
     # one `error: Redis unavailable` line saying the list is live, the event was not
     # published and what to do, nothing blaming Kafka; no event on the topic; once Redis
-    # is back, version 1 serves the new entries.
+    # is back, version 1 serves the new entries, and the advised `alpr hotlist republish`
+    # publishes the event naming them.
     topic = unique_topic("hotlist-updates")
     monkeypatch.setenv("ALPR_TOPIC_HOTLIST_UPDATES", topic)
     new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
@@ -777,12 +778,21 @@ def test_a_redis_failure_reading_entries_for_the_update_event_is_said_as_redis(
             [error] = [line for line in lines if line.startswith("error:")]
             assert error.startswith("error: Redis unavailable: "), error
             assert "version 1 is live" in error and "event was not published" in error, error
-            assert "re-run the import once Redis answers" in error, error
+            assert "run `alpr hotlist republish --source ncic` once Redis answers" in error, \
+                error
             assert "Kafka" not in result.stderr and "WARNING" not in result.stderr, lines
             assert all(line.startswith("warning: hotlist NCIC: ") for line in lines
                        if line != error), lines
             assert read_all(kafka, topic, timeout=5, idle=1.0) == []
             store = HotlistStore(server.client())
             assert [e.plate for e in store.lookup("NW00001")] == ["NW00001"]
+            # What the error line advises works: the republished event names the 3 entries.
+            again = CliRunner().invoke(app, ["hotlist", "republish", "-s", "ncic", "--redis",
+                                             server.url, "--kafka", kafka])
+            assert again.exit_code == 0, again.output
+            [record] = read_all(kafka, topic, expect=1, timeout=30, idle=1.0)
+            assert (record.json()["version"],
+                    sorted(e["plate"] for e in record.json()["added"])) == (
+                1, ["NW00000", "NW00001", "NW00002"])
     finally:
         delete_topics(kafka, [topic])

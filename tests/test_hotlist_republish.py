@@ -1,0 +1,192 @@
+"""`alpr hotlist republish`: the serving version's hotlist-update event sent again, after
+an import whose event was not published, against a real Redis and a real broker (tansu).
+
+Each test says what it feeds and what must survive. The rule: what historical hits
+search for after a republish is what the lost event would have named, never less.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import Result
+from typer.testing import CliRunner
+
+from alpr.cli import app
+from alpr.contracts import HotlistSource
+from connectors.kafka import delete_topics, read_all
+from connectors.local_services import LocalKafka, LocalRedis, free_port
+from hotlists.events import HotlistUpdate, KafkaUpdatePublisher, MemoryUpdatePublisher
+from hotlists.importers.ncic import format_record
+from hotlists.service import INLINE_ADDED_LIMIT, Importer
+from hotlists.store import HotlistStore
+from safeguards.historical import parse_hotlist_update
+
+NCIC = HotlistSource.NCIC
+
+
+def ncic_file(path: Path, plates: list[str]) -> Path:
+    lines = ["NCIC LPR EXTRACT 202401150600"]
+    lines += [format_record("V", p, "CO", record_id=f"{p}CO0000") for p in plates]
+    path.write_text("\n".join(lines) + "\n", encoding="latin-1")
+    return path
+
+
+def plates(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(n)]
+
+
+@pytest.fixture
+def url(redis_server: LocalRedis, redis_client: redis.Redis) -> str:
+    """The flushed scratch db of the test Redis (redis_client flushes it)."""
+    return redis_server.url_for(redis_client.connection_pool.connection_kwargs["db"])
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis) -> HotlistStore:
+    return HotlistStore(redis_client)
+
+
+@pytest.fixture
+def topic(kafka: str, unique_topic: Callable[[str], str],
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh hotlist-updates topic, the one the CLI publishes to."""
+    name = unique_topic("hotlist-updates")
+    monkeypatch.setenv("ALPR_TOPIC_HOTLIST_UPDATES", name)
+    yield name
+    delete_topics(kafka, [name])
+
+
+def republish(url: str, kafka: str, source: str = "ncic", *more: str) -> Result:
+    return CliRunner().invoke(app, ["hotlist", "republish", "--source", source, "--redis", url,
+                                    "--kafka", kafka, *more])
+
+
+def one_event(kafka: str, topic: str) -> HotlistUpdate:
+    records = read_all(kafka, topic, expect=1, timeout=30, idle=1.0)
+    assert len(records) == 1, records
+    assert records[0].key_text == "NCIC"
+    return HotlistUpdate.model_validate_json(records[0].value or b"")
+
+
+def test_republish_announces_what_an_import_whose_broker_failed_added(
+    store: HotlistStore, url: str, kafka: str, topic: str, tmp_path: Path
+) -> None:
+    """Fed: version 1 of NCIC (3 plates, imported without events), then version 2 (the 3
+    plus 2 new) imported with a publisher whose broker was stopped after it connected, so
+    its event was never published (the import's exit 3); then `republish --source ncic`
+    with a broker up. Must survive: exit 0 and a line naming NCIC, version 2 and the 2
+    entries announced; exactly one event on alpr.hotlist-updates, for version 2, whose
+    added entries are the 2 new plates (not the whole list, nothing truncated), read as
+    added by historical hits (parse_hotlist_update)."""
+    old, new = plates("OLD", 3), plates("NEW", 2)
+    Importer(store).import_file("ncic", ncic_file(tmp_path / "v1.txt", old))
+    with LocalKafka() as lost:
+        publisher = KafkaUpdatePublisher(lost.bootstrap, topic, timeout_s=1.0)
+    report = Importer(store, publisher=publisher).import_file(
+        "ncic", ncic_file(tmp_path / "v2.txt", old + new))
+    assert (report.version, report.event_published, report.event_failed_on) == (
+        2, False, "broker")
+
+    result = republish(url, kafka)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("NCIC: version 2 republished: 2 entries announced"), \
+        result.stdout
+
+    event = one_event(kafka, topic)
+    assert (event.action, event.source, event.version, event.entries) == ("import", NCIC, 2, 5)
+    assert sorted(e.plate for e in event.added or []) == new
+    assert (event.added_count, event.added_all, event.added_truncated) == (2, False, False)
+    assert event.file == report.file and event.rows == 5
+    added = parse_hotlist_update(event.to_json_bytes(), store)
+    assert sorted(plate for _, _, plate in added.keys) == new and not added.sources
+
+
+def test_a_republished_big_import_is_the_imports_own_event_truncated_alike(
+    store: HotlistStore, url: str, kafka: str, topic: str, tmp_path: Path
+) -> None:
+    """Fed: NCIC version 1 (2 plates), then version 2 adding INLINE_ADDED_LIMIT + 1 new
+    plates, its event caught in memory (what the import sent); then `republish`. Must
+    survive: the published event equals the import's in every field but its id
+    (`added_truncated`, no inline entries, the same count), and historical hits read the
+    new plates, and only those, from the store."""
+    old, new = plates("OLD", 2), plates("BIG", INLINE_ADDED_LIMIT + 1)
+    Importer(store).import_file("ncic", ncic_file(tmp_path / "v1.txt", old))
+    sent = MemoryUpdatePublisher()
+    Importer(store, publisher=sent).import_file("ncic", ncic_file(tmp_path / "v2.txt", old + new))
+    [original] = sent.events
+
+    result = republish(url, kafka)
+    assert result.exit_code == 0, result.output
+    assert f"{len(new)} entries announced" in result.stdout, result.stdout
+    assert "too many to carry" in result.stdout, result.stdout
+
+    event = one_event(kafka, topic)
+    assert event.event_id != original.event_id
+    assert event.model_dump(exclude={"event_id"}) == original.model_dump(exclude={"event_id"})
+    assert event.added_truncated and event.added is None and event.added_count == len(new)
+    added = parse_hotlist_update(event.to_json_bytes(), store)
+    assert sorted(plate for _, _, plate in added.keys) == new and not added.sources
+
+
+def test_without_the_versions_report_every_live_entry_is_announced(
+    store: HotlistStore, redis_client: redis.Redis, url: str, kafka: str, topic: str,
+    tmp_path: Path,
+) -> None:
+    """Fed: NCIC version 1 (2 plates), version 2 (the 2 plus 1 new) whose saved import
+    report is then deleted (as when Redis died right after the switch-over). Must
+    survive: the event announces all 3 live entries (`added_all`, wider than the lost
+    event, never narrower) and the output says why."""
+    old = plates("OLD", 2)
+    Importer(store).import_file("ncic", ncic_file(tmp_path / "v1.txt", old))
+    Importer(store).import_file("ncic", ncic_file(tmp_path / "v2.txt", [*old, "NEW0000"]))
+    redis_client.hdel("alpr:hl:NCIC:v2:meta", "report")
+
+    result = republish(url, kafka)
+    assert result.exit_code == 0, result.output
+    assert "3 entries announced" in result.stdout and "report was not saved" in result.stdout
+    event = one_event(kafka, topic)
+    assert event.version == 2 and event.added_all
+    assert sorted(e.plate for e in event.added or []) == sorted([*old, "NEW0000"])
+
+
+def test_republish_of_a_source_with_no_live_version_is_refused(url: str) -> None:
+    """Fed: `republish --source ccic` against an empty Redis (and a broker address where
+    nothing listens). Must survive: exit 1 at once, one line saying CCIC has no live
+    version; the broker is never asked."""
+    result = republish(url, f"127.0.0.1:{free_port()}", "ccic")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [
+        "republish refused: CCIC has no live version: nothing to republish (import a list "
+        "first)"], result.stderr
+    assert result.stdout == ""
+
+
+def test_republish_with_redis_down_is_one_clear_line() -> None:
+    """Fed: `republish --source ncic` with nothing listening at the Redis address. Must
+    survive: exit 2 and exactly one `error: Redis unavailable: ...` line, no traceback."""
+    result = republish(f"redis://127.0.0.1:{free_port()}/0", f"127.0.0.1:{free_port()}")
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: Redis unavailable: "), lines
+    assert "Traceback" not in result.output
+
+
+def test_republish_with_the_broker_down_exits_3(
+    store: HotlistStore, url: str, tmp_path: Path
+) -> None:
+    """Fed: a live NCIC version 1, then `republish --source ncic --timeout 1` with nothing
+    listening at the broker address. Must survive: exit 3, one `error:` line saying Kafka
+    did not take the event and to run the republish again; nothing on stdout."""
+    Importer(store).import_file("ncic", ncic_file(tmp_path / "v1.txt", plates("OLD", 2)))
+    result = republish(url, f"127.0.0.1:{free_port()}", "ncic", "--timeout", "1")
+    assert result.exit_code == 3, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: Kafka did not take the hotlist-update event of NCIC "
+                           "version 1: "), line
+    assert "run `alpr hotlist republish --source ncic` again" in line, line
+    assert result.stdout == ""
