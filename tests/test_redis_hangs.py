@@ -338,24 +338,11 @@ def test_an_import_whose_redis_fails_right_after_the_switch_over_is_live_with_a_
     # only its import report could not be saved, every stderr line a one-line warning,
     # no error line, no traceback; once Redis is back, version 2 serves the new entries.
     new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
-    with LocalRedis(appendonly=True) as server, contextlib.ExitStack() as cut:
+    with LocalRedis(appendonly=True) as server:
         HotlistStore(server.client()).replace_source(
             HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
-        call = Script.__call__
-
-        def flip_then_outage(self: Script, keys: Any = None, args: Any = None,
-                             client: Any = None) -> Any:
-            reply = call(self, keys, args, client)
-            if self.script == hotlists.store._FLIP:
-                cut.enter_context(outage(server, kind))
-            return reply
-
-        monkeypatch.setattr(Script, "__call__", flip_then_outage)
-        try:
+        with outage_after_switch_over(monkeypatch, server, kind):
             result = within_deadline(lambda: _import_in_process(server.url, new))
-        finally:
-            cut.close()  # Redis back
-            monkeypatch.setattr(Script, "__call__", call)
         assert result.exit_code == 0, result.output
         assert "Traceback" not in result.output
         assert result.stdout.startswith("NCIC: version 2 live with 3 entries"), result.stdout
@@ -576,6 +563,29 @@ def outage(server: LocalRedis, kind: str) -> Iterator[None]:
         server.start()
 
 
+@contextlib.contextmanager
+def outage_after_switch_over(
+    monkeypatch: pytest.MonkeyPatch, server: LocalRedis, kind: str = "hung"
+) -> Iterator[None]:
+    """`server` hung or dead (see outage) from the moment an import's switch-over script
+    has answered until the block ends; then Redis is back and scripts run as before."""
+    call = Script.__call__
+    with contextlib.ExitStack() as cut:
+
+        def flip_then_outage(self: Script, keys: Any = None, args: Any = None,
+                             client: Any = None) -> Any:
+            reply = call(self, keys, args, client)
+            if self.script == hotlists.store._FLIP:
+                cut.enter_context(outage(server, kind))
+            return reply
+
+        monkeypatch.setattr(Script, "__call__", flip_then_outage)
+        try:
+            yield
+        finally:
+            monkeypatch.setattr(Script, "__call__", call)
+
+
 @pytest.mark.parametrize("kind", ["hung", "dead"])
 def test_api_refusals_of_unread_bodies_on_a_data_redis_outage_are_never_500(kind: str) -> None:
     # Fed: with the data Redis (users) hung or dead and the audit Redis answering, a
@@ -702,28 +712,15 @@ def test_status_after_a_live_import_whose_report_was_lost_shows_no_stale_failure
     # refusal as "LAST ATTEMPT FAILED" (it is older than the serving version).
     empty = _ncic_file(tmp_path / "empty.txt", 0, "EM")
     new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
-    with LocalRedis() as server, contextlib.ExitStack() as cut:
+    with LocalRedis() as server:
         HotlistStore(server.client()).replace_source(
             HotlistSource.NCIC, [entry("HOT123", "N1"), entry("HOT456", "N2")])
         refused = _import_in_process(server.url, empty)
         assert refused.exit_code == 1, refused.output
         status = ["hotlist", "status", "--redis", server.url]
         assert "LAST ATTEMPT FAILED" in CliRunner().invoke(app, status).stdout
-        call = Script.__call__
-
-        def flip_then_outage(self: Script, keys: Any = None, args: Any = None,
-                             client: Any = None) -> Any:
-            reply = call(self, keys, args, client)
-            if self.script == hotlists.store._FLIP:
-                cut.enter_context(server.paused())
-            return reply
-
-        monkeypatch.setattr(Script, "__call__", flip_then_outage)
-        try:
+        with outage_after_switch_over(monkeypatch, server):
             result = within_deadline(lambda: _import_in_process(server.url, new))
-        finally:
-            cut.close()  # Redis back
-            monkeypatch.setattr(Script, "__call__", call)
         assert result.exit_code == 0, result.output
         assert "report could not be saved" in result.stderr, result.stderr
         shown = CliRunner().invoke(app, status)
@@ -753,24 +750,11 @@ def test_a_redis_failure_reading_entries_for_the_update_event_is_said_as_redis(
     monkeypatch.setenv("ALPR_TOPIC_HOTLIST_UPDATES", topic)
     new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
     try:
-        with LocalRedis() as server, contextlib.ExitStack() as cut:
-            call = Script.__call__
-
-            def flip_then_outage(self: Script, keys: Any = None, args: Any = None,
-                                 client: Any = None) -> Any:
-                reply = call(self, keys, args, client)
-                if self.script == hotlists.store._FLIP:
-                    cut.enter_context(server.paused())
-                return reply
-
-            monkeypatch.setattr(Script, "__call__", flip_then_outage)
-            try:
+        with LocalRedis() as server:
+            with outage_after_switch_over(monkeypatch, server):
                 result = within_deadline(lambda: CliRunner().invoke(app, [
                     "hotlist", "import", str(new), "-s", "ncic", "--redis", server.url,
                     "--kafka", kafka]))
-            finally:
-                cut.close()  # Redis back
-                monkeypatch.setattr(Script, "__call__", call)
             assert result.exit_code == 2, result.output
             assert "Traceback" not in result.output
             assert result.stdout.startswith("NCIC: version 1 live with 3 entries"), result.stdout
