@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ HOTLIST_LOOKUP_FAILURES = Counter(
 )
 ALERTS = Counter("alpr_alerts_total", "Verification-required alerts produced", ["source"])
 DEAD_LETTERS = Counter("alpr_dead_letters_total", "Messages sent to dead letters", ["reason"])
+# Once per worker in a healthy flow: a count that keeps rising means models are being
+# reloaded (as they were every few seconds before flows/worker_thread.py).
+RECOGNIZER_LOADS = Counter("alpr_recognizer_loads_total", "Plate recognisers loaded")
+READY = Gauge("alpr_flow_ready", "1 once this flow process has its recogniser loaded")
 CAPTURE_TO_ALERT_SECONDS = Histogram(
     "alpr_capture_to_alert_seconds",
     "From the capture of the frame that completed a read to the alert being produced",

@@ -57,6 +57,10 @@ class _WorkerResources(threading.local):
 
 
 _resources = _WorkerResources()
+# Recognisers loaded by build_flow before the workers start, handed to the first workers
+# that ask: a process's first frame then does not wait for the models.
+_preloaded: list[Recognizer] = []
+_preloaded_lock = threading.Lock()
 
 
 def _worker() -> _WorkerResources:
@@ -69,8 +73,27 @@ def _worker() -> _WorkerResources:
 def _recognizer(settings: Settings) -> Recognizer:
     worker = _worker()
     if worker.recognizer is None:
-        worker.recognizer = load_recognizer(settings)
+        with _preloaded_lock:
+            preloaded = _preloaded.pop() if _preloaded else None
+        worker.recognizer = preloaded or _load_recognizer(settings)
     return worker.recognizer
+
+
+def _load_recognizer(settings: Settings) -> Recognizer:
+    recognizer = load_recognizer(settings)
+    metrics.RECOGNIZER_LOADS.inc()
+    return recognizer
+
+
+def preload_recognizer(settings: Settings) -> None:
+    """Load one recogniser now, for the first worker of this process, and read one blank
+    frame with it (the detector's runtime compiles on its first input); then report the
+    process ready (alpr_flow_ready)."""
+    recognizer = _load_recognizer(settings)
+    read_frame(recognizer, np.full((720, 1280, 3), 127, np.uint8), settings)
+    with _preloaded_lock:
+        _preloaded.append(recognizer)
+    metrics.READY.set(1)
 
 
 def _store(settings: Settings) -> HotlistStore:
@@ -239,6 +262,7 @@ def _record(topic: str, key: str, record: PlateRead | Alert | DeadLetter) -> Out
 def build_flow(settings: Settings | None = None) -> Dataflow:
     s = settings or get_settings()
     metrics.serve_metrics(s.metrics_port)
+    preload_recognizer(s)
     policy = PassPolicy(
         gap_ms=int(s.pass_gap_s * 1000),
         max_frames=s.max_frames_per_pass,

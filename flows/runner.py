@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -97,6 +98,30 @@ def start_flow_processes(env: dict[str, str], workers: int = 1, processes: int =
                          start_new_session=True)  # Ctrl-C goes to the caller, who stops us
         for i, c in enumerate(commands)
     ]
+
+
+def wait_until_ready(procs: Sequence[subprocess.Popen], env: dict[str, str],
+                     timeout_s: float = 90.0) -> float | None:
+    """Wait until every flow process started with `env` reports alpr_flow_ready 1 on its
+    /metrics (its recogniser loaded): the seconds it took, or None if the metrics are off,
+    a process ended, or `timeout_s` passed (the caller goes on; frames just queue)."""
+    port = int(env.get("ALPR_METRICS_PORT", "0"))
+    if port <= 0:
+        return None
+    started = time.monotonic()
+    waiting = {port + i for i in range(len(procs))}
+    while waiting and time.monotonic() - started < timeout_s:
+        if any(p.poll() is not None for p in procs):
+            return None
+        for each in sorted(waiting):
+            with contextlib.suppress(OSError):
+                url = f"http://127.0.0.1:{each}/metrics"
+                body = urllib.request.urlopen(url, timeout=1).read().decode()
+                if "\nalpr_flow_ready 1.0" in body:
+                    waiting.discard(each)
+        if waiting:
+            time.sleep(0.2)
+    return None if waiting else time.monotonic() - started
 
 
 def stop_processes(procs: Sequence[subprocess.Popen], timeout: float = 10) -> None:

@@ -32,7 +32,7 @@ from connectors.synthetic_camera import (
     iter_frames,
     publish_frames,
 )
-from flows.runner import ROOT, FlowTopics, flow_env
+from flows.runner import ROOT, FlowTopics, flow_env, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -122,6 +122,9 @@ def test_two_processes_both_process_frames_and_serve_metrics(
     launcher = _start_launcher(env, log)
     launcher_stop.append(launcher)
     pids = _child_pids(log, 2)
+    # Process 0 says it is ready (its recogniser loaded) on its /metrics.
+    assert wait_until_ready([launcher], {"ALPR_METRICS_PORT": str(base)}, 45) is not None, (
+        log.read_text()[-3000:])
 
     per_port: dict[int, dict[str, float] | None] = {}
     deadline = time.monotonic() + 45
@@ -137,6 +140,10 @@ def test_two_processes_both_process_frames_and_serve_metrics(
         # Each process read its camera's partition and ran the recogniser on it.
         assert values.get("alpr_frames_in_total", 0) > 0, (port, values)
         assert values.get("alpr_recognition_seconds_count", 0) > 0, (port, values)
+        # Ready, and one recogniser loaded for the whole run: a worker's models are not
+        # reloaded (flows/worker_thread.py) and the one preloaded at start is used.
+        assert values.get("alpr_flow_ready") == 1, (port, values)
+        assert values.get("alpr_recognizer_loads_total") == 1, (port, values)
     assert sum(m.get("alpr_frames_in_total", 0) for m in per_port.values() if m) == sent
 
     reads = read_all(kafka, topics.reads, expect=PASSES, timeout=20, idle=10)

@@ -35,6 +35,8 @@ def test_metrics_endpoint_passes_promtool() -> None:
     metrics.ALERTS.labels("NCIC").inc()
     metrics.DEAD_LETTERS.labels("corrupt_jpeg").inc()
     metrics.CAPTURE_TO_ALERT_SECONDS.observe(0.4)
+    metrics.RECOGNIZER_LOADS.inc()
+    metrics.READY.set(1)
     port = free_port()
     assert metrics.serve_metrics(port, addr="127.0.0.1")
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
