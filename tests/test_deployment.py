@@ -4,6 +4,8 @@ environment name or a topic would only show at a real site."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -96,3 +98,25 @@ def test_flow_runs_the_launcher_of_the_cli() -> None:
     assert _flow_processes() >= 2  # one process per core: the fastest layout
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["alpr", "flow", "--processes"' in dockerfile
+
+
+def test_flow_healthcheck_reads_the_readiness_gauge() -> None:
+    """Fed: the compose healthcheck's command, pointed at a /metrics served here with
+    alpr_flow_ready at 0, then 1. Out: unhealthy (exit 1), then healthy (exit 0); and it
+    asks process 0's port."""
+    from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+    from connectors.local_services import free_port
+
+    command = SERVICES["flow"]["healthcheck"]["test"]
+    assert command[:3] == ["CMD", "python", "-c"]
+    base = SERVICES["flow"]["environment"]["ALPR_METRICS_PORT"]
+    assert f"http://127.0.0.1:{base}/metrics" in command[3]
+    registry = CollectorRegistry()
+    ready = Gauge("alpr_flow_ready", "as alpr.metrics.READY", registry=registry)
+    port = free_port()
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+    code = command[3].replace(f"127.0.0.1:{base}", f"127.0.0.1:{port}")
+    assert subprocess.run([sys.executable, "-c", code], timeout=10).returncode == 1
+    ready.set(1)
+    assert subprocess.run([sys.executable, "-c", code], timeout=10).returncode == 0
