@@ -303,8 +303,14 @@ def ctc_emissions(probs: NDArray[np.float32]) -> list[tuple[int, int, int]]:
 def ctc_greedy(probs: NDArray[np.float32], charset: Sequence[str]) -> tuple[str, tuple[float, ...]]:
     """Greedy CTC: merge repeated steps, drop blanks; a character's probability is the
     highest softmax over the steps that emitted it."""
+    return _decode(probs, ctc_emissions(probs), charset)
+
+
+def _decode(
+    probs: NDArray[np.float32], emitted: Sequence[tuple[int, int, int]], charset: Sequence[str]
+) -> tuple[str, tuple[float, ...]]:
+    """ctc_greedy's text and probabilities from an already computed CTC path."""
     best_p = probs.max(axis=1)
-    emitted = ctc_emissions(probs)
     text = "".join(charset[idx] for idx, _, _ in emitted)
     conf = tuple(
         float(min(1.0, max(0.0, best_p[a : b + 1].max()))) for _, a, b in emitted
@@ -313,14 +319,14 @@ def ctc_greedy(probs: NDArray[np.float32], charset: Sequence[str]) -> tuple[str,
 
 
 def without_small_print(
-    crop: NDArray[np.uint8], probs: NDArray[np.float32], step_px: float,
+    crop: NDArray[np.uint8], emitted: Sequence[tuple[int, int, int]], step_px: float,
     text: str, conf: tuple[float, ...],
 ) -> tuple[str, tuple[float, ...]]:
     """The read with a trailing run of small characters dropped (recognizers.small_print);
-    `probs` is the crop's CTC output, `step_px` the input columns per output step."""
-    emitted = ctc_emissions(probs)
+    `emitted` is the crop's CTC path (one item per character of `text`), `step_px` the
+    input columns per output step."""
     plate = [i for i, ch in enumerate(text) if ch.isascii() and ch.isalnum()]
-    if len(plate) < MIN_KEPT + min(TAIL_LENGTHS) or len(emitted) != len(text):
+    if len(plate) < MIN_KEPT + min(TAIL_LENGTHS):
         return text, conf
     resized = cv2.resize(crop, (rec_width(crop), _REC_H), interpolation=cv2.INTER_LINEAR)
     spans = [(emitted[i][1], emitted[i][2]) for i in plate]
@@ -449,9 +455,10 @@ class PPOCRRecognizer:
             out = self._rec.run(None, {self._rec_input: tensor})[0]
             step_px = tensor.shape[3] / out.shape[1]
             for i, probs in zip(chunk, out, strict=True):
-                text, conf = ctc_greedy(probs, self._charset)
+                emitted = ctc_emissions(probs)  # once: for the text and for its heights
+                text, conf = _decode(probs, emitted, self._charset)
                 results[i] = without_small_print(
-                    _as_bgr(crops[i]), probs, step_px, text, conf
+                    _as_bgr(crops[i]), emitted, step_px, text, conf
                 )
         return results
 
