@@ -57,19 +57,18 @@ def measure(folder: Path, settings: Settings) -> dict[str, Any]:
     recognizer = load_recognizer(settings)
     if not isinstance(recognizer, PPOCRRecognizer):
         raise SystemExit("benchmarks.stages times the ppocr-onnx recogniser only")
-    det = _Timed(recognizer._det)
-    recognise = _Timed(recognizer.recognize)
-    recognizer._det = det
-    recognizer.recognize = recognise  # type: ignore[method-assign]
     columns = 0
-    original = recognise.inner
+    original = recognizer.recognize
 
     def counting(crops: Sequence[np.ndarray]) -> Any:
         nonlocal columns
         columns += sum(rec_width(c) for c in crops if c.size)
         return original(crops)
 
-    recognise.inner = counting
+    det = _Timed(recognizer._det)
+    recognise = _Timed(counting)
+    recognizer._det = det
+    recognizer.recognize = recognise  # type: ignore[method-assign]
     images = [cv2.imread(str(path)) for path, _ in ground_truth(folder)]
     for image in images[:WARM_UP]:
         read_frame(recognizer, image, settings)
