@@ -12,9 +12,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Box", "PlateCandidate", "Recognizer", "crop_box"]
+__all__ = ["Alternatives", "Box", "PlateCandidate", "Recognizer", "crop_box"]
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels of the original image
+# Per character of a read: (character, probability) pairs, likeliest first.
+Alternatives = tuple[tuple[tuple[str, float], ...], ...]
 
 
 def crop_box(image: NDArray[np.uint8], box: Box, pad: float = 0.0) -> NDArray[np.uint8]:
@@ -46,6 +48,10 @@ class PlateCandidate:
         axis-aligned bounds of the detected text region).
     raw_text: what the model read before normalising and filtering (for debugging and
         for auditing a read: e.g. "ABC-1234" or "abc 1234").
+    char_alternatives: per character of `text`, the recogniser's likeliest letters and
+        digits there with their probabilities, likeliest first; empty when the recogniser
+        gives none (the PaddleOCR backend). Used to fit a read to a serial format
+        (recognizers/serial_formats.py).
     """
 
     text: str
@@ -53,10 +59,13 @@ class PlateCandidate:
     char_confidences: tuple[float, ...]
     box: Box
     raw_text: str
+    char_alternatives: Alternatives = ()
 
     def __post_init__(self) -> None:
         if len(self.char_confidences) != len(self.text):
             raise ValueError("char_confidences needs exactly one value per character of text")
+        if self.char_alternatives and len(self.char_alternatives) != len(self.text):
+            raise ValueError("char_alternatives needs none or one entry per character of text")
 
     def crop(self, image: NDArray[np.uint8], pad: float = 0.0) -> NDArray[np.uint8]:
         """The plate text pixels of `image` (the frame this candidate was read from)."""

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recognizers.base import PlateCandidate, Recognizer
+from recognizers.serial_formats import fit_serial_format
 from recognizers.serials import leading_graphic, standard_issue
 
 if TYPE_CHECKING:
@@ -24,13 +25,16 @@ def read_frame(
     recognizer: Recognizer, image: NDArray[np.uint8], settings: Settings
 ) -> list[PlateCandidate]:
     """Plate candidates of one frame, best first: at most `max_candidates_per_frame`,
-    none below `min_candidate_confidence`, I/O/Q read as digits when
-    `standard_issue_serials` is on, and then a graphic read in front of a seven-character
-    serial dropped."""
+    none below `min_candidate_confidence`. When `standard_issue_serials` is on: I/O/Q
+    read as digits, a graphic read in front of a seven-character serial dropped, and a
+    read one likely alternative character away from a US serial layout read in it."""
     kept = [c for c in recognizer.read(image) if c.confidence >= settings.min_candidate_confidence]
     kept = kept[: settings.max_candidates_per_frame]
     if settings.standard_issue_serials:
-        kept = [_without_leading_graphic(replace(c, text=standard_issue(c.text))) for c in kept]
+        kept = [
+            fit_serial_format(_without_leading_graphic(replace(c, text=standard_issue(c.text))))
+            for c in kept
+        ]
     return kept
 
 
@@ -43,4 +47,5 @@ def _without_leading_graphic(candidate: PlateCandidate) -> PlateCandidate:
         text=candidate.text[1:],
         char_confidences=confidences,
         confidence=math.prod(confidences),
+        char_alternatives=candidate.char_alternatives[1:],
     )

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from recognizers.base import Box, PlateCandidate
+from recognizers.base import Alternatives, Box, PlateCandidate
 
 __all__ = [
     "MAX_PLATE_LEN",
@@ -34,6 +34,7 @@ __all__ = [
     "is_latin",
     "is_state_or_slogan",
     "normalise",
+    "normalise_alternatives",
     "normalise_read",
     "plate_score",
     "prefer_wider",
@@ -120,6 +121,15 @@ def normalise_read(raw: str, char_probs: Sequence[float]) -> tuple[str, tuple[fl
     kept = [(c.upper(), p) for c, p in zip(raw, char_probs, strict=True)]
     kept = [(c, p) for c, p in kept if c.isascii() and c.isalnum()]
     return "".join(c for c, _ in kept), tuple(float(p) for _, p in kept)
+
+
+def normalise_alternatives(raw: str, alternatives: Alternatives) -> Alternatives:
+    """The alternatives of the characters normalise() keeps (none if there are none)."""
+    if not alternatives:
+        return ()
+    if len(alternatives) != len(raw):
+        raise ValueError("alternatives needs one entry per character of raw")
+    return tuple(a for c, a in zip(raw, alternatives, strict=True) if c.isascii() and c.isalnum())
 
 
 def is_latin(raw: str) -> bool:
@@ -229,6 +239,7 @@ class TextRead:
     raw_text: str
     char_probs: tuple[float, ...]  # one per character of raw_text
     box: Box
+    alternatives: Alternatives = ()  # none, or one entry per character of raw_text
 
 
 # A character that only the wider crop shows must be read at least this surely: bolts,
@@ -269,8 +280,9 @@ def fuse_looks(first: TextRead, second: TextRead, box: Box) -> TextRead | None:
     4FCW533 as "LFCM533" (F at 0.98, M at 0.48), the zoomed look as "LECW533" (E at
     0.68, W at 0.79). Where two reads of the same length differ at no more than
     FUSE_MAX_DIFFERENCES positions, each position keeps the surer of its two characters
-    and its probability; where they agree, the higher probability. Separators are
-    dropped (the fused text is normalised). None for reads of different lengths or
+    and its probability; where they agree, the higher probability. Each position's
+    alternatives are both looks', each character at its higher probability. Separators
+    are dropped (the fused text is normalised). None for reads of different lengths or
     that differ in more positions.
     """
     a_text, a_probs = normalise_read(first.raw_text, first.char_probs)
@@ -285,7 +297,23 @@ def fuse_looks(first: TextRead, second: TextRead, box: Box) -> TextRead | None:
         char, prob = (a, pa) if pa >= pb else (b, pb)
         chars.append(char)
         probs.append(prob)
-    return TextRead("".join(chars), tuple(probs), box)
+    a_alts = normalise_alternatives(first.raw_text, first.alternatives)
+    b_alts = normalise_alternatives(second.raw_text, second.alternatives)
+    alternatives = (
+        tuple(_merge_alternatives(a, b) for a, b in zip(a_alts, b_alts, strict=True))
+        if a_alts and b_alts
+        else a_alts or b_alts
+    )
+    return TextRead("".join(chars), tuple(probs), box, alternatives)
+
+
+def _merge_alternatives(
+    a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]
+) -> tuple[tuple[str, float], ...]:
+    best: dict[str, float] = {}
+    for char, prob in a + b:
+        best[char] = max(prob, best.get(char, 0.0))
+    return tuple(sorted(best.items(), key=lambda cp: cp[1], reverse=True))
 
 
 def _same_line_near(box: Box, other: Box) -> bool:
@@ -323,7 +351,8 @@ def choose_candidates(reads: Iterable[TextRead]) -> list[PlateCandidate]:
         confidence = 1.0
         for p in probs:
             confidence *= p
-        candidate = PlateCandidate(text, confidence, probs, r.box, r.raw_text)
+        alternatives = normalise_alternatives(r.raw_text, r.alternatives)
+        candidate = PlateCandidate(text, confidence, probs, r.box, r.raw_text, alternatives)
         scored.append((plate_score(text, confidence, r.box, tallest), candidate))
     scored.sort(key=lambda sc: sc[0], reverse=True)
     return [c for _, c in scored]

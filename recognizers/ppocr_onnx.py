@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import importlib.resources
 import math
+import string
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -32,7 +34,7 @@ import onnxruntime as ort
 import pyclipper
 from numpy.typing import NDArray
 
-from recognizers.base import Box, PlateCandidate
+from recognizers.base import Alternatives, Box, PlateCandidate
 from recognizers.det_runtime import DetRuntime, load_det_runtime, ort_session
 from recognizers.plate_text import (
     MAX_PLATE_LEN,
@@ -50,6 +52,7 @@ __all__ = [
     "DET_MODEL_NAME",
     "DET_SOURCE_MODEL_NAME",
     "REC_MODEL_NAME",
+    "LineRead",
     "PPOCRRecognizer",
     "default_model_path",
 ]
@@ -102,6 +105,21 @@ _ZOOM_BELOW = 0.8
 _ZOOM_MARGIN = (0.3, 0.5)
 _ZOOM_TEXT_H = 48
 _ZOOM_SIMILAR = 0.5
+# Each character's likeliest plate characters (A-Z, 0-9) are kept as its alternatives,
+# up to this many and down to this probability: fitting a read to a serial format
+# (recognizers/serial_formats.py) chooses among them.
+_ALTERNATIVES = 3
+_MIN_ALTERNATIVE_P = 0.01
+_PLATE_CHARS = frozenset(string.ascii_uppercase + string.digits)
+
+
+class LineRead(NamedTuple):
+    """One text line read: its text, one probability and one set of alternatives per
+    character."""
+
+    text: str
+    char_probs: tuple[float, ...]
+    alternatives: Alternatives
 
 
 # Where shipped models live, searched in order: the project's own, then the rapidocr wheel.
@@ -306,6 +324,25 @@ def ctc_greedy(probs: NDArray[np.float32], charset: Sequence[str]) -> tuple[str,
     return _decode(probs, ctc_emissions(probs), charset)
 
 
+def ctc_alternatives(
+    probs: NDArray[np.float32],
+    emitted: Sequence[tuple[int, int, int]],
+    columns: NDArray[np.intp],
+    chars: Sequence[str],
+) -> Alternatives:
+    """Per emitted character: the likeliest of `chars` (the charset entries at
+    `columns`) over the steps that emitted it, each at its highest softmax there."""
+    if not emitted:
+        return ()
+    sub = probs[:, columns]
+    out = []
+    for _, a, b in emitted:
+        seg = sub[a : b + 1].max(axis=0)
+        top = np.argsort(-seg)[:_ALTERNATIVES]
+        out.append(tuple((chars[i], float(seg[i])) for i in top if seg[i] >= _MIN_ALTERNATIVE_P))
+    return tuple(out)
+
+
 def _decode(
     probs: NDArray[np.float32], emitted: Sequence[tuple[int, int, int]], charset: Sequence[str]
 ) -> tuple[str, tuple[float, ...]]:
@@ -320,24 +357,25 @@ def _decode(
 
 def without_small_print(
     crop: NDArray[np.uint8], emitted: Sequence[tuple[int, int, int]], step_px: float,
-    text: str, conf: tuple[float, ...],
-) -> tuple[str, tuple[float, ...]]:
+    line: LineRead,
+) -> LineRead:
     """The read with a trailing run of small characters dropped (recognizers.small_print);
-    `emitted` is the crop's CTC path (one item per character of `text`), `step_px` the
+    `emitted` is the crop's CTC path (one item per character of the read), `step_px` the
     input columns per output step."""
+    text = line.text
     plate = [i for i, ch in enumerate(text) if ch.isascii() and ch.isalnum()]
     if len(plate) < MIN_KEPT + min(TAIL_LENGTHS):
-        return text, conf
+        return line
     resized = cv2.resize(crop, (rec_width(crop), _REC_H), interpolation=cv2.INTER_LINEAR)
     spans = [(emitted[i][1], emitted[i][2]) for i in plate]
     k = small_tail(char_heights(resized, spans, step_px))
     if not k:
-        return text, conf
+        return line
     cut = plate[-k]
     kept = text[:cut].rstrip()
     while kept and not kept[-1].isalnum():  # a separator before the small print
         kept = kept[:-1]
-    return kept, conf[: len(kept)]
+    return LineRead(kept, line.char_probs[: len(kept)], line.alternatives[: len(kept)])
 
 
 class PPOCRRecognizer:
@@ -366,6 +404,9 @@ class PPOCRRecognizer:
         self._rec = ort_session(Path(rec_model or default_model_path(REC_MODEL_NAME)), threads)
         self._rec_input = self._rec.get_inputs()[0].name
         self._charset = _load_charset(self._rec)
+        plate_columns = [i for i, c in enumerate(self._charset) if c in _PLATE_CHARS]
+        self._plate_columns = np.array(plate_columns, np.intp)
+        self._plate_chars = [self._charset[i] for i in plate_columns]
 
     # ------------------------------------------------------------------ detection
 
@@ -436,16 +477,17 @@ class PPOCRRecognizer:
 
     # ------------------------------------------------------------------ recognition
 
-    def recognize(self, crops: Sequence[NDArray[np.uint8]]) -> list[tuple[str, tuple[float, ...]]]:
-        """Read text crops (BGR, one line each): (text, one probability per character).
+    def recognize(self, crops: Sequence[NDArray[np.uint8]]) -> list[LineRead]:
+        """Read text crops (BGR, one line each): text, one probability and the likeliest
+        plate characters (alternatives) per character.
 
         Only crops of nearly the same width share a batch: padding a short crop to a long
         one's width changes what CTC reads (seen: "NTC249" alone, "TC249" padded to 320).
-        Results come back in the order of `crops`. An empty crop reads as ("", ()).
+        Results come back in the order of `crops`. An empty crop reads as ("", (), ()).
         A trailing run of half-height characters (New Jersey's small digits) is dropped:
         recognizers/small_print.py.
         """
-        results: list[tuple[str, tuple[float, ...]]] = [("", ())] * len(crops)
+        results = [LineRead("", (), ())] * len(crops)
         widths = {}
         for i, crop in enumerate(crops):
             if crop.ndim >= 2 and crop.shape[0] > 0 and crop.shape[1] > 0:
@@ -457,8 +499,11 @@ class PPOCRRecognizer:
             for i, probs in zip(chunk, out, strict=True):
                 emitted = ctc_emissions(probs)  # once: for the text and for its heights
                 text, conf = _decode(probs, emitted, self._charset)
+                alternatives = ctc_alternatives(
+                    probs, emitted, self._plate_columns, self._plate_chars
+                )
                 results[i] = without_small_print(
-                    _as_bgr(crops[i]), emitted, step_px, text, conf
+                    _as_bgr(crops[i]), emitted, step_px, LineRead(text, conf, alternatives)
                 )
         return results
 
@@ -478,8 +523,8 @@ class PPOCRRecognizer:
                 polys.append(poly)
         polys += joined_pairs(polys)
         reads = [
-            TextRead(text, probs, _polygon_bounds(poly, image.shape))
-            for poly, (text, probs) in zip(
+            _text_read(line, poly, image.shape)
+            for poly, line in zip(
                 polys, self.recognize([crop_polygon(image, p) for p in polys]), strict=True
             )
         ]
@@ -492,8 +537,8 @@ class PPOCRRecognizer:
         if again:
             wide_polys = [_widen(polys[i], _WIDEN, image.shape) for i in again]
             wide_reads = self.recognize([crop_polygon(image, p) for p in wide_polys])
-            for i, poly, (text, probs) in zip(again, wide_polys, wide_reads, strict=True):
-                wide = TextRead(text, probs, _polygon_bounds(poly, image.shape))
+            for i, poly, line in zip(again, wide_polys, wide_reads, strict=True):
+                wide = _text_read(line, poly, image.shape)
                 if prefer_wider(reads[i], wide):
                     reads[i] = wide
         return [r for r in reads if r.raw_text]
@@ -540,11 +585,15 @@ class PPOCRRecognizer:
         fused = fuse_looks(read, best, box if surer else read.box)
         if fused is not None:
             return fused
-        return TextRead(best.raw_text, best.char_probs, box) if surer else read
+        return TextRead(best.raw_text, best.char_probs, box, best.alternatives) if surer else read
 
     def read(self, image: NDArray[np.uint8]) -> list[PlateCandidate]:
         """Plate candidates in a BGR frame, most plate-like first ([] if none)."""
         return choose_candidates(self.read_regions(image))
+
+
+def _text_read(line: LineRead, poly: Polygon, shape: tuple[int, ...]) -> TextRead:
+    return TextRead(line.text, line.char_probs, _polygon_bounds(poly, shape), line.alternatives)
 
 
 def _read_confidence(read: TextRead) -> float:

@@ -165,7 +165,7 @@ def test_crop_is_the_plate_number(recognizer: PPOCRRecognizer, drawn: list[Drawn
     best = recognizer.read(d.image)[0]
     crop = best.crop(d.image)
     assert crop.shape[:2] == (best.box[3], best.box[2])
-    assert recognizer.recognize([crop])[0][0].replace(" ", "") == d.truth
+    assert recognizer.recognize([crop])[0].text.replace(" ", "") == d.truth
 
 
 def test_zoomed_look_reads_a_far_plate_whole() -> None:
@@ -250,8 +250,25 @@ def test_recognize_batches_keep_order(recognizer: PPOCRRecognizer) -> None:
         crops.append(crop)
     crops.append(np.zeros((0, 10, 3), np.uint8))
     out = recognizer.recognize(crops)
-    assert [t for t, _ in out] == ["AB12", "XYZ9876", "Q7", ""]
-    assert all(len(t) == len(p) for t, p in out)
+    assert [r.text for r in out] == ["AB12", "XYZ9876", "Q7", ""]
+    assert all(len(r.text) == len(r.char_probs) == len(r.alternatives) for r in out)
+
+
+def test_alternatives_are_the_models_own_plate_characters(recognizer: PPOCRRecognizer) -> None:
+    """Fed: a drawn "8B5S" (two look-alike pairs). Out: per character, letters and
+    digits only, likeliest first, the read character first at its own probability, and
+    all of them probabilities."""
+    (w, h), b = cv2.getTextSize("8B5S", cv2.FONT_HERSHEY_SIMPLEX, 1.5, 3)
+    crop = np.full((h + b + 16, w + 16, 3), 255, np.uint8)
+    cv2.putText(crop, "8B5S", (8, h + 8), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 0, 0), 3)
+    (read,) = recognizer.recognize([crop])
+    assert read.text == "8B5S"
+    for char, prob, alternatives in zip(read.text, read.char_probs, read.alternatives, strict=True):
+        assert alternatives[0] == (char, pytest.approx(prob))
+        assert all(c.isascii() and c.isalnum() and c.upper() == c for c, _ in alternatives)
+        probs = [p for _, p in alternatives]
+        assert probs == sorted(probs, reverse=True)
+        assert all(0.0 < p <= 1.0 for p in probs)
 
 
 def test_unknown_backend_and_missing_model(tmp_path: Path) -> None:

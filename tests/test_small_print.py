@@ -60,14 +60,14 @@ def _drawn(big: str, small: str) -> np.ndarray:
 
 
 def test_the_recogniser_drops_small_digits_after_the_serial(recognizer: PPOCRRecognizer) -> None:
-    (text, probs), = recognizer.recognize([_drawn("10DTM", "59")])
+    (text, probs, alternatives), = recognizer.recognize([_drawn("10DTM", "59")])
     assert text == "10DTM"
-    assert len(probs) == len(text)
+    assert len(probs) == len(alternatives) == len(text)
 
 
 def test_the_recogniser_keeps_full_size_characters(recognizer: PPOCRRecognizer) -> None:
     image = np.full((64, 360, 3), 255, np.uint8)
     cv2.putText(image, "10DTM59", (8, 52), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 0, 0), 4,
                 cv2.LINE_AA)
-    (text, _), = recognizer.recognize([image[:, :250]])
+    (text, _, _), = recognizer.recognize([image[:, :250]])
     assert text == "10DTM59"
