@@ -43,7 +43,8 @@ class PlateCandidate:
         roughly independent per character), so a long plate with one shaky character
         scores low. 0..1.
     char_confidences: one per character of `text`: the recogniser's probability for that
-        character (for CTC, the highest softmax over the time steps that emitted it).
+        character (for CTC, the highest softmax over the time steps that emitted it);
+        in the flow, its look-alike class's (recognizers/lookalike_confidence.py).
     box: where the text was found, (x, y, w, h) in pixels of the ORIGINAL image (the
         axis-aligned bounds of the detected text region).
     raw_text: what the model read before normalising and filtering (for debugging and

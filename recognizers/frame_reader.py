@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recognizers.base import PlateCandidate, Recognizer
+from recognizers.lookalike_confidence import lookalike_confidence
 from recognizers.serial_formats import fit_serial_format
 from recognizers.serials import leading_graphic, standard_issue
 
@@ -27,7 +28,9 @@ def read_frame(
     """Plate candidates of one frame, best first: at most `max_candidates_per_frame`,
     none below `min_candidate_confidence`. When `standard_issue_serials` is on: I/O/Q
     read as digits, a graphic read in front of a seven-character serial dropped, and a
-    read one likely alternative character away from a US serial layout read in it."""
+    read one likely alternative character away from a US serial layout read in it.
+    Confidences are then those of each character's look-alike class, which is what hotlist
+    matching compares (recognizers/lookalike_confidence.py)."""
     kept = [c for c in recognizer.read(image) if c.confidence >= settings.min_candidate_confidence]
     kept = kept[: settings.max_candidates_per_frame]
     if settings.standard_issue_serials:
@@ -35,7 +38,7 @@ def read_frame(
             fit_serial_format(_without_leading_graphic(replace(c, text=standard_issue(c.text))))
             for c in kept
         ]
-    return kept
+    return [lookalike_confidence(c) for c in kept]
 
 
 def _without_leading_graphic(candidate: PlateCandidate) -> PlateCandidate:

@@ -20,7 +20,6 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from hotlists.plates import canonical
 from recognizers.base import PlateCandidate
 
 __all__ = ["US_SERIAL_FORMATS", "VANITY_ODDS", "fit_serial_format", "fits_a_format"]
@@ -54,10 +53,8 @@ _LAYOUTS = re.compile(
 # misread, per character to change: an alternative is taken when the model gives it more
 # than this times the probability of what it read. About one plate in ten on US roads is
 # a vanity plate. The new character's probability is p_alt / (p_alt + VANITY_ODDS *
-# p_read) (~0.5 at the limit, near 1 when the model all but agreed), except for a
-# look-alike of what was read (1 for I, 6 for G: one class for hotlist matching): the
-# glyph was read as surely as before, only which of the two it is changed, and a hotlist
-# matches either, so it keeps the read's probability.
+# p_read): ~0.5 at the limit, near 1 when the model all but agreed. (For a look-alike of
+# what was read, 1 for I, read_frame then counts the whole class: lookalike_confidence.)
 VANITY_ODDS = 0.1
 # At most this many characters change: a read two layouts away is another text.
 MAX_CHANGES = 1
@@ -93,8 +90,7 @@ def _fit(candidate: PlateCandidate, layout: str) -> _Fit | None:
         if p_alt <= VANITY_ODDS * p_read:
             return None
         chars[i] = alt
-        if canonical(alt) != canonical(char):
-            probs[i] = p_alt / (p_alt + VANITY_ODDS * p_read)
+        probs[i] = p_alt / (p_alt + VANITY_ODDS * p_read)
         odds *= p_alt / p_read
     return _Fit("".join(chars), tuple(probs), odds)
 

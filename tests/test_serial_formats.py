@@ -36,21 +36,20 @@ def test_layouts_are_distinct_and_mix_letters_and_digits() -> None:
     assert not fits_a_format("123456")  # all digits: not a layout here
 
 
-def test_a_look_alike_second_choice_fits_the_layout_and_keeps_its_probability() -> None:
+def test_a_second_choice_that_fits_the_layout_is_taken() -> None:
     """Fed: Missouri's CJ1-P5G read "CJIP5G", I at 0.89 with 1 at 0.51 among the
-    alternatives. Out: CJ1P5G; the 1 keeps the I's probability (same glyph class for
-    hotlist matching), so the plate is as sure as before."""
+    alternatives. Out: CJ1P5G, the 1 at its share against the vanity odds."""
     read = _candidate("CJIP5G", [1.0, 1.0, 0.89, 1.0, 1.0, 0.99], {2: [("L", 0.45), ("1", 0.51)]})
     out = fit_serial_format(read)
     assert out.text == "CJ1P5G"
-    assert out.char_confidences == read.char_confidences
-    assert out.confidence == pytest.approx(read.confidence)
+    assert out.char_confidences[2] == pytest.approx(0.51 / (0.51 + VANITY_ODDS * 0.89))
+    assert out.char_confidences[:2] + out.char_confidences[3:] == (1.0, 1.0, 1.0, 1.0, 0.99)
+    assert out.confidence == pytest.approx(math.prod(out.char_confidences))
     assert out.box == read.box and out.raw_text == read.raw_text
 
 
-def test_another_character_gets_its_share_of_the_probability() -> None:
-    """Fed: "ABCE123" (no layout), E at 0.6 with 7 at 0.3. E and 7 are no look-alike
-    class, so the 7's probability is its share against the vanity odds."""
+def test_a_letter_can_become_a_digit_of_another_class() -> None:
+    """Fed: "ABCE123" (no layout), E at 0.6 with 7 at 0.3. Out: ABC7123."""
     out = fit_serial_format(
         _candidate("ABCE123", [1.0, 1.0, 1.0, 0.6, 1.0, 1.0, 1.0], {3: [("7", 0.3)]})
     )
@@ -110,13 +109,16 @@ class _OneRead:
 
 def test_read_frame_fits_us_serials_only_when_us_rules_are_on() -> None:
     """Fed: AG0-R6T read "AGORGT" (G 0.90, 6 0.39). With the US serial rules: O is a
-    zero and the G a 6 (Missouri AB1C2D). EU sites turn the rules off: as read."""
+    zero and the G a 6 (Missouri AB1C2D), at the 6/G class's probability (0.90 + 0.39,
+    capped at 1). EU sites turn the rules off: as read, the G also at its class's."""
     read = _candidate("AGORGT", [1.0, 1.0, 1.0, 1.0, 0.9, 1.0], {4: [("6", 0.39)]})
     image = np.zeros((8, 8, 3), np.uint8)
     (out,) = read_frame(_OneRead(read), image, Settings())
     assert out.text == "AG0R6T"
+    assert out.confidence == pytest.approx(1.0)
     (kept,) = read_frame(_OneRead(read), image, Settings(standard_issue_serials=False))
     assert kept.text == "AGORGT"
+    assert kept.confidence == pytest.approx(1.0)
 
 
 def test_fused_looks_keep_both_looks_alternatives() -> None:
