@@ -102,7 +102,8 @@ def evaluate(
 
 def calibration(results: Sequence[ImageResult], thresholds: Sequence[float]) -> list[dict]:
     """Per threshold: share of images whose best read is at or above it (coverage) and
-    the share of those that are exactly right (precision)."""
+    the share of those that are exactly right (precision) or right up to O/0 and I/1
+    (loose precision: the EU set's own labels confuse O and 0)."""
     rows = []
     for t in thresholds:
         above = [r for r in results if r.read and r.confidence >= t]
@@ -110,6 +111,7 @@ def calibration(results: Sequence[ImageResult], thresholds: Sequence[float]) -> 
             "threshold": t,
             "coverage": len(above) / len(results),
             "precision": sum(r.exact for r in above) / len(above) if above else None,
+            "loose_precision": sum(r.loose for r in above) / len(above) if above else None,
             "reads": len(above),
         })
     return rows
@@ -143,9 +145,13 @@ def print_report(folder: Path, summary: dict[str, Any]) -> None:
           f"{'ms p95':>8}")
     print(f"{summary['exact']:8.1f} {summary['loose']:8.1f} {summary['among']:8.1f} "
           f"{summary['no_read']:8d} {summary['ms_p50']:8.0f} {summary['ms_p95']:8.0f}")
-    print("\nconfidence threshold -> share of images read at or above it, precision:")
+    print("\nconfidence threshold -> share of images read at or above it, precision "
+          "(exact / loose):")
     for row in summary["calibration"]:
-        precision = "-" if row["precision"] is None else f"{100 * row['precision']:.1f}%"
+        precision = "/".join(
+            "-" if row[k] is None else f"{100 * row[k]:.1f}%"
+            for k in ("precision", "loose_precision")
+        )
         mark = "  <- alert threshold" if row["threshold"] == summary["alert_threshold"] else ""
         print(f"  >= {row['threshold']:.2f}: {100 * row['coverage']:5.1f}% read, "
               f"precision {precision}{mark}")
