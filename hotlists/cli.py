@@ -3,14 +3,13 @@
 Wired into the main CLI by `register_hotlist_commands(hotlist_app)` (alpr/cli.py), which
 replaces any earlier commands of the same names.
 
-Exit codes: 0 done (the new list is live; if only its import report could not be saved,
-say because Redis died right after the switch-over, one warning line says so and status
-shows the version as live with its report not saved); 1 the import was refused or failed
-(the previous list keeps serving); 2 bad arguments, or Redis down or hung outside an
-import (one line on stderr, never a traceback: alpr.cli_errors), or Redis failed after
-the switch-over while the new entries were read back for the hotlist-update event (the
-list is live, the event was not published: `alpr hotlist republish --source X` once Redis
-answers; re-running the import would announce nothing new); 3 the list changed but its
+Exit codes: 0 done (the new list is live, its import report saved by the switch-over
+itself); 1 the import was refused or failed (the previous list keeps serving); 2 bad
+arguments, or Redis down or hung outside an import (one line on stderr, never a
+traceback: alpr.cli_errors), or Redis failed after the switch-over while the new entries
+were read back for the hotlist-update event (the list is live, the event was not
+published: `alpr hotlist republish --source X` once Redis answers; re-running the import
+would announce nothing new); 3 the list changed but its
 hotlist-update event was not published because of the broker (historical hits will miss
 it: `alpr hotlist republish --source X` once Kafka is back); 4 the outcome is
 unknown: Redis failed during the switch-over and could not be asked after, so the new
@@ -146,11 +145,10 @@ def import_command(
     """Import FILE: replace the source's list atomically (NCIC, CCIC, agency CSV) or add
     and cancel Amber alerts (NCMEC). A bad file leaves the serving list untouched.
 
-    Exit 0: the new list is live (if only its import report could not be saved, a warning
-    line says so). 1: refused or failed, the serving list is unchanged (a source whose
-    import was cut off is free again within 10 s). 2: bad arguments, or live but Redis
-    failed reading it back for its hotlist-update event (not published). 3: live, but
-    Kafka did not take its hotlist-update event.
+    Exit 0: the new list is live. 1: refused or failed, the serving list is unchanged (a
+    source whose import was cut off is free again within 10 s). 2: bad arguments, or live
+    but Redis failed reading it back for its hotlist-update event (not published). 3:
+    live, but Kafka did not take its hotlist-update event.
     After 2 or 3, run `alpr hotlist republish --source X` (not the import again: it
     would announce nothing new).
     4: outcome unknown, Redis failed during the switch-over: the new list may or may not
@@ -259,10 +257,10 @@ def status_command(
             )
         last = row.get("last_attempt") or {}
         if last.get("report_missing") and not rep:
-            # The switch-over's placeholder: this version went live, its report was lost.
+            # The switch-over's placeholder: this version went live without a report (the
+            # importer saves its report with the switch-over; this one gave none).
             typer.echo(f"  last import: version {last.get('version')} went live "
-                       f"{_when(last.get('finished_at'))}; its import report was not saved "
-                       "(Redis failed right after the switch-over)")
+                       f"{_when(last.get('finished_at'))}; its import report was not saved")
         elif last and not last.get("ok"):
             typer.echo(
                 f"  LAST ATTEMPT FAILED {_when(last.get('finished_at'))}: {last.get('file')}: "

@@ -9,10 +9,10 @@ rebuilds, from the store, the event the import of the serving version would have
 lists) under a new event id. Historical hits keep one marker per alert id, so entries
 announced twice still alert once.
 
-What the store cannot tell is announced wider, never narrower: a version whose import
-report was not saved (Redis died right after the switch-over) announces every live entry,
-as a first import would; so does NCMEC, whose version collects single upserts rather than
-one import.
+What the store cannot tell is announced wider, never narrower: a version with no import
+report (the importer saves it with the switch-over; one written through the store
+without a report has none) announces every live entry, as a first import would; so does
+NCMEC, whose version collects single upserts rather than one import.
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ The safety rules live here, in front of the store's atomic swap:
 * immigration-related rows are refused and counted, never stored;
 * every outcome is kept for `alpr hotlist status` (the serving version's report, and the
   latest attempt even when it failed), and every change is announced on
-  alpr.hotlist-updates. Once a new version is live, failing to keep its report (Redis
-  gone right after the switch-over) is a warning (`report_error`), never a failed import.
+  alpr.hotlist-updates. A replacement's report is saved by its switch-over itself, so a
+  live version always has one; failing to add its event's outcome to it afterwards
+  (Redis gone right after the switch-over) is a warning (`report_error`), never a failed
+  import.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -90,7 +92,9 @@ class ImportReport:
     # What kept the event from being published: Redis (its entries could not be read back
     # to build it) or the broker (it was built but not delivered).
     event_failed_on: Literal["redis", "broker"] | None = None
-    report_error: str | None = None  # the change is live but this report was not kept
+    # The change is live but this report (a replacement's: its event's outcome) was not
+    # kept.
+    report_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -194,7 +198,7 @@ class Importer:
         try:
             entries = f.parse(lines, stats, self.tz)
             if f.mode == "replace":
-                self._replace(f, entries, report, force)
+                self._replace(f, entries, report, force, started)
             else:
                 self._upsert(f, entries, report)
         except SwitchOverUnknownError as exc:
@@ -215,7 +219,8 @@ class Importer:
             raise ImportFailedError(report) from exc
         report.ok = True
         report.seconds = time.monotonic() - started
-        report.finished_at = _now_ms()
+        if not report.finished_at:  # a replacement's is its switch-over's (_replace)
+            report.finished_at = _now_ms()
         self._announce(report)
         self._keep_report(report)
         return report
@@ -223,20 +228,41 @@ class Importer:
     # --- the two modes --------------------------------------------------------------
 
     def _replace(
-        self, f: Format, entries: Iterator[HotlistEntry], report: ImportReport, force: bool
+        self,
+        f: Format,
+        entries: Iterator[HotlistEntry],
+        report: ImportReport,
+        force: bool,
+        started: float,
     ) -> None:
         serving = self.store.status().get(f.source)
         serving_entries = serving.entries if serving and serving.version is not None else 0
         checked = self._checked(entries, report.stats, serving_entries, force)
-        result: ImportResult = self.store.replace_source(f.source, checked, allow_empty=force)
+        live_at: list[int] = []
+
+        def switch_over(written: ImportResult) -> dict[str, Any]:
+            # The report as it will be once this version is live, saved by the switch-over
+            # itself (which adds `previous_version` and `added`): status never shows the
+            # version without it. `report` itself stays a failure's until the flip ran.
+            if written.refused:  # the store's own guard caught what the parser did not
+                report.stats.refused["immigration"] += written.refused
+            live_at.append(_now_ms())
+            return replace(
+                report, ok=True, version=written.version, entries=written.entries,
+                skipped_expired=written.skipped_expired, index_depth=written.index_depth,
+                seconds=time.monotonic() - started, finished_at=live_at[-1],
+            ).as_dict()
+
+        result: ImportResult = self.store.replace_source(
+            f.source, checked, allow_empty=force, report=switch_over
+        )
         report.version = result.version
         report.previous_version = result.previous_version
         report.entries = result.entries
         report.skipped_expired = result.skipped_expired
         report.added = result.added
         report.index_depth = result.index_depth
-        if result.refused:  # the store's own guard caught what the parser did not
-            report.stats.refused["immigration"] += result.refused
+        report.finished_at = live_at[-1]  # as saved, and as the event will say
 
     def _checked(
         self,
@@ -311,18 +337,27 @@ class Importer:
             log.error("hotlist %s: update event not published: %s", report.source, exc)
 
     def _keep_report(self, report: ImportReport) -> None:
-        """Keep a live change's report for status: with its version (replace mode) and as
-        the latest attempt. The change is live whatever happens here, so a failure is a
-        warning and `report_error`, never the import's outcome."""
+        """Keep a live change's report for status as the latest attempt. A replacement's
+        was saved by its switch-over already (with its version too): it is saved again
+        only to add its event's outcome. The change is live whatever happens here, so a
+        failure is a warning and `report_error`, never the import's outcome."""
+        swapped = report.version is not None and report.mode == "replace"
+        if swapped and report.event_published is None:
+            return  # no event: the switch-over saved the whole report
         try:
-            if report.version is not None and report.mode == "replace":
+            if swapped:
                 self.store.record_report(report.source, report.version, report.as_dict())
             self.store.record_attempt(report.source, report.as_dict())
         except Exception as exc:  # Redis gone after the switch-over, most likely
             report.report_error = f"{type(exc).__name__}: {exc}"
-            log.warning("hotlist %s: version %s is live; only its import report could not be "
-                        "saved (alpr hotlist status shows no report for it)", report.source,
-                        report.version, exc_info=True)
+            if swapped:
+                log.warning("hotlist %s: version %s is live and its import report saved; "
+                            "only its hotlist-update event's outcome could not be added to "
+                            "it", report.source, report.version, exc_info=True)
+            else:
+                log.warning("hotlist %s: the change is live; only its import report could "
+                            "not be saved (alpr hotlist status shows no report for it)",
+                            report.source, exc_info=True)
 
     def _keep_attempt(self, report: ImportReport) -> None:
         try:

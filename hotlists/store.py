@@ -11,9 +11,9 @@ deleted as a unit, index included):
     alpr:hl:{source}:lock                    STRING import lock (JSON: token, holder's host
                                                     and pid, ttl; PX ttl, kept by a heartbeat)
     alpr:hl:{source}:last_attempt            STRING JSON outcome of the last import try
-                                                    (the switch-over sets a placeholder,
-                                                    `report_missing`, that the importer
-                                                    replaces with its report)
+                                                    (the switch-over sets it to the
+                                                    import's report, or to a placeholder,
+                                                    `report_missing`, if given none)
     alpr:hl:{source}:v{N}:meta               HASH   count, state, layout, depth,
                                                     started_at, imported_at, updated_at
                                                     (epoch ms), report (import JSON)
@@ -32,14 +32,15 @@ instead of a key per plate: a million entries cost a million hash fields, not a 
 Redis keys, and a batch of reads is one HMGET per source.
 
 An import (`replace_source`) takes the source's lock, writes a new version with
-non-transactional pipelines, flips `active` in one Lua script, then UNLINKs the old
-version. The lock names its holder and has a short TTL that a heartbeat thread refreshes
-while the import lives: a second import of the source is refused however slowly the first
-runs, and the lock of an importer that was killed or cut off from Redis frees itself
-within lock_ttl (10 s) of its last heartbeat. Lookups run as one Lua script
-reading `active` then the hashes, so they see either the whole old list or the whole new
-one. Urgent single entries (`upsert`) go into the active version and, while an import
-runs, into the pending one as well, so they survive the flip.
+non-transactional pipelines, flips `active` in one Lua script that also saves the
+import's report, then UNLINKs the old version. The lock names its holder and has a
+short TTL that a heartbeat thread refreshes while the import lives: a second import of
+the source is refused however slowly the first runs, and the lock of an importer that
+was killed or cut off from Redis frees itself within lock_ttl (10 s) of its last
+heartbeat. Lookups run as one Lua script reading `active` then the hashes, so they see
+either the whole old list or the whole new one. Urgent single entries (`upsert`) go
+into the active version and, while an import runs, into the pending one as well, so they
+survive the flip.
 
 Targets a standalone Redis: scripts build keys from ARGV, which Redis Cluster forbids.
 """
@@ -317,11 +318,16 @@ return out
 """
 
 # Make the pending version active (only if we still own the lock and the pending slot).
-# Also replaces the last attempt with ARGV[6], a placeholder for this import's report: an
-# older failed attempt must never look like the latest once this version serves, even if
-# Redis fails before the report is saved.
+# In the same step, saves the import's report (ARGV[6], a JSON object) with the version
+# (meta `report`, if ARGV[7] is '1') and as the last attempt: status never shows a
+# version serving without its report, nor an older failed attempt as the latest. The
+# script appends what only it knows: `previous_version` (the version it replaced) and
+# `added` (plates new since then: the `added` set's size; null without a previous one).
+# A caller with no report passes a placeholder (`report_missing`) and ARGV[7] '0'.
 # KEYS: active, pending, lock, sources, versions, last_attempt.
-# ARGV: token, version, source, source prefix, now_ms, placeholder JSON.
+# ARGV: token, version, source, source prefix, now_ms, report JSON, '1' to keep it as the
+#       version's report.
+# Returns {replaced version or 0, added or -1}.
 _FLIP = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then
     return redis.error_reply('ALPR_LOCK_LOST import lock expired or taken over')
@@ -330,14 +336,24 @@ if redis.call('GET', KEYS[2]) ~= ARGV[2] then
     return redis.error_reply('ALPR_LOCK_LOST pending version replaced')
 end
 local old = redis.call('GET', KEYS[1])
+local meta = ARGV[4] .. 'v' .. ARGV[2] .. ':meta'
+local added = -1
+if old then added = redis.call('SCARD', ARGV[4] .. 'v' .. ARGV[2] .. ':added') end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
 redis.call('SADD', KEYS[4], ARGV[3])
-redis.call('HSET', ARGV[4] .. 'v' .. ARGV[2] .. ':meta', 'state', 'active',
-           'imported_at', ARGV[5])
+redis.call('HSET', meta, 'state', 'active', 'imported_at', ARGV[5])
 if old then redis.call('HSET', ARGV[4] .. 'v' .. old .. ':meta', 'state', 'retired') end
-redis.call('SET', KEYS[6], ARGV[6])
-return old
+local report = string.sub(ARGV[6], 1, -2)
+if report ~= '{' then report = report .. ',' end
+if old then
+    report = report .. '"previous_version":' .. old .. ',"added":' .. added .. '}'
+else
+    report = report .. '"previous_version":null,"added":null}'
+end
+if ARGV[7] == '1' then redis.call('HSET', meta, 'report', report) end
+redis.call('SET', KEYS[6], report)
+return {tonumber(old or '0'), added}
 """
 
 # Stop upserts from writing into a version being abandoned. Returns 0 and touches
@@ -569,6 +585,7 @@ class HotlistStore:
         allow_empty: bool = False,
         batch: int = 5000,
         now_ms: int | None = None,
+        report: Callable[[ImportResult], Mapping[str, Any]] | None = None,
     ) -> ImportResult:
         """Replace every entry of `source` with `entries`, atomically for lookups.
 
@@ -579,6 +596,13 @@ class HotlistStore:
         the old version keeps serving, the partial version is deleted and the error
         propagates. Raises ImportInProgressError while another import holds the source's
         lock (a live one, or a stale one until it expires).
+
+        `report(written)`, called once every entry is written and just before the
+        switch-over, returns the import's report (a JSON-able mapping): the switch-over
+        saves it with the version and as the last attempt in the same atomic step,
+        adding `previous_version` and `added` (what `written` cannot know yet: there they
+        are the version serving when the import began and None). Without it the last
+        attempt is a placeholder, `report_missing`, and status shows no report.
         """
         started = time.monotonic()
         src = HotlistSource(source)
@@ -610,12 +634,12 @@ class HotlistStore:
             name=f"hotlist-lock-{src.value}",
         )
         try:
-            stats, old = self._write_and_flip(
+            stats, previous, added = self._write_and_flip(
                 keys, version, token, stream, [int(v) for v in begun[2:]],
                 batch=batch, now=now, active_before=active_before, allow_empty=allow_empty,
+                report=report, started=started,
             )
-            previous = int(_text(old)) if old is not None else None
-            added = self._retire(keys, version, previous)
+            added = self._retire(keys, version, previous, added)
         finally:
             heartbeat.stop()
             self._release(keys, token)
@@ -654,10 +678,13 @@ class HotlistStore:
         now: int,
         active_before: int | None,
         allow_empty: bool,
-    ) -> tuple[_WriteStats, Any]:
-        """Write `version` and make it serve; returns its stats and the version it
-        replaced. If anything fails the old version keeps serving, `version` is deleted
-        and the error propagates."""
+        report: Callable[[ImportResult], Mapping[str, Any]] | None,
+        started: float,
+    ) -> tuple[_WriteStats, int | None, int | None]:
+        """Write `version` and make it serve (saving `report`'s report in the same
+        step); returns its stats, the version it replaced and the plates new since (None:
+        no previous version, or not known). If anything fails the old version keeps
+        serving, `version` is deleted and the error propagates."""
         src = keys.source
         flip_sent = False
         try:
@@ -670,16 +697,28 @@ class HotlistStore:
                     f"refusing to replace {src}: none of the {stats.received} entries is "
                     f"live ({stats.expired} expired, {stats.refused} refused)"
                 )
-            flip_sent = True  # from here on a lost reply may hide a flip that ran
             flipped_at = _now_ms()
-            placeholder = {"source": src.value, "ok": True, "version": version,
-                           "finished_at": flipped_at, "report_missing": True}
+            if report is None:
+                saved: dict[str, Any] = {"source": src.value, "ok": True, "version": version,
+                                         "finished_at": flipped_at, "report_missing": True}
+            else:
+                written = ImportResult(
+                    source=src, version=version, entries=stats.stored,
+                    received=stats.received, skipped_expired=stats.expired,
+                    previous_version=active_before, seconds=time.monotonic() - started,
+                    refused=stats.refused, index_depth=stats.depth,
+                )
+                saved = dict(report(written))
+            # The flip writes these two itself, after the rest (see _FLIP).
+            saved.pop("previous_version", None)
+            saved.pop("added", None)
+            flip_sent = True  # from here on a lost reply may hide a flip that ran
             try:
-                old = self._flip(
+                old, added = self._flip(
                     keys=[keys.active, keys.pending, keys.lock, SOURCES_KEY, keys.versions,
                           keys.last_attempt],
                     args=[token, version, src.value, keys.prefix, flipped_at,
-                          json.dumps(placeholder)],
+                          json.dumps(saved, default=str), int(report is not None)],
                 )
             except redis.ResponseError as exc:
                 if "ALPR_LOCK_LOST" in str(exc):
@@ -695,13 +734,16 @@ class HotlistStore:
                 raise
             # Only the flip's reply was lost: the import succeeded. It replaced the version
             # active at the start (the lock kept other imports from flipping meanwhile).
-            old = active_before
-        return stats, old
+            return stats, active_before, None
+        return stats, int(old) or None, int(added) if int(added) >= 0 else None
 
-    def _retire(self, keys: _Keys, version: int, previous: int | None) -> int | None:
-        """After the switch-over: delete the replaced version and count the plates new in
-        `version` (None: no previous version, or not counted). Best effort: the new list
-        is live whatever fails here, and the next import sweeps an old version up."""
+    def _retire(
+        self, keys: _Keys, version: int, previous: int | None, added: int | None
+    ) -> int | None:
+        """After the switch-over: delete the replaced version; returns the plates new in
+        `version` (`added`, the switch-over's count, or counted here if its reply was
+        lost; None: no previous version, or not counted). Best effort: the new list is
+        live whatever fails here, and the next import sweeps an old version up."""
         if previous is None:
             return None
         try:
@@ -709,7 +751,9 @@ class HotlistStore:
         except redis.RedisError:
             log.warning("hotlist %s: could not delete old version %s (version %s is live)",
                         keys.source, previous, version, exc_info=True)
-            return None  # Redis is failing: no count either, rather than a second timeout
+            return added  # Redis is failing: no count either, rather than a second timeout
+        if added is not None:
+            return added
         try:
             return int(self.redis.scard(keys.added(version)))
         except redis.RedisError:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.commands.core import Script
 from typer.testing import CliRunner
 
+import hotlists.store
 from alpr.cli import app
 from connectors.kafka import delete_topics, read_all
 from connectors.local_services import LocalRedis
@@ -197,3 +199,55 @@ def test_watch_once_imports_a_settled_drop(
     assert "ncic-0600.txt: imported" in result.stdout
     assert HotlistStore(redis_client).lookup("WAT0001")
     assert runner.invoke(app, args).stdout == ""  # already done
+
+
+def test_status_right_after_the_switch_over_shows_the_imports_report(
+    runner: CliRunner, url: str, redis_client: redis.Redis, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: NCIC version 1 (20 plates), then `alpr hotlist import` of those 20 plus 5 new
+    # and one garbled line, with `alpr hotlist status` run in its own process (as an
+    # operator would) the moment the switch-over script has answered, before the import
+    # does anything else; the state Redis holds is read at the same moment. Must hold:
+    # that status shows version 2 serving with its import report (its file, rows and
+    # rejection), never "report not saved" (what it showed for a moment during every
+    # import, until the importer saved the report after the switch-over); Redis holds
+    # version 2's report, as the last attempt too, with previous_version 1 and 5 new
+    # plates, not the `report_missing` placeholder; the import then ends as usual.
+    v1 = ncic(tmp_path / "v1.txt", 20)
+    assert runner.invoke(app, ["hotlist", "import", "-s", "ncic", str(v1), "--redis", url,
+                               "--no-events"]).exit_code == 0
+    v2 = ncic(tmp_path / "v2.txt", 25, bad=1)
+    seen: dict[str, object] = {}
+    call = Script.__call__
+
+    def flip_then_status(self: Script, keys: object = None, args: object = None,
+                         client: object = None) -> object:
+        reply = call(self, keys, args, client)
+        if self.script == hotlists.store._FLIP:
+            seen["text"] = subprocess.run(
+                [sys.executable, "-m", "alpr.cli", "hotlist", "status", "--redis", url],
+                cwd=ROOT, capture_output=True, text=True, timeout=120,
+                env={**os.environ, "COLUMNS": "200"})
+            seen["held"] = HotlistStore(redis_client).status()["NCIC"]
+        return reply
+
+    monkeypatch.setattr(Script, "__call__", flip_then_status)
+    result = runner.invoke(app, ["hotlist", "import", "-s", "ncic", str(v2), "--redis", url,
+                                 "--no-events"])
+    monkeypatch.setattr(Script, "__call__", call)
+    assert result.exit_code == 0, result.output
+    assert "NCIC: version 2 live with 25 entries (5 new plates;" in result.stdout
+
+    shown = seen["text"]
+    assert isinstance(shown, subprocess.CompletedProcess)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("NCIC: version=2 entries=25 "), shown.stdout
+    assert f"  last import: {v2} rows=27 rejected=1 " in shown.stdout, shown.stdout
+    assert "not saved" not in shown.stdout and "FAILED" not in shown.stdout, shown.stdout
+    held = seen["held"]
+    assert held.version == 2 and held.report is not None, held
+    assert (held.report["version"], held.report["previous_version"], held.report["added"],
+            held.report["file"]) == (2, 1, 5, str(v2)), held.report
+    assert held.last_attempt == held.report, held.last_attempt
+    assert "report_missing" not in held.last_attempt

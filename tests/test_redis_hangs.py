@@ -328,15 +328,16 @@ def test_a_terminated_import_cleans_up_and_frees_its_source_at_once(tmp_path: Pa
 
 
 @pytest.mark.parametrize("kind", ["hung", "dead"])
-def test_an_import_whose_redis_fails_right_after_the_switch_over_is_live_with_a_warning(
+def test_an_import_whose_redis_fails_right_after_the_switch_over_is_live_with_its_report(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Fed: `alpr hotlist import` of 3 NCIC records replacing a 2-entry list, the Redis
     # (AOF) hung or dead from the moment the switch-over has run (the flip script
     # answered) until the command ends. Must hold, within the deadline: exit 0 (not 2:
-    # the list did change), stdout says version 2 is live, one warning line says that
-    # only its import report could not be saved, every stderr line a one-line warning,
-    # no error line, no traceback; once Redis is back, version 2 serves the new entries.
+    # the list did change), stdout says version 2 is live with its 3 new plates counted,
+    # every stderr line a one-line warning about cleanup (none about the report: the
+    # switch-over saved it), no error line, no traceback; once Redis is back, version 2
+    # serves the new entries and status shows its report.
     new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
     with LocalRedis(appendonly=True) as server:
         HotlistStore(server.client()).replace_source(
@@ -345,16 +346,18 @@ def test_an_import_whose_redis_fails_right_after_the_switch_over_is_live_with_a_
             result = within_deadline(lambda: _import_in_process(server.url, new))
         assert result.exit_code == 0, result.output
         assert "Traceback" not in result.output
-        assert result.stdout.startswith("NCIC: version 2 live with 3 entries"), result.stdout
+        assert result.stdout.startswith("NCIC: version 2 live with 3 entries (3 new plates;"), \
+            result.stdout
         lines = result.stderr.strip().splitlines()
-        assert all(line.startswith("warning: hotlist NCIC: ") for line in lines), lines
-        [saved] = [line for line in lines if "report" in line]
-        assert saved.startswith("warning: hotlist NCIC: version 2 is live; only its import "
-                                "report could not be saved"), saved
+        assert all(line.startswith("warning: hotlist NCIC: could not ") for line in lines), lines
+        assert not [line for line in lines if "report" in line], lines
         store = HotlistStore(server.client())
         assert [e.plate for e in store.lookup("NW00001")] == ["NW00001"]
         assert store.lookup("HOT123") == []
-        assert store.status()[HotlistSource.NCIC].version == 2
+        status = store.status()[HotlistSource.NCIC]
+        assert status.version == 2
+        assert status.report is not None
+        assert (status.report["version"], status.report["rows"]) == (2, 3), status.report
 
 
 def test_hotlist_watch_retries_a_drop_a_hung_redis_could_not_take(
@@ -701,15 +704,16 @@ def test_an_import_whose_switch_over_reply_is_lost_says_the_outcome_is_unknown(
         assert [e.plate for e in store.lookup("NW00001")] == ["NW00001"]
 
 
-def test_status_after_a_live_import_whose_report_was_lost_shows_no_stale_failure(
+def test_status_after_an_import_cut_off_right_after_its_switch_over_shows_its_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Fed: a Redis serving a 2-entry NCIC list; `alpr hotlist import` of an empty NCIC
     # file (refused: status records a failed attempt); then an import of 3 records with
     # the Redis frozen from the moment its switch-over has answered until the command
-    # ends (version 2 live, its report not saved); then `alpr hotlist status`. Must hold:
-    # status shows version 2 serving and its report as not saved, never the earlier
-    # refusal as "LAST ATTEMPT FAILED" (it is older than the serving version).
+    # ends (version 2 live, nothing written after the switch-over); then `alpr hotlist
+    # status`. Must hold: status shows version 2 serving with its import report (saved
+    # by the switch-over itself), never "report not saved" nor the earlier refusal as
+    # "LAST ATTEMPT FAILED" (it is older than the serving version).
     empty = _ncic_file(tmp_path / "empty.txt", 0, "EM")
     new = _ncic_file(tmp_path / "ncic.txt", 3, "NW")
     with LocalRedis() as server:
@@ -722,15 +726,17 @@ def test_status_after_a_live_import_whose_report_was_lost_shows_no_stale_failure
         with outage_after_switch_over(monkeypatch, server):
             result = within_deadline(lambda: _import_in_process(server.url, new))
         assert result.exit_code == 0, result.output
-        assert "report could not be saved" in result.stderr, result.stderr
+        assert "report" not in result.stderr, result.stderr
         shown = CliRunner().invoke(app, status)
         assert shown.exit_code == 0, shown.output
         assert shown.stdout.startswith("NCIC: version=2 entries=3 "), shown.stdout
         assert "LAST ATTEMPT FAILED" not in shown.stdout, shown.stdout
-        assert "  last import: version 2 went live " in shown.stdout, shown.stdout
-        assert "its import report was not saved" in shown.stdout, shown.stdout
+        assert f"  last import: {new} rows=3 rejected=0 " in shown.stdout, shown.stdout
+        assert "not saved" not in shown.stdout, shown.stdout
         row = json.loads(CliRunner().invoke(app, [*status, "--json"]).stdout)["NCIC"]
         assert (row["last_attempt"]["ok"], row["last_attempt"]["version"]) == (True, 2), row
+        assert "report_missing" not in row["last_attempt"], row
+        assert (row["report"]["previous_version"], row["report"]["added"]) == (1, 3), row
 
 
 def test_a_redis_failure_reading_entries_for_the_update_event_is_said_as_redis(
