@@ -9,13 +9,16 @@ arguments, or Redis down or hung outside an import (one line on stderr, never a
 traceback: alpr.cli_errors), or Redis failed after the switch-over while the new entries
 were read back for the hotlist-update event (the list is live, the event was not
 published: `alpr hotlist republish --source X` once Redis answers; re-running the import
-would announce nothing new); 3 the list changed but its
-hotlist-update event was not published because of the broker (historical hits will miss
-it: `alpr hotlist republish --source X` once Kafka is back); 4 the outcome is
-unknown: Redis failed during the switch-over and could not be asked after, so the new
-version may or may not be live (`alpr hotlist status` tells once Redis answers); 130 the
-import was interrupted (Ctrl-C, SIGTERM): its unfinished version is deleted and the
-source's lock freed.
+would announce nothing new), or after an NCMEC import's last alert went live, before its
+event was built (import the file again); 3 the list changed but its hotlist-update event
+was not published because of the broker (historical hits will miss it: `alpr hotlist
+republish --source X` once Kafka is back); 4 the outcome is unknown or partial: Redis
+failed during the switch-over and could not be asked after, so the new version may or
+may not be live (`alpr hotlist status` tells once Redis answers), or it failed part-way
+through an NCMEC import, whose alerts go live one by one (the command names those added,
+the one that may be, those not: import the same file again once Redis answers, re-sent
+alerts replace themselves); 130 the import was interrupted (Ctrl-C, SIGTERM): its
+unfinished version is deleted and the source's lock freed.
 
 `republish` sends the serving version's hotlist-update event again (hotlists.republish):
 exit 0 published, 1 the source has no live version, 2 Redis down or hung, 3 the broker
@@ -152,11 +155,17 @@ def import_command(
     After 2 or 3, run `alpr hotlist republish --source X` (not the import again: it
     would announce nothing new).
     4: outcome unknown, Redis failed during the switch-over: the new list may or may not
-    be live (check alpr hotlist status). 130: interrupted (Ctrl-C, SIGTERM).
+    be live (check alpr hotlist status); for NCMEC, partial: Redis failed part-way, the
+    command names the alerts added and not (import the same file again once Redis
+    answers). 130: interrupted (Ctrl-C, SIGTERM).
     """
     from tqdm import tqdm
 
-    from hotlists.service import ImportFailedError, ImportOutcomeUnknownError
+    from hotlists.service import (
+        ImportFailedError,
+        ImportOutcomeUnknownError,
+        ImportPartialError,
+    )
 
     importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz)
     bar = tqdm(
@@ -182,6 +191,11 @@ def import_command(
         else:
             typer.echo(f"import refused, the serving list is unchanged: {exc}", err=True)
         raise typer.Exit(1) from None
+    except ImportPartialError as exc:
+        bar.close()
+        _print_rejections(exc.report.as_dict())
+        _say_partial(exc, source.value, file)
+        raise typer.Exit(2 if exc.complete else 4) from None
     except ImportOutcomeUnknownError as exc:
         bar.close()
         # The chain: ImportOutcomeUnknownError <- SwitchOverUnknownError <- the Redis error.
@@ -409,6 +423,41 @@ def _tz(name: str) -> tzinfo:
     except (ZoneInfoNotFoundError, ValueError):
         typer.echo(f"unknown time zone {name!r}", err=True)
         raise typer.Exit(2) from None
+
+
+def _say_partial(exc: Any, source: str, file: Path) -> None:
+    """An NCMEC import cut off by Redis (ImportPartialError): what is live on stdout, the
+    error with what may be and what is not, and what to do, on stderr."""
+    adds = [c for c in exc.applied if c.kind == "add"]
+    cancels = [c for c in exc.applied if c.kind == "cancel"]
+    every = [*exc.applied, *([exc.in_doubt] if exc.in_doubt else []), *exc.not_applied]
+    n_adds = sum(c.kind == "add" for c in every)
+    n_cancels = len(every) - n_adds
+    typer.echo(f"{exc.report.source.value}: {len(adds)} of {n_adds} alert(s) added"
+               + (f" ({_ids(adds)})" if adds else "")
+               + f", {len(cancels)} of {n_cancels} cancellation(s) done"
+               + (f" ({_ids(cancels)})" if cancels else ""))
+    cause = exc.__cause__
+    what = "Redis unavailable: " if isinstance(cause, redis.RedisError) else ""
+    again = (f"import the same file again (`alpr hotlist import {file} --source {source}`): "
+             "re-sent alerts replace themselves, and its hotlist-update event names them all")
+    if exc.complete:
+        typer.echo(f"error: {what}{one_line(cause or exc)} (every alert of the file is live "
+                   "and every cancellation done, but Redis failed before the import could "
+                   "read the list back: no hotlist-update event was published; once Redis "
+                   f"answers, {again})", err=True)
+        return
+    doubt = (f"{exc.in_doubt} may or may not be live (sent, not confirmed); "
+             if exc.in_doubt else "")
+    missing = f"not done: {_ids(exc.not_applied)}; " if exc.not_applied else ""
+    typer.echo(f"error: {what}{one_line(cause or exc)} (outcome partial: the import was cut "
+               f"off part-way; {doubt}{missing}no hotlist-update event was published. Run "
+               f"`alpr hotlist status` once Redis answers, then {again})", err=True)
+
+
+def _ids(changes: list[Any], limit: int = 10) -> str:
+    shown = ", ".join(str(c) for c in changes[:limit])
+    return shown + (f" and {len(changes) - limit} more" if len(changes) > limit else "")
 
 
 def _print_rejections(data: dict[str, Any], limit: int = 20) -> None:

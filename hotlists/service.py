@@ -15,7 +15,10 @@ The safety rules live here, in front of the store's atomic swap:
   alpr.hotlist-updates. A replacement's report is saved by its switch-over itself, so a
   live version always has one; failing to add its event's outcome to it afterwards
   (Redis gone right after the switch-over) is a warning (`report_error`), never a failed
-  import.
+  import;
+* an upsert-mode import (NCMEC) has no switch-over: its alerts go live one by one, so
+  Redis failing part-way is never said as "unchanged" (ImportPartialError says which
+  alerts are live, which one may be, which are not).
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ from hotlists.store import HotlistStore, ImportResult, SwitchOverUnknownError
 __all__ = [
     "DEFAULT_MAX_BAD_SHARE",
     "DEFAULT_MAX_SHRINK",
+    "AlertChange",
     "ImportFailedError",
     "ImportOutcomeUnknownError",
+    "ImportPartialError",
     "ImportReport",
     "Importer",
     "ListShrinkError",
@@ -140,6 +145,45 @@ class ImportOutcomeUnknownError(RuntimeError):
         self.report = report
 
 
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """One change an upsert-mode import makes: an alert added, or one cancelled."""
+
+    kind: Literal["add", "cancel"]
+    entry_id: str
+    plate: str
+
+    def __str__(self) -> str:
+        return self.entry_id if self.kind == "add" else f"cancel {self.entry_id}"
+
+
+class ImportPartialError(ImportOutcomeUnknownError):
+    """Redis failed part-way through an upsert-mode (NCMEC) import, whose alerts go live
+    one by one (no switch-over): `applied` are live (added, or cancelled), `in_doubt` was
+    sent but not confirmed, so it may or may not be (None: none was), `not_applied` never
+    took effect. `complete`: every change was applied, only reading the list back for the
+    report and its event failed. No hotlist-update event was published. Importing the
+    same file again once Redis answers completes it: a re-sent alert replaces itself, a
+    repeated cancellation does nothing, and its event names every alert."""
+
+    def __init__(
+        self,
+        report: ImportReport,
+        *,
+        applied: list[AlertChange],
+        in_doubt: AlertChange | None,
+        not_applied: list[AlertChange],
+    ) -> None:
+        super().__init__(report)
+        self.applied = applied
+        self.in_doubt = in_doubt
+        self.not_applied = not_applied
+
+    @property
+    def complete(self) -> bool:
+        return self.in_doubt is None and not self.not_applied
+
+
 class Importer:
     """Imports hotlist files into a store and announces them.
 
@@ -201,6 +245,11 @@ class Importer:
                 self._replace(f, entries, report, force, started)
             else:
                 self._upsert(f, entries, report)
+        except ImportPartialError:
+            report.seconds = time.monotonic() - started
+            report.finished_at = _now_ms()
+            # No attempt recorded: Redis is failing, and neither "failed" nor "ok" is true.
+            raise
         except SwitchOverUnknownError as exc:
             report.version = exc.version
             report.error = f"{type(exc).__name__}: {exc}"
@@ -294,7 +343,9 @@ class Importer:
             )
 
     def _upsert(self, f: Format, entries: Iterator[HotlistEntry], report: ImportReport) -> None:
-        """Urgent single entries: all-or-nothing validation, then one upsert each."""
+        """Urgent single entries: all-or-nothing validation, then one upsert each (and
+        one removal per cancellation), each live at once. Redis failing once any change
+        was sent raises ImportPartialError: what is live, what may be, what is not."""
         batch = list(entries)
         stats = report.stats
         self._check_bad_share(stats)
@@ -303,17 +354,47 @@ class Importer:
         report.skipped_expired = len(batch) - len(live)
         if not live and not stats.removals:
             raise ValueError("no live entry and no cancellation in the file: nothing to do")
-        for entry in live:
-            self.store.upsert(entry)
-        report.upserted = len(live)
-        removed = [(p, i) for p, i in stats.removals if self.store.remove(f.source, i, p)]
-        report.removed = len(removed)
-        report.extra["upserted_entries"] = live
+        changes = [AlertChange("add", e.entry_id, e.plate) for e in live]
+        changes += [AlertChange("cancel", i, p) for p, i in stats.removals]
+        upserted: list[HotlistEntry] = []
+        removed: list[tuple[str, str]] = []
+        report.extra["upserted_entries"] = upserted
         report.extra["removed_entries"] = removed
-        status = self.store.status().get(f.source)
+        # Nothing is sent before this answers: a Redis already down or hung is a failed
+        # import that changed nothing, as for the other formats.
+        self.store.redis.ping()
+        done = 0  # changes applied (confirmed by Redis)
+        try:
+            for entry in live:
+                self.store.upsert(entry)
+                upserted.append(entry)
+                done += 1
+            for plate, entry_id in stats.removals:
+                if self.store.remove(f.source, entry_id, plate):
+                    removed.append((plate, entry_id))
+                done += 1
+            report.upserted = len(upserted)
+            report.removed = len(removed)
+            report.added = len(upserted)
+            status = self.store.status().get(f.source)
+        except Exception as exc:
+            lost_reply = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+            if done == 0 and not lost_reply:
+                raise  # the first change was refused: nothing changed
+            report.upserted = len(upserted)
+            report.removed = len(removed)
+            report.added = len(upserted)
+            report.error = f"{type(exc).__name__}: {exc}"
+            # A lost reply may hide a change that ran (a hung Redis runs it once thawed).
+            in_doubt = changes[done] if lost_reply and done < len(changes) else None
+            raise ImportPartialError(
+                report,
+                applied=changes[:done],
+                in_doubt=in_doubt,
+                not_applied=changes[done + (in_doubt is not None) :],
+            ) from exc
         report.version = status.version if status else None
         report.entries = status.entries if status else 0
-        report.added = len(live)
 
     # --- outcome --------------------------------------------------------------------
 

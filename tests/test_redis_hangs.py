@@ -786,3 +786,116 @@ def test_a_redis_failure_reading_entries_for_the_update_event_is_said_as_redis(
                 1, ["NW00000", "NW00001", "NW00002"])
     finally:
         delete_topics(kafka, [topic])
+
+
+@contextlib.contextmanager
+def outage_after_alert_changes(
+    monkeypatch: pytest.MonkeyPatch, server: LocalRedis, kind: str, changes: int
+) -> Iterator[None]:
+    """`server` hung or dead (see outage) from the moment `changes` single-entry writes
+    (upsert or remove scripts: an NCMEC import's alerts and cancellations) have answered
+    (0: just before the first is sent) until the block ends."""
+    call = Script.__call__
+    answered = 0
+    with contextlib.ExitStack() as cut:
+
+        def change_then_outage(self: Script, keys: Any = None, args: Any = None,
+                               client: Any = None) -> Any:
+            nonlocal answered
+            single = self.script in (hotlists.store._UPSERT, hotlists.store._REMOVE)
+            if single and changes == 0 and answered == 0:
+                answered = -1  # once
+                cut.enter_context(outage(server, kind))
+            reply = call(self, keys, args, client)
+            if single and answered >= 0:
+                answered += 1
+                if answered == changes:
+                    cut.enter_context(outage(server, kind))
+            return reply
+
+        monkeypatch.setattr(Script, "__call__", change_then_outage)
+        try:
+            yield
+        finally:
+            monkeypatch.setattr(Script, "__call__", call)
+
+
+def _amber_file(path: Path, alerts: list[tuple[str, str]], cancel: list[tuple[str, str]]) -> Path:
+    lines = [json.dumps({"alert_id": a, "plate": p, "state": "CA"}) for a, p in alerts]
+    lines += [json.dumps({"alert_id": a, "plate": p, "status": "cancelled"}) for a, p in cancel]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+AMBER = [("AMB-1", "7KQX211"), ("AMB-2", "7KQX212"), ("AMB-3", "7KQX213"),
+         ("AMB-4", "7KQX214")]
+
+
+@pytest.mark.parametrize(("kind", "changes"), [("hung", 2), ("dead", 2), ("hung", 0),
+                                               ("hung", 5)])
+def test_an_amber_import_cut_off_part_way_says_what_is_live_and_can_be_rerun(
+    kind: str, changes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: a Redis (AOF) serving one Amber alert, AMB-0; `alpr hotlist import -s ncmec`
+    # of a drop adding AMB-1..AMB-4 and cancelling AMB-0 (five single writes, in that
+    # order: NCMEC alerts go live one by one, there is no switch-over), the Redis hung or
+    # dead once `changes` of them have answered (0: before the first), until the command
+    # ends; then, with Redis back, the same import again. Must hold, within the deadline,
+    # never "unchanged" (what it said before, with alerts already live): on stdout how
+    # many alerts were added and which; one `error: Redis unavailable` line naming the
+    # alert in flight as maybe live and the rest as not done (exit 4, partial), or, when
+    # all five went through and only reading the list back failed, saying every alert is
+    # live (exit 2); either way no event published, and the advice to check status and
+    # import the same file again. Once Redis is back the alerts said added serve, those
+    # not done do not; the re-run completes it (exit 0): AMB-1..AMB-4 once each, AMB-0
+    # gone.
+    drop = _amber_file(tmp_path / "amber.json", AMBER, [("AMB-0", "7KQX210")])
+    args = ["hotlist", "import", str(drop), "-s", "ncmec", "--no-events"]
+    with LocalRedis(appendonly=True) as server:
+        HotlistStore(server.client()).upsert(
+            entry("7KQX210", "AMB-0", HotlistSource.NCMEC, priority=1))
+        with outage_after_alert_changes(monkeypatch, server, kind, changes):
+            result = within_deadline(lambda: CliRunner().invoke(
+                app, [*args, "--redis", server.url]))
+        assert "Traceback" not in result.output
+        assert "unchanged" not in result.output, result.output
+        added = [a for a, _ in AMBER[:changes]]
+        assert result.stdout == (
+            f"NCMEC: {len(added)} of 4 alert(s) added"
+            + (f" ({', '.join(added)})" if added else "")
+            + f", {int(changes == 5)} of 1 cancellation(s) done"
+            + (" (cancel AMB-0)" if changes == 5 else "") + "\n"), result.stdout
+        [error] = result.stderr.strip().splitlines()
+        assert error.startswith("error: Redis unavailable: "), error
+        assert "no hotlist-update event was published" in error, error
+        assert f"import the same file again (`alpr hotlist import {drop} --source ncmec`)" \
+            in error, error
+        if changes == 5:
+            assert result.exit_code == 2, result.output
+            assert "every alert of the file is live and every cancellation done" in error
+        else:
+            assert result.exit_code == 4, result.output
+            doubt, *rest = ([a for a, _ in AMBER] + ["cancel AMB-0"])[changes:]
+            assert "(outcome partial: " in error, error
+            assert f"; {doubt} may or may not be live (sent, not confirmed); " in error, error
+            assert f"; not done: {', '.join(rest)}; " in error, error
+            assert "Run `alpr hotlist status` once Redis answers" in error, error
+
+        store = HotlistStore(server.client())
+
+        def serving(alert: str, plate: str) -> bool:
+            return alert in [e.entry_id for e in store.lookup(plate)]
+
+        for alert, plate in AMBER[:changes]:
+            assert serving(alert, plate), alert
+        for alert, plate in AMBER[changes + 1:]:
+            assert not serving(alert, plate), alert
+        if kind == "hung" and changes < 4:  # thawed, it ran the write it had received
+            assert _landed(lambda: serving(*AMBER[changes]))
+        assert serving("AMB-0", "7KQX210") == (changes < 5)
+
+        again = CliRunner().invoke(app, [*args, "--redis", server.url])
+        assert again.exit_code == 0, again.output
+        assert again.stdout.startswith("NCMEC: 4 alert(s) added, "), again.stdout
+        assert all(serving(a, p) for a, p in AMBER) and not serving("AMB-0", "7KQX210")
+        assert store.status()[HotlistSource.NCMEC].entries == 4
