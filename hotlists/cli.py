@@ -5,7 +5,9 @@ replaces any earlier commands of the same names.
 
 Exit codes: 0 done (the new list is live, its import report saved by the switch-over
 itself); 1 the import was refused or failed (the previous list keeps serving); 2 bad
-arguments, or Redis down or hung outside an import (one line on stderr, never a
+arguments, or no broker for the hotlist-update events before the import (nothing
+changed: import with --no-events, then `alpr hotlist republish --source X` once Kafka
+answers), or Redis down or hung outside an import (one line on stderr, never a
 traceback: alpr.cli_errors), or Redis failed after the switch-over while the new entries
 were read back for the hotlist-update event (the list is live, the event was not
 published: `alpr hotlist republish --source X` once Redis answers; re-running the import
@@ -19,6 +21,9 @@ through an NCMEC import, whose alerts go live one by one (the command names thos
 the one that may be, those not: import the same file again once Redis answers, re-sent
 alerts replace themselves); 130 the import was interrupted (Ctrl-C, SIGTERM): its
 unfinished version is deleted and the source's lock freed.
+
+The broker has ALPR_HOTLIST_EVENT_TIMEOUT_S (default 15) to acknowledge an event
+(`import`, `watch`; `republish --timeout`).
 
 `republish` sends the serving version's hotlist-update event again (hotlists.republish):
 exit 0 published, 1 the source has no live version, 2 Redis down or hung, 3 the broker
@@ -79,9 +84,26 @@ ListOpt = Annotated[
     FormatName,
     typer.Option("--source", "-s", help="The list: ncic, ccic, ncmec (Amber) or csv (agency)."),
 ]
+# The broker's time to acknowledge a hotlist-update event (the same for every command).
+EVENT_TIMEOUT_ENV = "ALPR_HOTLIST_EVENT_TIMEOUT_S"
 AckTimeoutOpt = Annotated[
     float,
-    typer.Option("--timeout", min=0.1, help="Seconds the broker may take to acknowledge."),
+    typer.Option(
+        "--timeout",
+        envvar=EVENT_TIMEOUT_ENV,
+        min=0.1,
+        help="Seconds the broker may take to acknowledge.",
+    ),
+]
+EventTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--event-timeout",
+        envvar=EVENT_TIMEOUT_ENV,
+        min=0.1,
+        help="Seconds the broker may take to acknowledge the hotlist-update event (and to "
+        "answer before the import starts).",
+    ),
 ]
 NoEventsOpt = Annotated[
     bool, typer.Option("--no-events", help="Do not publish to alpr.hotlist-updates.")
@@ -144,16 +166,18 @@ def import_command(
     progress: Annotated[
         bool, typer.Option(help="Progress bar (on a terminal only).")
     ] = True,
+    event_timeout: EventTimeoutOpt = 15.0,
 ) -> None:
     """Import FILE: replace the source's list atomically (NCIC, CCIC, agency CSV) or add
     and cancel Amber alerts (NCMEC). A bad file leaves the serving list untouched.
 
     Exit 0: the new list is live. 1: refused or failed, the serving list is unchanged (a
-    source whose import was cut off is free again within 10 s). 2: bad arguments, or live
-    but Redis failed reading it back for its hotlist-update event (not published). 3:
-    live, but Kafka did not take its hotlist-update event.
-    After 2 or 3, run `alpr hotlist republish --source X` (not the import again: it
-    would announce nothing new).
+    source whose import was cut off is free again within 10 s). 2: bad arguments, or
+    Kafka unreachable before the import (nothing changed), or live but Redis failed
+    reading it back for its hotlist-update event (not published). 3: live, but Kafka did
+    not take its hotlist-update event.
+    After 2 or 3 with the list live, run `alpr hotlist republish --source X` (not the
+    import again: it would announce nothing new).
     4: outcome unknown, Redis failed during the switch-over: the new list may or may not
     be live (check alpr hotlist status); for NCMEC, partial: Redis failed part-way, the
     command names the alerts added and not (import the same file again once Redis
@@ -167,7 +191,8 @@ def import_command(
         ImportPartialError,
     )
 
-    importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz)
+    importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz,
+                         source=source.value, event_timeout=event_timeout)
     bar = tqdm(
         total=file.stat().st_size,
         unit="B",
@@ -297,13 +322,15 @@ def watch_command(
     max_bad_share: BadShareOpt = 0.05,
     max_shrink: ShrinkOpt = 0.5,
     tz: TzOpt = "UTC",
+    event_timeout: EventTimeoutOpt = 15.0,
 ) -> None:
     """Import every new file dropped in FOLDER (newest only for full extracts)."""
     from hotlists.importers import get_format
     from hotlists.watch import FolderWatcher
 
     log_with_times()
-    importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz)
+    importer = _importer(redis_url, kafka, no_events, max_bad_share, max_shrink, tz,
+                         source=source.value, event_timeout=event_timeout)
     fmt = get_format(source.value)
     watcher = FolderWatcher(
         folder,
@@ -392,6 +419,9 @@ def _importer(
     max_bad_share: float,
     max_shrink: float,
     tz_name: str,
+    *,
+    source: str,
+    event_timeout: float,
 ) -> Any:
     from alpr.redis_client import redis_from_url
     from hotlists.events import KafkaUpdatePublisher
@@ -403,10 +433,16 @@ def _importer(
         from alpr.config import Settings
 
         try:
-            publisher = KafkaUpdatePublisher(kafka or Settings().kafka_bootstrap)
+            publisher = KafkaUpdatePublisher(kafka or Settings().kafka_bootstrap,
+                                             timeout_s=event_timeout)
         except Exception as exc:  # no broker: say so before touching any list
-            typer.echo(f"cannot reach Kafka for hotlist-update events ({exc}); "
-                       "use --no-events to import without them", err=True)
+            # Importing without the event leaves historical hits blind to the new
+            # entries until it is published: say how.
+            typer.echo(f"cannot reach Kafka for hotlist-update events ({one_line(exc)}); "
+                       "nothing was imported. Import with --no-events, then run `alpr "
+                       f"hotlist republish --source {source}` once Kafka answers to publish "
+                       "the event (historical hits search for the new entries only then)",
+                       err=True)
             raise typer.Exit(2) from None
     store = HotlistStore(redis_from_url(redis_url))
     return Importer(store, publisher=publisher, max_bad_share=max_bad_share,

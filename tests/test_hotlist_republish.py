@@ -7,14 +7,18 @@ search for after a republish is what the lost event would have named, never less
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from click.testing import Result
+from redis.commands.core import Script
 from typer.testing import CliRunner
 
+import hotlists.store
 from alpr.cli import app
 from alpr.contracts import HotlistSource
 from connectors.kafka import delete_topics, read_all
@@ -190,3 +194,91 @@ def test_republish_with_the_broker_down_exits_3(
                            "version 1: "), line
     assert "run `alpr hotlist republish --source ncic` again" in line, line
     assert result.stdout == ""
+
+
+# The broker's time to acknowledge (alpr hotlist import, watch, republish): 15 s unless set.
+EVENT_TIMEOUT_S = 2
+
+
+def test_an_import_that_finds_the_broker_down_says_to_republish_later(
+    store: HotlistStore, url: str, kafka: str, topic: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fed: `alpr hotlist import --source ncic` of 2 plates with nothing listening at the
+    broker address and ALPR_HOTLIST_EVENT_TIMEOUT_S=2; then what its message advises: the
+    import with --no-events, and `republish --source ncic` once a broker answers. Must
+    survive: exit 2 within a few seconds (the configured timeout, not the 15 s default),
+    before any list changed (NCIC has no version), one line saying Kafka cannot be
+    reached and nothing was imported, naming both `--no-events` and `alpr hotlist
+    republish --source ncic` (before, only --no-events: the event was then never
+    published); the advice works: the republished event names the 2 plates."""
+    monkeypatch.setenv("ALPR_HOTLIST_EVENT_TIMEOUT_S", str(EVENT_TIMEOUT_S))
+    file = ncic_file(tmp_path / "v1.txt", plates("NEW", 2))
+    args = ["hotlist", "import", str(file), "--source", "ncic", "--redis", url]
+    started = time.monotonic()
+    result = CliRunner().invoke(app, [*args, "--kafka", f"127.0.0.1:{free_port()}"])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("cannot reach Kafka for hotlist-update events ("), line
+    assert "nothing was imported" in line and "--no-events" in line, line
+    assert "then run `alpr hotlist republish --source ncic` once Kafka answers" in line, line
+    assert elapsed < 4 * EVENT_TIMEOUT_S, f"took {elapsed:.1f} s"
+    assert store.status().get(NCIC) is None
+
+    assert CliRunner().invoke(app, [*args, "--no-events"]).exit_code == 0
+    assert republish(url, kafka).exit_code == 0
+    assert sorted(e.plate for e in one_event(kafka, topic).added or []) == plates("NEW", 2)
+
+
+def test_an_import_whose_broker_dies_after_the_switch_over_exits_3_and_the_list_is_live(
+    store: HotlistStore, url: str, kafka: str, topic: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fed: NCIC version 1 (3 plates, imported without events), then `alpr hotlist import`
+    of version 2 (the 3 plus 2 new) publishing to a tansu broker of its own that is
+    stopped the moment the switch-over script has answered (the list is live, its event
+    not yet sent), with ALPR_HOTLIST_EVENT_TIMEOUT_S=2. Must survive: exit 3 within a few
+    seconds (the configured timeout, not the fixed 15 s it was); stdout says version 2
+    is live; stderr one WARNING line saying the event was not published and pointing at
+    `alpr hotlist republish --source ncic`, not at the import; Redis serves version 2
+    (its new plates match, the old list is gone); the advised republish, on a broker
+    that answers, publishes the event naming the 2 new plates."""
+    monkeypatch.setenv("ALPR_HOTLIST_EVENT_TIMEOUT_S", str(EVENT_TIMEOUT_S))
+    old, new = plates("OLD", 3), plates("NEW", 2)
+    Importer(store).import_file("ncic", ncic_file(tmp_path / "v1.txt", old))
+    call = Script.__call__
+    with LocalKafka() as doomed:
+
+        def flip_then_stop_broker(self: Script, keys: Any = None, args: Any = None,
+                                  client: Any = None) -> Any:
+            reply = call(self, keys, args, client)
+            if self.script == hotlists.store._FLIP:
+                doomed.stop()
+            return reply
+
+        monkeypatch.setattr(Script, "__call__", flip_then_stop_broker)
+        started = time.monotonic()
+        result = CliRunner().invoke(app, [
+            "hotlist", "import", str(ncic_file(tmp_path / "v2.txt", old + new)),
+            "--source", "ncic", "--redis", url, "--kafka", doomed.bootstrap])
+        elapsed = time.monotonic() - started
+        monkeypatch.setattr(Script, "__call__", call)
+        assert not doomed.running
+    assert result.exit_code == 3, result.output
+    assert elapsed < 4 * EVENT_TIMEOUT_S, f"took {elapsed:.1f} s"
+    assert result.stdout.startswith("NCIC: version 2 live with 5 entries (2 new plates;"), \
+        result.stdout
+    lines = result.stderr.strip().splitlines()
+    # (The importer's own log line about the event comes first; then the command's.)
+    [line] = [x for x in lines if x.startswith("WARNING: ")]
+    assert line.startswith("WARNING: hotlist-update event not published: "), line
+    assert "version 2 is live" in line, line
+    assert "until `alpr hotlist republish --source ncic` runs once Kafka is back" in line, line
+    assert store.status()[NCIC].version == 2
+    assert [e.plate for e in store.lookup("NEW0001")] == ["NEW0001"]
+
+    assert republish(url, kafka).exit_code == 0
+    event = one_event(kafka, topic)
+    assert event.version == 2 and sorted(e.plate for e in event.added or []) == new
