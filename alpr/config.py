@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where the text detector runs (recognizers/det_runtime.py).
 DetRuntime = Literal["openvino", "onnxruntime"]
+# The arithmetic OpenVINO runs the detector in (recognizers/det_runtime.py).
+DetPrecision = Literal["auto", "f32", "bf16"]
 
 
 def _check_lane_regions(
@@ -87,6 +89,10 @@ class Settings(BaseSettings):
     # "onnxruntime" (fp32). OpenVINO was faster and read more plates on every measure
     # (recognizers/det_runtime.py).
     det_runtime: DetRuntime = "openvino"
+    # OpenVINO's arithmetic: "auto" times bf16 against f32 when the recogniser loads and
+    # keeps bf16 only where it is clearly faster (AMD Zen 4: ~1.6x; Intel CPUs with
+    # AVX512-BF16 but no AMX: slower than f32).
+    det_precision: DetPrecision = "auto"
     # Where the ONNX models live; empty means the ones shipped with the project and in the
     # rapidocr wheel.
     model_dir: Path | None = None

@@ -65,6 +65,7 @@ def measure(folder: Path, settings: Settings) -> dict[str, Any]:
         columns += sum(rec_width(c) for c in crops if c.size)
         return original(crops)
 
+    precision = recognizer.det_precision
     det = _Timed(recognizer._det)
     recognise = _Timed(counting)
     recognizer._det = det
@@ -89,7 +90,7 @@ def measure(folder: Path, settings: Settings) -> dict[str, Any]:
             "recogniser_columns": columns,
         })
     sys_ms = 1000 * (resource.getrusage(resource.RUSAGE_SELF).ru_stime - sys_before)
-    summary: dict[str, Any] = {"images": len(rows)}
+    summary: dict[str, Any] = {"images": len(rows), "det_precision": precision}
     for key in rows[0]:
         values = [r[key] for r in rows]
         summary[key] = {"mean": round(statistics.fmean(values), 2),
@@ -112,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for folder in args.folders:
         summary = measure(folder, settings)
         out["folders"][str(folder)] = summary
-        print(f"{folder}: {summary['images']} images, detector on {settings.det_runtime}, "
+        print(f"{folder}: {summary['images']} images, detector on {settings.det_runtime} "
+              f"({summary['det_precision']}), "
               f"system CPU {summary['system_cpu_ms_per_frame']} ms per frame")
         print(f"{'per frame':>20} {'mean':>8} {'p50':>8}")
         for key, unit in (("total", "ms"), ("detector", "ms"), ("recogniser", "ms"),

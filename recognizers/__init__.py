@@ -66,4 +66,5 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
         det_max_side=settings.det_max_side,
         threads=settings.ort_threads,
         det_runtime=settings.det_runtime,
+        det_precision=settings.det_precision,
     )

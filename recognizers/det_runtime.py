@@ -15,26 +15,63 @@ were kept (flows/worker_thread.py); since then it is also ahead in the flow: 2-p
 throughput 15.9 against 13.7 frames/s, live alert latency p50 334 against 359 ms and p99
 390 against 1,703 ms (benchmarks/RESULTS.md, stop 10). onnxruntime remains for sites
 that want one runtime only.
+
+bf16 is not faster everywhere. On an Intel Xeon with AVX512-BF16 but no AMX (2026-12-02)
+OpenVINO's bf16 took 140-152 ms per 960x544 input where its f32 took 126 (onnxruntime
+131). So with `det_precision="auto"` (the default) the detector is compiled both ways
+when it loads, each timed on a blank input, and bf16 is kept only if it is clearly
+faster (BF16_MARGIN); the choice is logged and kept in `precision`. "f32" or "bf16"
+forces one (every read the same across restarts).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
-from typing import Protocol, get_args
+from typing import Any, Protocol, get_args
 
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from alpr.config import DetRuntime
+from alpr.config import DetPrecision, DetRuntime
 
-__all__ = ["DET_RUNTIMES", "DetRuntime", "TextDetector", "load_det_runtime", "ort_session"]
+__all__ = [
+    "BF16_MARGIN",
+    "DET_RUNTIMES",
+    "DetPrecision",
+    "DetRuntime",
+    "TextDetector",
+    "faster_precision",
+    "load_det_runtime",
+    "ort_session",
+]
 
 DET_RUNTIMES: tuple[str, ...] = get_args(DetRuntime)
+# bf16 is kept only when it takes less than this share of f32's time: for a near tie,
+# f32 (exact arithmetic, the same boxes as onnxruntime) and a choice that does not flip
+# between restarts on timing noise.
+BF16_MARGIN = 0.9
+# The input timed when choosing: about a quarter of a frame at the default 960 px. The
+# ratio is what counts (bf16/f32 here: 1.14 at 544x960, 1.25 at 288x512), and the
+# smaller input keeps the extra start-up time to ~0.5 s.
+_TIMING_SHAPE = (1, 3, 288, 512)
+_TIMED_RUNS = 3
+
+log = logging.getLogger(__name__)
+
+
+def faster_precision(ms: dict[str, float]) -> str:
+    """"bf16" if its time is under BF16_MARGIN x f32's, else "f32" (`ms`: best time of
+    each)."""
+    return "bf16" if ms["bf16"] < BF16_MARGIN * ms["f32"] else "f32"
 
 
 class TextDetector(Protocol):
     """An NCHW float tensor in, the model's first output (the text probability map) out."""
+
+    precision: str  # the arithmetic it runs in: "f32" or "bf16"
 
     def __call__(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]: ...
 
@@ -55,6 +92,8 @@ def ort_session(path: Path, threads: int) -> ort.InferenceSession:
 
 
 class _OrtDetector:
+    precision = "f32"
+
     def __init__(self, path: Path, threads: int) -> None:
         self._session = ort_session(path, threads)
         self._input = self._session.get_inputs()[0].name
@@ -64,30 +103,64 @@ class _OrtDetector:
 
 
 class _OpenVinoDetector:
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, precision: DetPrecision) -> None:
         import openvino as ov  # imported here: only this runtime needs it
 
         core = ov.Core()
-        config = {
-            "INFERENCE_NUM_THREADS": threads,
-            "NUM_STREAMS": 1,
-            "PERFORMANCE_HINT": "LATENCY",
-            # One flow process per core: pinning would put every process's thread on
-            # the same core (each sees the whole machine).
-            "ENABLE_CPU_PINNING": False,
-        }
-        compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-        self._request = compiled.create_infer_request()
+        model = core.read_model(str(path))
+
+        def compile_for(hint: str) -> Any:
+            config = {
+                "INFERENCE_NUM_THREADS": threads,
+                "NUM_STREAMS": 1,
+                "PERFORMANCE_HINT": "LATENCY",
+                # One flow process per core: pinning would put every process's thread on
+                # the same core (each sees the whole machine).
+                "ENABLE_CPU_PINNING": False,
+                "INFERENCE_PRECISION_HINT": hint,
+            }
+            return core.compile_model(model, "CPU", config).create_infer_request()
+
+        has_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        if precision == "bf16" and not has_bf16:
+            raise ValueError("det_precision bf16: this CPU has no bfloat16 arithmetic")
+        if precision == "auto" and has_bf16:
+            requests = {hint: compile_for(hint) for hint in ("f32", "bf16")}
+            ms = {hint: _best_ms(request) for hint, request in requests.items()}
+            self.precision = faster_precision(ms)
+            log.info(
+                "detector precision %s (OpenVINO, best of %d runs: f32 %.0f ms, bf16 %.0f ms)",
+                self.precision, _TIMED_RUNS, ms["f32"], ms["bf16"],
+            )
+            self._request = requests[self.precision]
+        else:
+            self.precision = "f32" if precision == "auto" else precision
+            self._request = compile_for(self.precision)
 
     def __call__(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
         # The request owns its output buffer and reuses it on the next call: copy.
         return np.array(self._request.infer([tensor])[0], copy=True)
 
 
-def load_det_runtime(path: Path, runtime: DetRuntime, threads: int) -> TextDetector:
-    """The detector model at `path`, compiled for `runtime` on `threads` CPU threads."""
+def _best_ms(request: Any) -> float:
+    """Best time of a few runs of an OpenVINO request on a blank input, after a warm-up."""
+    blank = np.zeros(_TIMING_SHAPE, np.float32)
+    request.infer([blank])
+    times = []
+    for _ in range(_TIMED_RUNS):
+        start = time.perf_counter()
+        request.infer([blank])
+        times.append(1000 * (time.perf_counter() - start))
+    return min(times)
+
+
+def load_det_runtime(
+    path: Path, runtime: DetRuntime, threads: int, precision: DetPrecision = "auto"
+) -> TextDetector:
+    """The detector model at `path`, compiled for `runtime` on `threads` CPU threads;
+    `precision` is OpenVINO's arithmetic (onnxruntime always runs f32)."""
     if runtime == "openvino":
-        return _OpenVinoDetector(path, threads)
+        return _OpenVinoDetector(path, threads, precision)
     if runtime == "onnxruntime":
         return _OrtDetector(path, threads)
     raise ValueError(f"unknown detector runtime {runtime!r}; available: {', '.join(DET_RUNTIMES)}")

@@ -35,7 +35,7 @@ import pyclipper
 from numpy.typing import NDArray
 
 from recognizers.base import Alternatives, Box, PlateCandidate
-from recognizers.det_runtime import DetRuntime, load_det_runtime, ort_session
+from recognizers.det_runtime import DetPrecision, DetRuntime, load_det_runtime, ort_session
 from recognizers.plate_text import (
     MAX_PLATE_LEN,
     TextRead,
@@ -393,6 +393,7 @@ class PPOCRRecognizer:
         det_max_side: int = 960,
         threads: int = 1,
         det_runtime: DetRuntime = "openvino",
+        det_precision: DetPrecision = "auto",
     ) -> None:
         if det_max_side < 32:
             raise ValueError("det_max_side must be >= 32")
@@ -400,13 +401,18 @@ class PPOCRRecognizer:
             raise ValueError("threads must be >= 1")
         self.det_max_side = int(det_max_side)
         det_path = Path(det_model or default_model_path(DET_MODEL_NAME))
-        self._det = load_det_runtime(det_path, det_runtime, threads)
+        self._det = load_det_runtime(det_path, det_runtime, threads, det_precision)
         self._rec = ort_session(Path(rec_model or default_model_path(REC_MODEL_NAME)), threads)
         self._rec_input = self._rec.get_inputs()[0].name
         self._charset = _load_charset(self._rec)
         plate_columns = [i for i, c in enumerate(self._charset) if c in _PLATE_CHARS]
         self._plate_columns = np.array(plate_columns, np.intp)
         self._plate_chars = [self._charset[i] for i in plate_columns]
+
+    @property
+    def det_precision(self) -> str:
+        """The arithmetic the detector runs in: "f32" or "bf16" (recognizers/det_runtime.py)."""
+        return self._det.precision
 
     # ------------------------------------------------------------------ detection
 
