@@ -20,7 +20,9 @@ may not be live (`alpr hotlist status` tells once Redis answers), or it failed p
 through an NCMEC import, whose alerts go live one by one (the command names those added,
 the one that may be, those not: import the same file again once Redis answers, re-sent
 alerts replace themselves); 130 the import was interrupted (Ctrl-C, SIGTERM): its
-unfinished version is deleted and the source's lock freed.
+unfinished version is deleted and the source's lock freed; an NCMEC import interrupted
+once its first alert was sent names, as for 4, the alerts added and cancelled, the one
+that may be, those not (import the same file again).
 
 The broker has ALPR_HOTLIST_EVENT_TIMEOUT_S (default 15) to acknowledge an event
 (`import`, `watch`; `republish --timeout`).
@@ -181,12 +183,14 @@ def import_command(
     4: outcome unknown, Redis failed during the switch-over: the new list may or may not
     be live (check alpr hotlist status); for NCMEC, partial: Redis failed part-way, the
     command names the alerts added and not (import the same file again once Redis
-    answers). 130: interrupted (Ctrl-C, SIGTERM).
+    answers). 130: interrupted (Ctrl-C, SIGTERM); for NCMEC, the command names the alerts
+    added and not, as for 4.
     """
     from tqdm import tqdm
 
     from hotlists.service import (
         ImportFailedError,
+        ImportInterruptedError,
         ImportOutcomeUnknownError,
         ImportPartialError,
     )
@@ -221,6 +225,12 @@ def import_command(
         _print_rejections(exc.report.as_dict())
         _say_partial(exc, source.value, file)
         raise typer.Exit(2 if exc.complete else 4) from None
+    except ImportInterruptedError as exc:
+        # NCMEC: each alert went live on its own, so "unchanged" would be untrue.
+        bar.close()
+        _print_rejections(exc.report.as_dict())
+        _say_partial(exc, source.value, file, interrupted=True)
+        raise typer.Exit(130) from None
     except ImportOutcomeUnknownError as exc:
         bar.close()
         # The chain: ImportOutcomeUnknownError <- SwitchOverUnknownError <- the Redis error.
@@ -232,9 +242,13 @@ def import_command(
         raise typer.Exit(4) from None
     except KeyboardInterrupt:
         bar.close()
-        typer.echo("error: import interrupted; the serving list is unchanged unless the "
-                   "switch-over had run (alpr hotlist status shows the serving version)",
-                   err=True)
+        if source is FormatName.ncmec:  # interrupted before its first alert was sent
+            typer.echo("error: import interrupted before any alert was sent; nothing "
+                       "changed", err=True)
+        else:
+            typer.echo("error: import interrupted; the serving list is unchanged unless "
+                       "the switch-over had run (alpr hotlist status shows the serving "
+                       "version)", err=True)
         raise typer.Exit(130) from None
     bar.close()
     data = report.as_dict()
@@ -461,9 +475,10 @@ def _tz(name: str) -> tzinfo:
         raise typer.Exit(2) from None
 
 
-def _say_partial(exc: Any, source: str, file: Path) -> None:
-    """An NCMEC import cut off by Redis (ImportPartialError): what is live on stdout, the
-    error with what may be and what is not, and what to do, on stderr."""
+def _say_partial(exc: Any, source: str, file: Path, *, interrupted: bool = False) -> None:
+    """An NCMEC import cut off part-way, by Redis (ImportPartialError) or by Ctrl-C or
+    SIGTERM (ImportInterruptedError, `interrupted`): what is live on stdout, the error
+    with what may be and what is not, and what to do, on stderr."""
     adds = [c for c in exc.applied if c.kind == "add"]
     cancels = [c for c in exc.applied if c.kind == "cancel"]
     every = [*exc.applied, *([exc.in_doubt] if exc.in_doubt else []), *exc.not_applied]
@@ -473,22 +488,39 @@ def _say_partial(exc: Any, source: str, file: Path) -> None:
                + (f" ({_ids(adds)})" if adds else "")
                + f", {len(cancels)} of {n_cancels} cancellation(s) done"
                + (f" ({_ids(cancels)})" if cancels else ""))
-    cause = exc.__cause__
-    what = "Redis unavailable: " if isinstance(cause, redis.RedisError) else ""
+    if interrupted:
+        error = "import interrupted"
+    else:
+        cause = exc.__cause__
+        what = "Redis unavailable: " if isinstance(cause, redis.RedisError) else ""
+        error = f"{what}{one_line(cause or exc)}"
     again = (f"import the same file again (`alpr hotlist import {file} --source {source}`): "
              "re-sent alerts replace themselves, and its hotlist-update event names them all")
+    if exc.complete and interrupted and exc.report.event_published:
+        typer.echo(f"error: {error} (every alert of the file is live, every cancellation "
+                   "done and its hotlist-update event published; only its import report "
+                   "was not saved for `alpr hotlist status`)", err=True)
+        return
+    if exc.complete and interrupted:
+        typer.echo(f"error: {error} (every alert of the file is live and every "
+                   "cancellation done, but its hotlist-update event was not confirmed "
+                   f"published; {again})", err=True)
+        return
     if exc.complete:
-        typer.echo(f"error: {what}{one_line(cause or exc)} (every alert of the file is live "
-                   "and every cancellation done, but Redis failed before the import could "
-                   "read the list back: no hotlist-update event was published; once Redis "
-                   f"answers, {again})", err=True)
+        typer.echo(f"error: {error} (every alert of the file is live and every cancellation "
+                   "done, but Redis failed before the import could read the list back: no "
+                   f"hotlist-update event was published; once Redis answers, {again})",
+                   err=True)
         return
     doubt = (f"{exc.in_doubt} may or may not be live (sent, not confirmed); "
              if exc.in_doubt else "")
     missing = f"not done: {_ids(exc.not_applied)}; " if exc.not_applied else ""
-    typer.echo(f"error: {what}{one_line(cause or exc)} (outcome partial: the import was cut "
-               f"off part-way; {doubt}{missing}no hotlist-update event was published. Run "
-               f"`alpr hotlist status` once Redis answers, then {again})", err=True)
+    then = ("to complete it, " if interrupted
+            else "Run `alpr hotlist status` once Redis answers, then ")
+    sep = "; " if interrupted else ". "
+    typer.echo(f"error: {error} (outcome partial: the import was cut off part-way; "
+               f"{doubt}{missing}no hotlist-update event was published{sep}{then}{again})",
+               err=True)
 
 
 def _ids(changes: list[Any], limit: int = 10) -> str:

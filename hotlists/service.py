@@ -18,7 +18,8 @@ The safety rules live here, in front of the store's atomic swap:
   import;
 * an upsert-mode import (NCMEC) has no switch-over: its alerts go live one by one, so
   Redis failing part-way is never said as "unchanged" (ImportPartialError says which
-  alerts are live, which one may be, which are not).
+  alerts are live, which one may be, which are not), nor is an interrupt (Ctrl-C,
+  SIGTERM) once the first change was sent (ImportInterruptedError says the same).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_MAX_SHRINK",
     "AlertChange",
     "ImportFailedError",
+    "ImportInterruptedError",
     "ImportOutcomeUnknownError",
     "ImportPartialError",
     "ImportReport",
@@ -157,31 +159,55 @@ class AlertChange:
         return self.entry_id if self.kind == "add" else f"cancel {self.entry_id}"
 
 
-class ImportPartialError(ImportOutcomeUnknownError):
-    """Redis failed part-way through an upsert-mode (NCMEC) import, whose alerts go live
-    one by one (no switch-over): `applied` are live (added, or cancelled), `in_doubt` was
-    sent but not confirmed, so it may or may not be (None: none was), `not_applied` never
-    took effect. `complete`: every change was applied, only reading the list back for the
-    report and its event failed. No hotlist-update event was published. Importing the
-    same file again once Redis answers completes it: a re-sent alert replaces itself, a
-    repeated cancellation does nothing, and its event names every alert."""
+class _AlertsCutOff:
+    """Where an upsert-mode (NCMEC) import stopped, its alerts going live one by one (no
+    switch-over): `applied` are live (added, or cancelled), `in_doubt` was sent but not
+    confirmed, so it may or may not be (None: none was), `not_applied` never took effect.
+    `complete`: every change was applied. No hotlist-update event was published. Importing
+    the same file again completes it: a re-sent alert replaces itself, a repeated
+    cancellation does nothing, and its event names every alert."""
 
-    def __init__(
-        self,
-        report: ImportReport,
-        *,
-        applied: list[AlertChange],
-        in_doubt: AlertChange | None,
-        not_applied: list[AlertChange],
-    ) -> None:
-        super().__init__(report)
-        self.applied = applied
-        self.in_doubt = in_doubt
-        self.not_applied = not_applied
+    report: ImportReport
+    applied: list[AlertChange]
+    in_doubt: AlertChange | None
+    not_applied: list[AlertChange]
+
+    def _cut_off(self, report: ImportReport, changes: list[AlertChange], done: int,
+                 in_doubt: bool) -> None:
+        """`done` of `changes` applied; with `in_doubt`, the next one was perhaps sent."""
+        self.report = report
+        doubt = in_doubt and done < len(changes)
+        self.applied = changes[:done]
+        self.in_doubt = changes[done] if doubt else None
+        self.not_applied = changes[done + doubt :]
 
     @property
     def complete(self) -> bool:
         return self.in_doubt is None and not self.not_applied
+
+
+class ImportPartialError(_AlertsCutOff, ImportOutcomeUnknownError):
+    """Redis failed part-way through an upsert-mode (NCMEC) import (see _AlertsCutOff).
+    `complete`: only reading the list back for the report and its event failed. Import
+    the same file again once Redis answers."""
+
+    def __init__(self, report: ImportReport, changes: list[AlertChange], done: int,
+                 *, lost_reply: bool) -> None:
+        ImportOutcomeUnknownError.__init__(self, report)
+        # A lost reply may hide a change that ran (a hung Redis runs it once thawed).
+        self._cut_off(report, changes, done, lost_reply)
+
+
+class ImportInterruptedError(_AlertsCutOff, KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, which the CLI turns into one) once an upsert-mode (NCMEC)
+    import had sent its first change (see _AlertsCutOff): the change in flight may or may
+    not have run. `complete`: every change was applied, the interrupt came after (reading
+    the list back, or publishing its event: not confirmed). Still a KeyboardInterrupt, so
+    whatever stops on one stops on it."""
+
+    def __init__(self, report: ImportReport, changes: list[AlertChange], done: int) -> None:
+        KeyboardInterrupt.__init__(self, "import interrupted")
+        self._cut_off(report, changes, done, True)
 
 
 class Importer:
@@ -245,7 +271,7 @@ class Importer:
                 self._replace(f, entries, report, force, started)
             else:
                 self._upsert(f, entries, report)
-        except ImportPartialError:
+        except (ImportPartialError, ImportInterruptedError):
             report.seconds = time.monotonic() - started
             report.finished_at = _now_ms()
             # No attempt recorded: Redis is failing, and neither "failed" nor "ok" is true.
@@ -266,12 +292,19 @@ class Importer:
             # line, the watcher's log line), so it is never said twice.
             log.debug("hotlist import of %s (%s) failed: %s", name or "-", f.name, report.error)
             raise ImportFailedError(report) from exc
-        report.ok = True
-        report.seconds = time.monotonic() - started
-        if not report.finished_at:  # a replacement's is its switch-over's (_replace)
-            report.finished_at = _now_ms()
-        self._announce(report)
-        self._keep_report(report)
+        try:
+            report.ok = True
+            report.seconds = time.monotonic() - started
+            if not report.finished_at:  # a replacement's is its switch-over's (_replace)
+                report.finished_at = _now_ms()
+            self._announce(report)
+            self._keep_report(report)
+        except KeyboardInterrupt:
+            changes = report.extra.get("changes")
+            if changes is None:  # a replacement: it is live, as its summary would say
+                raise
+            # Every alert is live; its event may or may not have gone out.
+            raise ImportInterruptedError(report, changes, len(changes)) from None
         return report
 
     # --- the two modes --------------------------------------------------------------
@@ -361,7 +394,8 @@ class Importer:
         report.extra["upserted_entries"] = upserted
         report.extra["removed_entries"] = removed
         # Nothing is sent before this answers: a Redis already down or hung is a failed
-        # import that changed nothing, as for the other formats.
+        # import that changed nothing, as for the other formats (and an interrupt before
+        # it, a plain KeyboardInterrupt: nothing changed either).
         self.store.redis.ping()
         done = 0  # changes applied (confirmed by Redis)
         try:
@@ -381,20 +415,25 @@ class Importer:
             lost_reply = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
             if done == 0 and not lost_reply:
                 raise  # the first change was refused: nothing changed
-            report.upserted = len(upserted)
-            report.removed = len(removed)
-            report.added = len(upserted)
+            self._count(report, upserted, removed)
             report.error = f"{type(exc).__name__}: {exc}"
-            # A lost reply may hide a change that ran (a hung Redis runs it once thawed).
-            in_doubt = changes[done] if lost_reply and done < len(changes) else None
-            raise ImportPartialError(
-                report,
-                applied=changes[:done],
-                in_doubt=in_doubt,
-                not_applied=changes[done + (in_doubt is not None) :],
-            ) from exc
+            raise ImportPartialError(report, changes, done, lost_reply=lost_reply) from exc
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: what is live is said, as for Redis failing. The change
+            # in flight (sent, or about to be) may or may not have run.
+            self._count(report, upserted, removed)
+            report.error = "interrupted"
+            raise ImportInterruptedError(report, changes, done) from None
+        report.extra["changes"] = changes
         report.version = status.version if status else None
         report.entries = status.entries if status else 0
+
+    @staticmethod
+    def _count(report: ImportReport, upserted: list[HotlistEntry],
+               removed: list[tuple[str, str]]) -> None:
+        report.upserted = len(upserted)
+        report.removed = len(removed)
+        report.added = len(upserted)
 
     # --- outcome --------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -899,3 +901,80 @@ def test_an_amber_import_cut_off_part_way_says_what_is_live_and_can_be_rerun(
         assert again.stdout.startswith("NCMEC: 4 alert(s) added, "), again.stdout
         assert all(serving(a, p) for a, p in AMBER) and not serving("AMB-0", "7KQX210")
         assert store.status()[HotlistSource.NCMEC].entries == 4
+
+
+def test_an_amber_import_interrupted_part_way_says_which_alerts_are_live(
+    tmp_path: Path,
+) -> None:
+    # Fed: a Redis serving one Amber alert, AMB-0; `alpr hotlist import --source ncmec`,
+    # in a real process, of a drop adding 8,000 alerts (AMB-00000..AMB-07999, one write
+    # each, live one by one) and cancelling AMB-0 last, sent SIGINT (Ctrl-C) once two of
+    # them are live; then the same import again. Must hold: exit 130 (interrupted), no
+    # traceback, never "unchanged" (what it said, although alerts were live); stdout
+    # says how many alerts were added and which, and that the cancellation was not done;
+    # one `error: import interrupted` line naming the alert in flight as maybe live and
+    # the rest as not done, no event published, and the advice to import the same file
+    # again. Redis serves what was said: the alerts said added, not those said not done,
+    # and still AMB-0. The re-run completes it (exit 0): all 8,000 serve, AMB-0 is gone.
+    total = 8000
+    alerts = [(f"AMB-{i:05d}", f"AM{i:05d}") for i in range(total)]
+    drop = _amber_file(tmp_path / "amber.json", alerts, [("AMB-0", "7KQX210")])
+    with LocalRedis() as server:
+        client = server.client()
+        store = HotlistStore(client)
+        store.upsert(entry("7KQX210", "AMB-0", HotlistSource.NCMEC, priority=1))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "alpr.cli", "hotlist", "import", str(drop), "--source",
+             "ncmec", "--no-events", "--redis", server.url], cwd=ROOT,
+            env={**os.environ, "ALPR_REDIS_SOCKET_TIMEOUT_S": str(TIMEOUT_S)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while int(client.hget("alpr:hl:NCMEC:v1:meta", "count") or 0) < 3:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the import never added an alert"
+                time.sleep(0.002)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, err
+        assert "Traceback" not in out + err, err
+        assert "unchanged" not in out + err, err
+        said = re.fullmatch(rf"NCMEC: (\d+) of {total} alert\(s\) added \((.*)\), "
+                            r"0 of 1 cancellation\(s\) done\n", out)
+        assert said, out
+        added = int(said[1])
+        assert 2 <= added < total - 1, out  # part way
+        shown = ", ".join(a for a, _ in alerts[:min(added, 10)])
+        assert said[2] == shown + (f" and {added - 10} more" if added > 10 else ""), out
+        [error] = err.strip().splitlines()
+        in_flight, next_one = alerts[added][0], alerts[added + 1][0]
+        assert error.startswith("error: import interrupted (outcome partial: "), error
+        assert f"; {in_flight} may or may not be live (sent, not confirmed); " \
+               f"not done: {next_one}, " in error, error
+        assert "no hotlist-update event was published" in error, error
+        assert f"import the same file again (`alpr hotlist import {drop} --source ncmec`)" \
+            in error, error
+
+        def serving(alert: str, plate: str) -> bool:
+            return alert in [e.entry_id for e in store.lookup(plate)]
+
+        assert all(serving(*a) for a in alerts[:added])
+        assert not any(serving(*a) for a in alerts[added + 1:])
+        assert serving("AMB-0", "7KQX210")
+        live = store.status()[HotlistSource.NCMEC].entries
+        assert live in (1 + added, 2 + added), live  # the one in flight ran, or not
+
+        again = _amber_import(server.url, drop)
+        assert again.exit_code == 0, again.output
+        assert again.stdout.startswith(f"NCMEC: {total} alert(s) added, 1 cancelled"), \
+            again.stdout
+        assert store.status()[HotlistSource.NCMEC].entries == total
+        assert not serving("AMB-0", "7KQX210") and all(serving(*a) for a in alerts[-3:])
+
+
+def _amber_import(url: str, file: Path, *more: str) -> Result:
+    return CliRunner().invoke(app, ["hotlist", "import", str(file), "--source", "ncmec",
+                                    "--no-events", "--redis", url, *more])
