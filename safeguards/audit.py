@@ -8,13 +8,22 @@ breaks the chain at that point. Key layout (prefix `alpr:sg:`):
     audit              STREAM  field `r` = the record JSON; never trimmed
     audit:head         STRING  "{seq} {ts} {hash}" of the last record
     audit:policy       STRING  the access terms last recorded (`policy_audit`)
-    stats:{metric}     ZSET    seq -> ts, last 30 days: counters for the transparency page
+    stats:{metric}     ZSET    seq (an outcome: r{request_seq}) -> ts, last 30 days:
+                               counters for the transparency page
 
 Appends run one Lua script that checks the head is still the one the record was
 chained to, then XADDs the record, moves the head and bumps the counters, all in one
 step; a writer that lost the race re-chains and retries. So records are gap-free and
 ordered under any number of concurrent writers. (The hash is computed in Python: Redis
 Lua has no SHA-256.)
+
+A timed-out append never lands later: a hung Redis still runs, once it resumes, a
+command its client gave up on, which would put on the trail a record the caller was
+told failed (and acted on: a verification undone, a search refused). So each script
+carries a deadline in the server's own clock (its TIME when the head was read, plus
+most of the client's socket timeout) and writes nothing when it starts after it. A
+record can still land with its reply lost (a dropped connection, a reply slower than
+the margin): `append_undone` covers the one caller that undoes a change then.
 
 Durability: the audit Redis runs with `appendonly yes` and `appendfsync always`: Redis
 fsyncs the AOF before it answers, so a record the caller saw succeed survives a crash
@@ -48,6 +57,7 @@ __all__ = [
     "GENESIS_HASH",
     "OUTCOME_UNKNOWN",
     "REQUESTED",
+    "UNDONE",
     "Anchor",
     "AuditError",
     "AuditIssue",
@@ -65,15 +75,32 @@ GENESIS_HASH = "0" * 64
 # or timed out gets OUTCOME_UNKNOWN, best effort.
 REQUESTED = "requested"
 OUTCOME_UNKNOWN = "failed:outcome_unknown"
+# A change that was made, then undone because its outcome record could not be written
+# (the caller was told it failed); names the request, follows any outcome that landed.
+UNDONE = "undone"
 STATS_WINDOW_MS = 30 * 86_400_000
 _MAX_ATTEMPTS = 500
+# The share of the client's socket timeout a script may start within, counted from the
+# server's TIME read just before it was sent: the rest is for the reply to get back
+# before the client gives up.
+_DEADLINE_SHARE = 0.8
 
+# KEYS: stream, head, [append_if's key], stats keys. ARGV: 1 genesis head, 2 the head the
+# record is chained to, 3 record JSON, 4 new head, 5 ts, 6 the member it is counted as,
+# 7 stats cut-off, 8 deadline (server clock, microseconds; 0 = none), 9 mode: 'append',
+# 'if' (append_if: only while KEYS[3] holds ARGV[10], '' = unset; it then holds
+# ARGV[11]) or 'undo' (take member ARGV[6] back out of the stats keys instead).
+# Redis >= 5 (TIME before a write needs script effects replication).
 _APPEND = """
+local now = redis.call('TIME')
+local deadline = tonumber(ARGV[8])
+if deadline > 0 and tonumber(now[1]) * 1000000 + tonumber(now[2]) > deadline then
+    return {3, ''}
+end
 local first_stat = 3
-if ARGV[8] == '1' then
-    -- append_if: only while KEYS[3] holds ARGV[9] ('' = unset); it then holds ARGV[10]
+if ARGV[9] == 'if' then
     local seen = redis.call('GET', KEYS[3]) or ''
-    if seen ~= ARGV[9] then return {2, seen} end
+    if seen ~= ARGV[10] then return {2, seen} end
     first_stat = 4
 end
 local head = redis.call('GET', KEYS[2])
@@ -83,13 +110,17 @@ if not head then
     end
     head = ARGV[1]
 end
-if head ~= ARGV[2] then return {0, head} end
+if head ~= ARGV[2] then return {0, head, now[1], now[2]} end
 redis.call('XADD', KEYS[1], '*', 'r', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[4])
-if ARGV[8] == '1' then redis.call('SET', KEYS[3], ARGV[10]) end
+if ARGV[9] == 'if' then redis.call('SET', KEYS[3], ARGV[11]) end
 for i = first_stat, #KEYS do
-    redis.call('ZADD', KEYS[i], ARGV[5], ARGV[6])
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[7])
+    if ARGV[9] == 'undo' then
+        redis.call('ZREM', KEYS[i], ARGV[6])
+    else
+        redis.call('ZADD', KEYS[i], ARGV[5], ARGV[6])
+        redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[7])
+    end
 end
 return {1, head}
 """
@@ -118,6 +149,14 @@ def canonical_json(data: Any) -> str:
 
 def _hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def _counted_as(details: dict[str, Any], seq: int) -> str:
+    """The member a record is counted as under its metrics: the outcome of a write-ahead
+    request (`details.request_seq`) by that request, so an `undone` record can take the
+    count back without knowing which seq the outcome got; any other record by its seq."""
+    request_seq = details.get("request_seq")
+    return f"r{request_seq}" if isinstance(request_seq, int) else str(seq)
 
 
 class AuditRecord(BaseModel):
@@ -307,18 +346,47 @@ class AuditLog:
         except AuditError:
             return None
 
+    def append_undone(self, request: AuditRecord, exc: BaseException, *, undid: str,
+                      metrics: Sequence[str] = ()) -> AuditRecord | None:
+        """Best effort, after the change the write-ahead record `request` announced was
+        made and then undone because its outcome record (`undid`, counted under
+        `metrics`) could not be written: say so, naming that record. Should that
+        outcome have landed all the same (its reply lost), it precedes this record, and
+        its count under `metrics` is taken back in the same step, so the trail reads
+        requested -> undid -> undone and the statistics do not count it. (One that
+        timed out cannot land later: see the deadline.) None if the trail cannot take
+        this record either; it then ends at `request`, a "maybe" the data answers."""
+        try:
+            return self._append(request.actor, request.agency, request.action, UNDONE,
+                                {"request_seq": request.seq, "undid": undid,
+                                 "error": f"{type(exc).__name__}: {exc}"[:500]},
+                                metrics, None, undo=True)
+        except AuditError:
+            return None
+
+    def _deadline(self, server_us: int) -> int:
+        """The server time (microseconds) after which an append sent now must not run:
+        its client may have given up by then. 0 (none) for a client without a timeout."""
+        pool = getattr(self.client, "connection_pool", None)
+        timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
+        return server_us + int(timeout * _DEADLINE_SHARE * 1_000_000) if timeout else 0
+
     def _append(
         self, actor: str, agency: str, action: str, decision: str,
         details: dict[str, Any] | None, metrics: Sequence[str],
-        guard: tuple[str, str, str] | None,
+        guard: tuple[str, str, str] | None, *, undo: bool = False,
     ) -> AuditRecord | None:
         # Round-trip so the stored details are exactly what the hash covers.
         clean = json.loads(json.dumps(details or {}, default=str))
         keys = [self.stream_key, self.head_key, *([guard[0]] if guard else []),
                 *(self._stats_prefix + m for m in metrics)]
-        guard_args = ["1", guard[1], guard[2]] if guard else ["0"]
+        mode_args = ["if", guard[1], guard[2]] if guard else ["undo" if undo else "append"]
         try:
-            head = Head.decode(self.client.get(self.head_key))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(self.head_key)
+            pipe.time()
+            raw_head, (sec, usec) = pipe.execute()
+            head, server_us = Head.decode(raw_head), sec * 1_000_000 + usec
             for _ in range(_MAX_ATTEMPTS):
                 ts = max(self._clock(), head.ts)  # timestamps never go backwards
                 body = {"seq": head.seq + 1, "ts": ts, "actor": actor, "agency": agency,
@@ -326,17 +394,21 @@ class AuditLog:
                         "prev_hash": head.hash}
                 record = AuditRecord(**body, hash=_hash(body))
                 new_head = Head(record.seq, ts, record.hash)
-                ok, current = self._script(
+                reply = self._script(
                     keys=keys,
                     args=[GENESIS.encode(), head.encode(), canonical_json(record.model_dump()),
-                          new_head.encode(), ts, record.seq, ts - STATS_WINDOW_MS,
-                          *guard_args],
+                          new_head.encode(), ts, _counted_as(clean, record.seq),
+                          ts - STATS_WINDOW_MS, self._deadline(server_us), *mode_args],
                 )
-                if ok == 1:
+                if reply[0] == 1:
                     return record
-                if ok == 2:
+                if reply[0] == 2:
                     return None
-                head = Head.decode(current)
+                if reply[0] == 3:
+                    raise AuditError("audit trail unavailable: the audit Redis took too "
+                                     "long to run the append, which was not written")
+                head, server_us = Head.decode(reply[1]), int(reply[2]) * 1_000_000 + int(
+                    reply[3])
                 time.sleep(random.random() / 1000)  # another writer won: re-chain
         except redis.RedisError as exc:
             raise AuditError(f"audit trail unavailable: {exc}") from exc

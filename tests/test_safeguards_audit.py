@@ -8,21 +8,28 @@ import json
 import os
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import redis
+from redis.commands.core import Script
 from typer.testing import CliRunner
 
+from alpr.redis_client import redis_from_url
 from connectors.local_services import LocalRedis
 from safeguards.audit import (
     GENESIS_HASH,
+    REQUESTED,
+    UNDONE,
     Anchor,
+    AuditError,
     AuditLog,
     AuditNotDurableError,
     AuditRecord,
+    Metric,
 )
 from safeguards.services import Safeguards
 
@@ -174,6 +181,89 @@ def test_concurrent_appends_stay_ordered_and_gap_free(log: AuditLog,
     records = list(log.records())
     assert [r.seq for r in records] == list(range(1, 151))
     assert all(a.ts <= b.ts for a, b in pairwise(records))
+    assert log.verify().ok
+
+
+def test_an_append_that_timed_out_on_a_hung_audit_redis_never_lands_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: a counted append (`verified`, metric alert_verified) by a client that gives up
+    # after 0.5 s (as every client of the API and CLI does), its own durable audit
+    # Redis frozen (SIGSTOP) just as the append's script is sent, thawed (SIGCONT) once
+    # the client has given up. Must hold: AuditError in time; after the thaw (which
+    # still runs what the frozen server was sent) the record never appears, the head
+    # and the counter did not move, the chain verifies and the next append is seq 2.
+    # (Before, the record the caller was told failed landed on the thaw, and counted.)
+    with LocalRedis(appendonly=True) as srv:
+        log = AuditLog(redis_from_url(srv.url, timeout_s=0.5))
+        fill(log, 1)
+        call = Script.__call__
+        frozen: list[int] = []
+
+        def freeze_then_call(self: Script, keys: object = None, args: object = None,
+                             client: object = None) -> object:
+            if not frozen:
+                frozen.append(1)
+                os.kill(pid, signal.SIGSTOP)
+            return call(self, keys, args, client)
+
+        pid = int(srv.client().info("server")["process_id"])
+        monkeypatch.setattr(Script, "__call__", freeze_then_call)
+        started = time.monotonic()
+        try:
+            with pytest.raises(AuditError, match="Timeout"):
+                log.append(actor="disp", agency="denver-co-pd", action="alert_verification",
+                           decision="verified", details={"request_seq": 1},
+                           metrics=(Metric.ALERT_VERIFIED,))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            monkeypatch.setattr(Script, "__call__", call)
+        assert frozen and time.monotonic() - started < 3
+        time.sleep(0.5)  # the thawed server runs what it was sent
+        check = AuditLog(srv.client())
+        assert [r.decision for r in check.records()] == ["allowed"]
+        assert check.head().seq == 1
+        assert check.count(Metric.ALERT_VERIFIED, 0) == 0
+        assert check.verify().ok
+        assert log.append(actor="x", agency="y", action="z", decision="allowed").seq == 2
+
+
+def test_an_undone_record_takes_back_the_count_of_an_outcome_that_landed(
+    log: AuditLog,
+) -> None:
+    # Fed: two verification requests, each with a counted `verified` outcome; the first
+    # is then undone (its outcome landed, but the caller never heard so and undid the
+    # verification), and a third request, whose outcome never landed, is undone too.
+    # Must hold: each `undone` record names its request and follows it; the counter the
+    # transparency page reads drops by exactly the one undone outcome that landed (the
+    # other verification still counts); the chain verifies.
+    def request() -> AuditRecord:
+        return log.append(actor="disp", agency="denver-co-pd", action="alert_verification",
+                          decision=REQUESTED, details={"alert_id": "a" * 32})
+
+    def outcome(req: AuditRecord) -> AuditRecord:
+        return log.append(actor="disp", agency="denver-co-pd", action="alert_verification",
+                          decision="verified", details={"request_seq": req.seq},
+                          metrics=(Metric.ALERT_VERIFIED,))
+
+    first, second = request(), request()
+    outcome(first), outcome(second)
+    assert log.count(Metric.ALERT_VERIFIED, 0) == 2
+    lost = AuditError("audit trail unavailable: Timeout reading from socket")
+    undone = log.append_undone(first, lost, undid="verified",
+                               metrics=(Metric.ALERT_VERIFIED,))
+    assert undone is not None
+    assert (undone.decision, undone.actor, undone.action) == (
+        UNDONE, "disp", "alert_verification")
+    assert undone.details == {"request_seq": first.seq, "undid": "verified",
+                              "error": f"AuditError: {lost}"}
+    assert log.count(Metric.ALERT_VERIFIED, 0) == 1
+    third = request()
+    assert log.append_undone(third, lost, undid="verified",
+                             metrics=(Metric.ALERT_VERIFIED,)) is not None
+    assert log.count(Metric.ALERT_VERIFIED, 0) == 1
+    assert [r.decision for r in log.records()] == [
+        REQUESTED, REQUESTED, "verified", "verified", UNDONE, REQUESTED, UNDONE]
     assert log.verify().ok
 
 
