@@ -2,8 +2,9 @@
 
 Every number is read when the page is requested: reads and hits from the retained
 stores (so they can never count data that should be gone), searches and verifications
-from the counters the audit trail keeps in the same atomic step as its records, the
-agencies from the access registry and the hotlists from the hotlist store. The policy
+from the counters the audit trail keeps in the same atomic step as its records (an
+`undone` record takes its outcome's count back: an undone verification is not counted),
+the agencies from the access registry and the hotlists from the hotlist store. The policy
 text (prohibited uses, retention, ...) is the policy in force, read for each page.
 """
 

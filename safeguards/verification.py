@@ -6,7 +6,9 @@ action". So an alert can only be marked verified when the image matches and NCIC
 confirmed the entry active; anything else is a dismissal. Each alert is verified once;
 each attempt is audited and counted for the transparency page. The audit record of an
 attempt (`requested`) is written before the verification is stored (write-ahead), its
-outcome after.
+outcome after. A verification whose outcome record cannot be written is undone (the
+answer is 503), then an `undone` record names the request (best effort): so the trail
+does not end at `verified`, nor do the statistics count it, for a verification undone.
 """
 
 from __future__ import annotations
@@ -101,8 +103,17 @@ class VerificationService:
             record = self.gate.record(actor=principal.user_id, agency=principal.agency_id,
                                       action=ACTION, decision=request.outcome.value,
                                       details=details, metrics=(metric,))
-        except Refusal:
-            # Undone so the answer (503) holds; the request record says it was tried.
-            self.alerts.forget_verification(alert_id)
+        except Refusal as refusal:
+            # Undone so the answer (503) holds. The outcome record may have landed all
+            # the same (its reply lost; one that timed out cannot land later): the
+            # `undone` record follows it and takes its count back. If the undo itself
+            # fails, whether the verification stands is unknown: say that instead.
+            try:
+                self.alerts.forget_verification(alert_id)
+            except Exception as exc:
+                self.gate.audit.append_failed(requested, exc)
+                raise
+            self.gate.audit.append_undone(requested, refusal.__cause__ or refusal,
+                                          undid=request.outcome.value, metrics=(metric,))
             raise
         return verification.model_copy(update={"audit_seq": record.seq})

@@ -3,13 +3,27 @@ what NCIC/CCIC said; audited and counted."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from redis.commands.core import Script
 
 from alpr.contracts import Alert
-from connectors.local_services import LocalRedis
-from safeguards.testing import OWNER_ID, Stack, make_alert, make_entry, make_read
+from connectors.local_services import LocalRedis, free_port
+from safeguards.api import create_app
+from safeguards.audit import AuditLog
+from safeguards.services import Safeguards
+from safeguards.settings import SafeguardSettings
+from safeguards.testing import OWNER_ID, Stack, build_stack, make_alert, make_entry, make_read
+
+T = TypeVar("T")
 
 VERIFIED = {"outcome": "verified", "check_system": "NCIC", "check_result": "confirmed_active",
             "image_matches": True, "note": "Plate and vehicle match, NCIC entry active"}
@@ -130,3 +144,201 @@ def test_cli_lists_and_disables_users(stack: Stack, server: LocalRedis,
     assert result.exit_code == 1 and "federal" in result.output
     result = runner.invoke(app, ["agency", "list"])
     assert "aurora-co-pd" in result.output
+
+
+# --- the outcome record times out on a hung audit Redis --------------------------------
+
+HANG_TIMEOUT_S = 0.5  # ALPR_REDIS_SOCKET_TIMEOUT_S of the API's clients here
+HANG_DEADLINE_S = 4.0  # the API must answer within this, hung Redis or not
+
+
+def _in_time(call: Callable[[], T]) -> T:
+    """call() in a thread; fails if it has not ended after HANG_DEADLINE_S."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(call())
+        except BaseException as exc:  # re-raised in the test's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(HANG_DEADLINE_S)
+    assert not worker.is_alive(), f"still waiting on a hung Redis after {HANG_DEADLINE_S} s"
+    if failed:
+        raise failed[0]
+    return done[0]
+
+
+@pytest.mark.parametrize("thaw", ["as_it_is_undone", "after_the_answer"])
+def test_a_verification_whose_outcome_record_timed_out_is_undone_and_never_counted(
+    thaw: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: a dispatcher's valid `verified` of a stored alert through the API, with the
+    # audit Redis (its own durable server) frozen (SIGSTOP) just as the `verified`
+    # outcome record is sent: after the `requested` record and the stored verification.
+    # Thawed (SIGCONT) after the client's 0.5 s timeout, either as the API undoes the
+    # verification or only after it has answered. Must hold: 503 `audit_unavailable`
+    # in time; the verification is not stored; the trail read after the thaw (which
+    # still runs whatever the frozen server was sent) never says `verified` for this
+    # request unless an `undone` record naming the request follows it, and when thawed
+    # in time for it that `undone` record is there; the chain verifies; the published
+    # statistics count no verification. (Before, the timed-out `verified` record landed
+    # on the thaw, after the undo: the trail said verified and the page counted 1.)
+    monkeypatch.setenv("ALPR_REDIS_SOCKET_TIMEOUT_S", str(HANG_TIMEOUT_S))
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit, \
+            contextlib.ExitStack() as frozen:
+        sg = Safeguards.build(SafeguardSettings(redis_url=data.url, audit_redis_url=audit.url,
+                                                hotlist_redis_url=data.url))
+        stack = build_stack(sg.data, sg.audit.client)
+        http = TestClient(create_app(stack.sg))
+        alert = make_alert(make_read("STO123"), make_entry("STO123", "NCIC-778"))
+        store = stack.sg.alerts
+        store.put(alert)
+        call = Script.__call__
+
+        def freeze_then_append(self: Script, keys: Any = None, args: Any = None,
+                               client: Any = None) -> Any:
+            if any(b'"decision":"verified"' in (a if isinstance(a, bytes) else str(a).encode())
+                   for a in args or ()):
+                frozen.enter_context(audit.paused())
+            return call(self, keys, args, client)
+
+        forget = store.forget_verification
+
+        def thaw_then_forget(alert_id: str) -> None:
+            frozen.close()
+            forget(alert_id)
+
+        monkeypatch.setattr(Script, "__call__", freeze_then_append)
+        if thaw == "as_it_is_undone":
+            store.forget_verification = thaw_then_forget  # type: ignore[method-assign]
+        before = stack.sg.audit.head().seq
+        try:
+            res = _in_time(lambda: post(http, stack, alert.alert_id, VERIFIED))
+        finally:
+            frozen.close()  # thaw (if not already)
+            monkeypatch.setattr(Script, "__call__", call)
+        assert (res.status_code, res.json()["error"]) == (503, "audit_unavailable")
+        time.sleep(1.0)  # the thawed server runs what it was sent before it froze
+        new = list(AuditLog(audit.client()).records())[before:]
+        request = new[0]
+        assert (request.actor, request.decision, request.details["alert_id"]) == (
+            "disp", "requested", alert.alert_id)
+        about = [r for r in new[1:] if r.details.get("request_seq") == request.seq]
+        decisions = [r.decision for r in about]
+        if "verified" in decisions:
+            assert decisions[decisions.index("verified") + 1:] == ["undone"], decisions
+        if thaw == "as_it_is_undone":
+            assert decisions[-1:] == ["undone"], decisions
+            assert about[-1].details["undid"] == "verified"
+        assert store.verification(alert.alert_id) is None
+        assert AuditLog(audit.client()).verify().ok
+        report = stack.sg.transparency.report()
+        assert (report.alerts_verified_last_30_days,
+                report.alerts_dismissed_last_30_days) == (0, 0)
+        assert http.get("/transparency").json()["alerts_verified_last_30_days"] == 0
+        print(f"trail for the request: {decisions}")
+
+
+class ReplyDropper:
+    """A TCP relay in front of a real Redis that, while `dropping` is set, swallows the
+    server's replies: a request that arrived and ran, whose answer is lost on the way
+    back (a dropped connection, a black-holed return path)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.port = free_port()
+        self.dropping = threading.Event()
+        self._upstream = upstream_port
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                down, _ = self._listener.accept()
+                up = socket.create_connection(("127.0.0.1", self._upstream))
+                threading.Thread(target=self._pump, args=(down, up, False), daemon=True).start()
+                threading.Thread(target=self._pump, args=(up, down, True), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := src.recv(65536):
+                if not (replies and self.dropping.is_set()):
+                    dst.sendall(chunk)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_verification_whose_outcome_record_landed_but_its_reply_was_lost_is_undone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: a dispatcher's valid `verified` of a stored alert through the API, its audit
+    # Redis reached through a relay that drops the server's replies from just before
+    # the `verified` outcome record is sent until the API undoes the verification (after
+    # the client's 0.5 s timeout): the record runs and lands, the API never hears so.
+    # Must hold: 503 `audit_unavailable`; the verification is not stored; the trail
+    # reads requested -> verified -> undone (naming the request, after the record that
+    # did land); the chain verifies; the published statistics count no verification.
+    # (Before, the trail ended at `verified` and the page counted 1 for a verification
+    # that had been undone.)
+    monkeypatch.setenv("ALPR_REDIS_SOCKET_TIMEOUT_S", str(HANG_TIMEOUT_S))
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit:
+        relay = ReplyDropper(audit.port)
+        try:
+            sg = Safeguards.build(SafeguardSettings(
+                redis_url=data.url, audit_redis_url=relay.url, hotlist_redis_url=data.url))
+            stack = build_stack(sg.data, sg.audit.client)
+            http = TestClient(create_app(stack.sg))
+            alert = make_alert(make_read("STO123"), make_entry("STO123", "NCIC-778"))
+            store = stack.sg.alerts
+            store.put(alert)
+            call = Script.__call__
+
+            def drop_replies_then_append(self: Script, keys: Any = None, args: Any = None,
+                                         client: Any = None) -> Any:
+                if any(b'"decision":"verified"' in (a if isinstance(a, bytes)
+                                                    else str(a).encode())
+                       for a in args or ()):
+                    relay.dropping.set()
+                return call(self, keys, args, client)
+
+            forget = store.forget_verification
+
+            def answer_then_forget(alert_id: str) -> None:
+                relay.dropping.clear()
+                forget(alert_id)
+
+            monkeypatch.setattr(Script, "__call__", drop_replies_then_append)
+            store.forget_verification = answer_then_forget  # type: ignore[method-assign]
+            before = stack.sg.audit.head().seq
+            try:
+                res = _in_time(lambda: post(http, stack, alert.alert_id, VERIFIED))
+            finally:
+                relay.dropping.clear()
+                monkeypatch.setattr(Script, "__call__", call)
+            assert (res.status_code, res.json()["error"]) == (503, "audit_unavailable")
+            new = list(AuditLog(audit.client()).records())[before:]
+            assert [r.decision for r in new] == ["requested", "verified", "undone"], new
+            request, verified, undone = new
+            assert verified.details["request_seq"] == undone.details["request_seq"] == (
+                request.seq)
+            assert undone.details["undid"] == "verified"
+            assert (undone.actor, undone.action) == ("disp", "alert_verification")
+            assert store.verification(alert.alert_id) is None
+            assert AuditLog(audit.client()).verify().ok
+            report = stack.sg.transparency.report()
+            assert (report.alerts_verified_last_30_days,
+                    report.alerts_dismissed_last_30_days) == (0, 0)
+        finally:
+            relay.close()
