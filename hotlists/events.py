@@ -58,7 +58,10 @@ class HotlistUpdate(BaseModel):
     added_all: bool = Field(False, description="no previous version: everything is new")
     added_truncated: bool = Field(False, description="too many to carry: ask the store")
     removed: list[dict[str, str]] = Field(
-        default_factory=list, description="[{plate, entry_id}] removed (Amber cancellations)"
+        default_factory=list,
+        description="[{plate, entry_id}] removed (Amber cancellations): every cancellation "
+        "the update carried, also one an earlier, cut-off import of the same file had "
+        "already applied without announcing it; none serves after the update",
     )
 
     def to_json_bytes(self) -> bytes:

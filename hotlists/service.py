@@ -378,7 +378,10 @@ class Importer:
     def _upsert(self, f: Format, entries: Iterator[HotlistEntry], report: ImportReport) -> None:
         """Urgent single entries: all-or-nothing validation, then one upsert each (and
         one removal per cancellation), each live at once. Redis failing once any change
-        was sent raises ImportPartialError: what is live, what may be, what is not."""
+        was sent raises ImportPartialError: what is live, what may be, what is not.
+        `removed` (report and event) is every cancellation of the file, as `upserted`
+        is every alert: a re-run after a cut-off one announces all that the first would
+        have."""
         batch = list(entries)
         stats = report.stats
         self._check_bad_share(stats)
@@ -404,8 +407,12 @@ class Importer:
                 upserted.append(entry)
                 done += 1
             for plate, entry_id in stats.removals:
-                if self.store.remove(f.source, entry_id, plate):
-                    removed.append((plate, entry_id))
+                # Announced whether or not it was still serving: a cut-off run of this
+                # file may have cancelled it without announcing it (no event), and its
+                # re-run's event must, as the first run's would have. Consumers drop
+                # what they hold; a cancelled alert they never had changes nothing.
+                self.store.remove(f.source, entry_id, plate)
+                removed.append((plate, entry_id))
                 done += 1
             report.upserted = len(upserted)
             report.removed = len(removed)

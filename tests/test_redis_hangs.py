@@ -978,3 +978,49 @@ def test_an_amber_import_interrupted_part_way_says_which_alerts_are_live(
 def _amber_import(url: str, file: Path, *more: str) -> Result:
     return CliRunner().invoke(app, ["hotlist", "import", str(file), "--source", "ncmec",
                                     "--no-events", "--redis", url, *more])
+
+
+@pytest.mark.parametrize("kind", ["dead", "hung"])
+def test_the_rerun_of_a_cut_off_amber_import_announces_every_cancellation(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kafka: str,
+    unique_topic: Callable[[str], str],
+) -> None:
+    # Fed: a Redis (AOF) serving Amber alerts AMB-0 and AMB-9; `alpr hotlist import -s
+    # ncmec`, publishing to a real broker, of a drop adding AMB-1 and AMB-2 and
+    # cancelling AMB-0 then AMB-9, the Redis dead or hung once 3 changes answered
+    # (AMB-0's cancellation went through; hung, AMB-9's was in flight and the thawed
+    # Redis runs it); then, Redis back, the same import again. Must hold: the cut-off run
+    # publishes nothing; the re-run publishes one event, the one a run never cut off
+    # would have: AMB-1 and AMB-2 added, AMB-0 and AMB-9 removed (before, a cancellation
+    # already applied was left out, the alert being gone when the re-run cancelled it,
+    # so caches and historical hits never learnt of it).
+    topic = unique_topic("hotlist-updates")
+    monkeypatch.setenv("ALPR_TOPIC_HOTLIST_UPDATES", topic)
+    drop = _amber_file(tmp_path / "amber.json", AMBER[:2],
+                       [("AMB-0", "7KQX210"), ("AMB-9", "7KQX219")])
+    args = ["hotlist", "import", str(drop), "-s", "ncmec", "--kafka", kafka]
+    try:
+        with LocalRedis(appendonly=True) as server:
+            store = HotlistStore(server.client())
+            for alert, plate in [("AMB-0", "7KQX210"), ("AMB-9", "7KQX219")]:
+                store.upsert(entry(plate, alert, HotlistSource.NCMEC, priority=1))
+            with outage_after_alert_changes(monkeypatch, server, kind, 3):
+                cut = within_deadline(lambda: CliRunner().invoke(
+                    app, [*args, "--redis", server.url]))
+            assert cut.exit_code == 4, cut.output
+            assert store.lookup("7KQX210") == []  # AMB-0 cancelled
+            if kind == "hung":  # AMB-9 cancelled too, once thawed
+                assert _landed(lambda: store.lookup("7KQX219") == [])
+            else:
+                assert [e.entry_id for e in store.lookup("7KQX219")] == ["AMB-9"]
+
+            again = CliRunner().invoke(app, [*args, "--redis", server.url])
+            assert again.exit_code == 0, again.output
+            [record] = read_all(kafka, topic, expect=1, timeout=30, idle=1.0)
+            event = record.json()
+            assert sorted(e["entry_id"] for e in event["added"]) == ["AMB-1", "AMB-2"]
+            assert sorted(event["removed"], key=lambda r: r["entry_id"]) == [
+                {"plate": "7KQX210", "entry_id": "AMB-0"},
+                {"plate": "7KQX219", "entry_id": "AMB-9"}], event["removed"]
+    finally:
+        delete_topics(kafka, [topic])
