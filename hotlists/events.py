@@ -13,6 +13,7 @@ The flow itself caches nothing: it looks every batch up in Redis.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from typing import Any, Literal, Protocol
@@ -32,6 +33,18 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "1"
+
+# librdkafka's own lines ("Connect to ... failed", once per reconnect attempt).
+_librdkafka_log = logging.getLogger(__name__ + ".librdkafka")
+
+
+class _AtDebug:
+    """librdkafka's logger (its `logger` setting): its lines at debug (`alpr -v` shows
+    them), not on stderr by itself. A broker that is down or gone is said once, by the
+    command that failed to publish, with what to do (hotlists.cli)."""
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        _librdkafka_log.debug(fmt, *args)
 
 
 class HotlistUpdate(BaseModel):
@@ -101,15 +114,25 @@ class KafkaUpdatePublisher:
         timeout_s: float = 15.0,
         create_topic: bool = True,
     ) -> None:
+        from confluent_kafka.admin import AdminClient
+
         from connectors.kafka import ensure_topics, make_producer
 
         self.topic = topic or Topics().hotlist_updates
         self.timeout_s = timeout_s
         if create_topic:
+            # The broker answers first (KafkaException if not), asked by a client whose
+            # lines go to the log: ensure_topics' own would print librdkafka's to stderr.
+            admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _AtDebug()})
+            try:
+                admin.list_topics(timeout=timeout_s)
+            finally:
+                admin.poll(0)  # hands its queued lines to the logger
             # One partition: consumers see every source's updates in order (the
             # deployment creates it the same way, with 30-day retention).
             ensure_topics(bootstrap, {self.topic: 1}, timeout=timeout_s)
-        self._producer = make_producer(bootstrap, **{"message.timeout.ms": int(timeout_s * 1000)})
+        self._producer = make_producer(
+            bootstrap, **{"message.timeout.ms": int(timeout_s * 1000)}, logger=_AtDebug())
         self._lock = threading.Lock()
 
     def publish(self, update: HotlistUpdate) -> None:

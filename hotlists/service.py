@@ -445,6 +445,10 @@ class Importer:
     # --- outcome --------------------------------------------------------------------
 
     def _announce(self, report: ImportReport) -> None:
+        """Publish the change's event; a failure is the report's (event_published False,
+        event_error, event_failed_on), said by the caller, which knows what the operator
+        should do (the CLI's line, the watcher's): logged here at debug only, so it is
+        never said twice."""
         if self.publisher is None:
             return
         try:
@@ -454,14 +458,14 @@ class Importer:
             report.event_published = False
             report.event_error = f"{type(exc).__name__}: {exc}"
             report.event_failed_on = "redis"
-            log.warning("hotlist %s: version %s is live but its update event was not "
-                        "published: Redis failed reading its entries back", report.source,
-                        report.version, exc_info=True)
+            log.debug("hotlist %s: version %s is live but its update event was not "
+                      "published: Redis failed reading its entries back", report.source,
+                      report.version, exc_info=True)
         except Exception as exc:  # EventPublishError or a broker failure: the change is live
             report.event_published = False
             report.event_error = f"{type(exc).__name__}: {exc}"
             report.event_failed_on = "broker"
-            log.error("hotlist %s: update event not published: %s", report.source, exc)
+            log.debug("hotlist %s: update event not published: %s", report.source, exc)
 
     def _keep_report(self, report: ImportReport) -> None:
         """Keep a live change's report for status as the latest attempt. A replacement's

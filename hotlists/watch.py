@@ -12,7 +12,8 @@ Amber alert files are all imported, oldest first.
 
 A file whose content is refused (too many bad rows, empty, truncated) is remembered as
 failed and not retried until it changes; a failure of Redis or the lock is retried at
-the next poll.
+the next poll. A file imported whose hotlist-update event was not published is not
+retried either: the warning names the `alpr hotlist republish` to run.
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ class FolderWatcher:
         log.info("watching %s for %s every %.0f s", self.folder, self.pattern, interval_s)
         while not stop.is_set():
             for outcome in self.poll():
-                log.info("%s: %s%s", outcome.path.name, outcome.status,
-                         f" ({outcome.error})" if outcome.error else "")
+                # With an error (a failure, a retry, an import whose event was not
+                # published), a warning: the importer leaves saying it to its caller.
+                log.log(logging.WARNING if outcome.error else logging.INFO, "%s: %s%s",
+                        outcome.path.name, outcome.status,
+                        f" ({outcome.error})" if outcome.error else "")
             stop.wait(interval_s)
 
     def _import(self, path: Path) -> WatchOutcome:
@@ -111,6 +115,14 @@ class FolderWatcher:
             return WatchOutcome(path, "failed", exc.report, str(exc))
         except _TRANSIENT as exc:
             return WatchOutcome(path, "retry", None, f"{type(exc).__name__}: {exc}")
+        if report.event_published is False:
+            # Live, but historical hits will miss it until the event is out: not a retry
+            # (compared with what is now live, the import would announce nothing new).
+            after = "Redis" if report.event_failed_on == "redis" else "Kafka"
+            return WatchOutcome(path, "imported", report,
+                                f"hotlist-update event not published: {report.event_error}; "
+                                f"run `alpr hotlist republish --source {report.format}` "
+                                f"once {after} answers")
         return WatchOutcome(path, "imported", report)
 
     def _settled_files(self) -> list[tuple[Path, list[int]]]:
