@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # camera's last recognised frame (mean abs difference of 32x18 grey thumbnails, grey
     # levels; JPEG noise alone ~0.5). 0 recognises every frame.
     unchanged_frame_threshold: float = Field(1.5, ge=0)
+    # In a changed frame, detect plates only where it moved (flows/frame_filter.py);
+    # needs unchanged_frame_threshold > 0. Off: the detector always sees the whole view.
+    motion_regions: bool = True
     # Detector input: the long side is capped to this many pixels.
     det_max_side: int = Field(960, ge=320)
     # Inference threads per worker (detector and recogniser): one worker per core is fastest.

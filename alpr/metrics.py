@@ -23,6 +23,11 @@ RECOGNITION_SECONDS = Histogram(
 FRAMES_SKIPPED = Counter(
     "alpr_frames_skipped_total", "Frames not recognised: nothing new to read", ["reason"]
 )
+DETECTED_SHARE = Histogram(
+    "alpr_detected_frame_share",
+    "Share of a recognised frame's lane view the detector looked at (where it moved)",
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0),
+)
 PLATE_CANDIDATES = Counter("alpr_plate_candidates_total", "Per-frame plate reads kept")
 READS = Counter("alpr_reads_total", "Vehicle-pass reads published", ["camera"])
 PASSES_CLOSED = Counter("alpr_passes_closed_total", "Vehicle passes closed", ["cause"])

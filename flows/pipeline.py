@@ -139,16 +139,23 @@ def _unchanged_frames(settings: Settings) -> UnchangedFrames:
 
 
 def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
-    """Plate reads of one frame, looking only at the camera's lane region and only when
-    it changed since the camera's last recognised frame (flows.frame_filter)."""
+    """Plate reads of one frame, looking only at the camera's lane region, only when it
+    changed since the camera's last recognised frame, and there only where it moved
+    (flows.frame_filter)."""
     view = lane_view(frame.image, settings.lane_regions.get(frame.meta.camera_id))
-    if settings.unchanged_frame_threshold > 0 and _unchanged_frames(settings).is_unchanged(
-        frame.meta.camera_id, view
-    ):
-        metrics.FRAMES_SKIPPED.labels("unchanged").inc()
-        return []
+    regions = None
+    if settings.unchanged_frame_threshold > 0:
+        change = _unchanged_frames(settings).compare(frame.meta.camera_id, view)
+        if change.unchanged:
+            metrics.FRAMES_SKIPPED.labels("unchanged").inc()
+            return []
+        if settings.motion_regions:
+            regions = change.regions
+    area = view.shape[0] * view.shape[1]
+    looked = area if regions is None else sum(w * h for _, _, w, h in regions)
+    metrics.DETECTED_SHARE.observe(looked / max(1, area))
     started = time.perf_counter()
-    candidates = read_frame(_recognizer(settings), view, settings)
+    candidates = read_frame(_recognizer(settings), view, settings, regions)
     metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - started)
     metrics.PLATE_CANDIDATES.inc(len(candidates))
     return [

@@ -6,6 +6,7 @@ Backends (PP-OCR on ONNX here, PaddleOCR later) differ only in how they get ther
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -79,6 +80,10 @@ class Recognizer(Protocol):
 
     Best candidate first; an empty list when the frame holds no plate-like text.
     Implementations must not raise on blank, tiny or single-colour frames.
+    `regions` (x, y, w, h boxes) says where in the frame a new plate can be (where it
+    moved); a reader may look only there, or everywhere. None: everywhere.
     """
 
-    def read(self, image: NDArray[np.uint8]) -> list[PlateCandidate]: ...
+    def read(
+        self, image: NDArray[np.uint8], regions: Sequence[Box] | None = None
+    ) -> list[PlateCandidate]: ...

@@ -5,13 +5,14 @@ measures exactly what the flow publishes."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recognizers.base import PlateCandidate, Recognizer
+from recognizers.base import Box, PlateCandidate, Recognizer
 from recognizers.lookalike_confidence import lookalike_confidence
 from recognizers.serial_formats import fit_serial_format
 from recognizers.serials import leading_graphic, standard_issue
@@ -23,15 +24,20 @@ __all__ = ["read_frame"]
 
 
 def read_frame(
-    recognizer: Recognizer, image: NDArray[np.uint8], settings: Settings
+    recognizer: Recognizer,
+    image: NDArray[np.uint8],
+    settings: Settings,
+    regions: Sequence[Box] | None = None,
 ) -> list[PlateCandidate]:
     """Plate candidates of one frame, best first: at most `max_candidates_per_frame`,
     none below `min_candidate_confidence`. When `standard_issue_serials` is on: I/O/Q
     read as digits, a graphic read in front of a seven-character serial dropped, and a
     read one likely alternative character away from a US serial layout read in it.
     Confidences are then those of each character's look-alike class, which is what hotlist
-    matching compares (recognizers/lookalike_confidence.py)."""
-    kept = [c for c in recognizer.read(image) if c.confidence >= settings.min_candidate_confidence]
+    matching compares (recognizers/lookalike_confidence.py). `regions`: where in the
+    frame it moved (Recognizer.read); None, everywhere."""
+    found = recognizer.read(image, regions)
+    kept = [c for c in found if c.confidence >= settings.min_candidate_confidence]
     kept = kept[: settings.max_candidates_per_frame]
     if settings.standard_issue_serials:
         kept = [

@@ -11,13 +11,14 @@ folder is an error here rather than a download there. Install with
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recognizers.base import PlateCandidate
+from recognizers.base import Box, PlateCandidate
 from recognizers.plate_text import TextRead, choose_candidates
 
 __all__ = ["BackendUnavailableError", "PaddleOCRRecognizer"]
@@ -72,7 +73,11 @@ class PaddleOCRRecognizer:
             return []
         return regions_from_result(self._ocr.predict(image), image.shape)
 
-    def read(self, image: NDArray[np.uint8]) -> list[PlateCandidate]:
+    def read(
+        self, image: NDArray[np.uint8], regions: Sequence[Box] | None = None
+    ) -> list[PlateCandidate]:
+        """Plate candidates, best first. PaddleOCR always reads the whole frame:
+        `regions` is accepted for the interface and not used."""
         return choose_candidates(self.read_regions(image))
 
 

@@ -105,6 +105,11 @@ _ZOOM_BELOW = 0.8
 _ZOOM_MARGIN = (0.3, 0.5)
 _ZOOM_TEXT_H = 48
 _ZOOM_SIMILAR = 0.5
+# Detecting only where a frame moved (PPOCRRecognizer.detect's regions): text within this
+# many px of a region's inner edge may be cut, and is detected again in a full-width band
+# reaching this x its height above and below it.
+_EDGE_PX = 2
+_TEXT_BAND = 1.0
 # Each character's likeliest plate characters (A-Z, 0-9) are kept as its alternatives,
 # up to this many and down to this probability: fitting a read to a serial format
 # (recognizers/serial_formats.py) chooses among them.
@@ -416,21 +421,26 @@ class PPOCRRecognizer:
 
     # ------------------------------------------------------------------ detection
 
-    def _det_prepare(
-        self, image: NDArray[np.uint8], max_side: int
-    ) -> tuple[NDArray[np.float32], float]:
-        """Normalised NCHW tensor and the scale from the image to it."""
-        h, w = image.shape[:2]
+    def _det_scale(self, shape: tuple[int, ...], max_side: int) -> float:
+        """The scale from an image of `shape` to the detector's input."""
         # Large images shrink to det_max_side. Small ones are enlarged to _DET_UPSCALE_TO
         # (at most _DET_MAX_UPSCALE x): the detector misses text under ~10 px, a whole
         # plate number in a 600 px photo; enlarging further blurs more than it reveals
         # (EU photos, ~500 px: 95.4% loose enlarged to 960 px, 92.6% to 1280 px).
-        long_side = max(h, w)
+        long_side = max(shape[:2])
         if long_side > max_side:
-            scale = max_side / long_side
-        else:
-            target = min(max_side, _DET_UPSCALE_TO)
-            scale = max(1.0, min(_DET_MAX_UPSCALE, target / long_side))
+            return max_side / long_side
+        target = min(max_side, _DET_UPSCALE_TO)
+        return max(1.0, min(_DET_MAX_UPSCALE, target / long_side))
+
+    def _det_prepare(
+        self, image: NDArray[np.uint8], max_side: int, scale: float | None = None
+    ) -> tuple[NDArray[np.float32], float]:
+        """Normalised NCHW tensor and the scale from the image to it (`scale`, or the
+        one _det_scale gives for this image)."""
+        h, w = image.shape[:2]
+        if scale is None:
+            scale = self._det_scale(image.shape, max_side)
         rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
         if scale == 1:
             resized = image
@@ -449,14 +459,66 @@ class PPOCRRecognizer:
             np.divide(plane, _DET_STD[c], out=plane)
         return x, scale
 
-    def detect(self, image: NDArray[np.uint8], max_side: int | None = None) -> list[Polygon]:
+    def detect(
+        self,
+        image: NDArray[np.uint8],
+        max_side: int | None = None,
+        regions: Sequence[Box] | None = None,
+    ) -> list[Polygon]:
         """Text regions of a BGR image: 4-corner polygons in image pixels, ordered
         top-left, top-right, bottom-right, bottom-left. `max_side` caps the detector's
-        input (default: det_max_side); the image's own long side means "as it is"."""
+        input (default: det_max_side); the image's own long side means "as it is".
+
+        `regions` (x, y, w, h boxes, not overlapping) limits detection to those parts of
+        the image, each seen at the scale the whole image would be seen at: the same
+        text is found in them, for a share of the time (flows/frame_filter.py finds
+        where a frame moved). None means the whole image. Text a region's edge cuts
+        (a clock whose seconds changed, "44:10 CAM-1" of a longer overlay line) is
+        detected again in a band the image's width across its line (_TEXT_BAND), so it
+        is read whole, as it would be in the whole image.
+        """
         image = _as_bgr(image)
         if image.shape[0] < 4 or image.shape[1] < 4:
             return []
-        tensor, scale = self._det_prepare(image, max_side or self.det_max_side)
+        max_side = max_side or self.det_max_side
+        if regions is None:
+            polys = self._detect_in(image, max_side, None)
+        else:
+            scale = self._det_scale(image.shape, max_side)
+            polys, cut = [], []
+            for region in regions:
+                for poly in self._detect_at(image, region, max_side, scale):
+                    polys.append(poly)
+                    if _cut_by_edge(poly, region, image.shape):
+                        cut.append(poly)
+            if cut:
+                bands = _text_bands(cut, image.shape)
+                polys = [p for p in polys if not any(_centre_in(p, b) for b in bands)]
+                for band in bands:
+                    polys += self._detect_at(image, band, max_side, scale)
+        # Top to bottom, then left to right: a stable order for callers and tests.
+        polys.sort(key=lambda p: (round(float(p[:, 1].min()) / 10), float(p[:, 0].min())))
+        return polys
+
+    def _detect_at(
+        self, image: NDArray[np.uint8], region: Box, max_side: int, scale: float
+    ) -> list[Polygon]:
+        """detect() in one region of `image`, at `scale`, in `image`'s pixels."""
+        x, y, w, h = region
+        x0, y0 = max(0, x), max(0, y)
+        part = image[y0 : y + h, x0 : x + w]
+        if part.shape[0] < 4 or part.shape[1] < 4:
+            return []
+        polys = self._detect_in(part, max_side, scale)
+        for poly in polys:
+            poly[:, 0] += x0
+            poly[:, 1] += y0
+        return polys
+
+    def _detect_in(
+        self, image: NDArray[np.uint8], max_side: int, scale: float | None
+    ) -> list[Polygon]:
+        tensor, scale = self._det_prepare(image, max_side, scale)
         prob = self._det(tensor)[0, 0]
         bitmap = (prob > _DET_THRESH).astype(np.uint8)
         # PaddleOCR dilates by 2x2 so thin strokes still join into one region.
@@ -477,8 +539,6 @@ class PPOCRRecognizer:
             corners[:, 0] = np.clip(corners[:, 0], 0, image.shape[1])
             corners[:, 1] = np.clip(corners[:, 1], 0, image.shape[0])
             polys.append(corners.astype(np.float32))
-        # Top to bottom, then left to right: a stable order for callers and tests.
-        polys.sort(key=lambda p: (round(float(p[:, 1].min()) / 10), float(p[:, 0].min())))
         return polys
 
     # ------------------------------------------------------------------ recognition
@@ -515,15 +575,21 @@ class PPOCRRecognizer:
 
     # ------------------------------------------------------------------ whole frame
 
-    def read_regions(self, image: NDArray[np.uint8]) -> list[TextRead]:
+    def read_regions(
+        self, image: NDArray[np.uint8], regions: Sequence[Box] | None = None
+    ) -> list[TextRead]:
         """Every text region the models find and read, before any plate filtering;
-        weak plate-like reads are read again from a zoomed-in look (see _zoom_in)."""
+        weak plate-like reads are read again from a zoomed-in look (see _zoom_in).
+        `regions`: where to look (see detect); None, everywhere."""
         image = _as_bgr(image)
-        return [self._zoom_in(image, r) for r in self._read_once(image, self.det_max_side)]
+        reads = self._read_once(image, self.det_max_side, regions)
+        return [self._zoom_in(image, r) for r in reads]
 
-    def _read_once(self, image: NDArray[np.uint8], max_side: int) -> list[TextRead]:
+    def _read_once(
+        self, image: NDArray[np.uint8], max_side: int, regions: Sequence[Box] | None = None
+    ) -> list[TextRead]:
         polys = []
-        for poly in self.detect(image, max_side):
+        for poly in self.detect(image, max_side, regions):
             w, h = _side_lengths(poly)
             if h >= _MIN_TEXT_HEIGHT and w >= _MIN_TEXT_ASPECT * h:
                 polys.append(poly)
@@ -593,9 +659,50 @@ class PPOCRRecognizer:
             return fused
         return TextRead(best.raw_text, best.char_probs, box, best.alternatives) if surer else read
 
-    def read(self, image: NDArray[np.uint8]) -> list[PlateCandidate]:
-        """Plate candidates in a BGR frame, most plate-like first ([] if none)."""
-        return choose_candidates(self.read_regions(image))
+    def read(
+        self, image: NDArray[np.uint8], regions: Sequence[Box] | None = None
+    ) -> list[PlateCandidate]:
+        """Plate candidates in a BGR frame (in `regions` of it, if given), most
+        plate-like first ([] if none)."""
+        return choose_candidates(self.read_regions(image, regions))
+
+
+def _cut_by_edge(poly: Polygon, region: Box, shape: tuple[int, ...]) -> bool:
+    """Whether `poly` reaches an edge of `region` that is not an edge of the image."""
+    x, y, w, h = region
+    rows, cols = shape[:2]
+    xs, ys = poly[:, 0], poly[:, 1]
+    return bool(
+        (x > 0 and xs.min() <= x + _EDGE_PX)
+        or (y > 0 and ys.min() <= y + _EDGE_PX)
+        or (x + w < cols and xs.max() >= x + w - _EDGE_PX)
+        or (y + h < rows and ys.max() >= y + h - _EDGE_PX)
+    )
+
+
+def _text_bands(polys: Sequence[Polygon], shape: tuple[int, ...]) -> list[Box]:
+    """Full-width bands around the lines of `polys` (each _TEXT_BAND x its height above
+    and below), overlapping bands merged."""
+    rows, cols = shape[:2]
+    spans = []
+    for poly in polys:
+        top, bottom = float(poly[:, 1].min()), float(poly[:, 1].max())
+        grow = _TEXT_BAND * (bottom - top)
+        spans.append((max(0, int(top - grow)), min(rows, int(bottom + grow) + 1)))
+    spans.sort()
+    merged: list[list[int]] = []
+    for top, bottom in spans:
+        if merged and top <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], bottom)
+        else:
+            merged.append([top, bottom])
+    return [(0, top, cols, bottom - top) for top, bottom in merged]
+
+
+def _centre_in(poly: Polygon, box: Box) -> bool:
+    cx, cy = (float(v) for v in poly.mean(axis=0))
+    x, y, w, h = box
+    return x <= cx < x + w and y <= cy < y + h
 
 
 def _text_read(line: LineRead, poly: Polygon, shape: tuple[int, ...]) -> TextRead:

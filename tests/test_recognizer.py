@@ -418,3 +418,38 @@ def test_plate_candidate_checks_lengths_and_crops() -> None:
     assert c.crop(img, pad=0.1).shape == (36, 56, 3)
     assert crop_box(img, (190, 90, 50, 50)).shape == (10, 10, 3)  # clipped to the image
     assert crop_box(img, (300, 300, 10, 10)).size == 0
+
+
+# --------------------------------------------------------------------------- regions
+
+
+def test_reading_a_region_around_the_plate_reads_it_as_the_whole_frame_does(
+    recognizer: PPOCRRecognizer, drawn: list[DrawnPlate]
+) -> None:
+    """Fed: drawn frames, read whole and then only in a box around the plate (as where a
+    moving car is), and only in a box away from it. Out: the same plate text, its box
+    within a few px (the detector sees less context; 5 px seen); nothing plate-like from
+    the box without it."""
+    for d in drawn[:4]:
+        whole = recognizer.read(d.image)[0]
+        x, y, w, h = d.text_box
+        around = (max(0, x - 2 * h), max(0, y - 3 * h), w + 4 * h, 7 * h)
+        (near, *_) = recognizer.read(d.image, [around])
+        assert near.text == whole.text == d.truth
+        assert max(abs(a - b) for a, b in zip(near.box, whole.box, strict=True)) <= 8
+        far_x = 0 if x > 640 else 1280 - 200
+        assert d.truth not in {c.text for c in recognizer.read(d.image, [(far_x, 560, 200, 160)])}
+
+
+def test_text_cut_by_a_region_edge_is_read_whole(
+    recognizer: PPOCRRecognizer, drawn: list[DrawnPlate]
+) -> None:
+    """Fed: a frame whose only changed region holds the clock's last digits (its seconds
+    ticked), cutting the overlay line. Out: the clock is read whole, as in the whole
+    frame, so the clock filter drops it, rather than a fragment ("4103") passed on as a
+    plate."""
+    image = drawn[0].image
+    seconds = (200, 0, 140, 60)  # the right end of "2026-11-22 07:41:03"
+    reads = recognizer.read_regions(image, [seconds])
+    assert normalise(CLOCK) in {normalise(r.raw_text) for r in reads}
+    assert not recognizer.read(image, [seconds])

@@ -103,7 +103,7 @@ class _OneRead:
     def __init__(self, candidate: PlateCandidate) -> None:
         self.candidate = candidate
 
-    def read(self, image: object) -> list[PlateCandidate]:
+    def read(self, image: object, regions: object = None) -> list[PlateCandidate]:
         return [self.candidate]
 
 
