@@ -106,8 +106,9 @@ _ZOOM_MARGIN = (0.3, 0.5)
 _ZOOM_TEXT_H = 48
 _ZOOM_SIMILAR = 0.5
 # Detecting only where a frame moved (PPOCRRecognizer.detect's regions): text within this
-# many px of a region's inner edge may be cut, and is detected again in a full-width band
-# reaching this x its height above and below it.
+# many px of a region's top or bottom edge (or a word gap of its left or right one) may
+# be cut, and is detected again in a full-width band reaching this x its height above
+# and below it.
 _EDGE_PX = 2
 _TEXT_BAND = 1.0
 # Each character's likeliest plate characters (A-Z, 0-9) are kept as its alternatives,
@@ -668,14 +669,17 @@ class PPOCRRecognizer:
 
 
 def _cut_by_edge(poly: Polygon, region: Box, shape: tuple[int, ...]) -> bool:
-    """Whether `poly` reaches an edge of `region` that is not an edge of the image."""
+    """Whether `poly` may continue past an edge of `region` that is not an edge of the
+    image: it reaches the top or bottom edge, or comes within a word gap (its own height)
+    of the left or right one ("CAM-12" inside, its line's clock outside)."""
     x, y, w, h = region
     rows, cols = shape[:2]
     xs, ys = poly[:, 0], poly[:, 1]
+    gap = float(ys.max() - ys.min())
     return bool(
-        (x > 0 and xs.min() <= x + _EDGE_PX)
+        (x > 0 and xs.min() <= x + gap)
         or (y > 0 and ys.min() <= y + _EDGE_PX)
-        or (x + w < cols and xs.max() >= x + w - _EDGE_PX)
+        or (x + w < cols and xs.max() >= x + w - gap)
         or (y + h < rows and ys.max() >= y + h - _EDGE_PX)
     )
 

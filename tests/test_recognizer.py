@@ -453,3 +453,21 @@ def test_text_cut_by_a_region_edge_is_read_whole(
     reads = recognizer.read_regions(image, [seconds])
     assert normalise(CLOCK) in {normalise(r.raw_text) for r in reads}
     assert not recognizer.read(image, [seconds])
+
+
+def test_a_label_beside_the_clock_is_read_with_its_line(
+    recognizer: PPOCRRecognizer, drawn: list[DrawnPlate]
+) -> None:
+    """Fed: the overlay "<clock>  CAM-12", and a changed region holding only "CAM-12"
+    (the clock outside it). Out: the label is read with the clock on its line, so both
+    are dropped as overlay, not published as a plate "CAM12"."""
+    image = drawn[0].image.copy()
+    (clock_w, _), _ = cv2.getTextSize(CLOCK, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
+    label_x = 16 + clock_w + 24
+    for colour, thick in (((0, 0, 0), 5), ((255, 255, 255), 2)):
+        cv2.putText(image, "CAM-12", (label_x, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.8, colour,
+                    thick, cv2.LINE_AA)  # fmt: skip
+    label = (label_x - 12, 0, 160, 60)
+    assert "CAM12" not in {c.text for c in recognizer.read(image, [label])}
+    lines = [normalise(r.raw_text) for r in recognizer.read_regions(image, [label])]
+    assert any(normalise(CLOCK) in line for line in lines)
