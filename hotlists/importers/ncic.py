@@ -22,6 +22,7 @@ reads "Stolen vehicle (incident 2019-05-09) | vehicle: BLK 2009 YAMA CYL".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from datetime import date
 
@@ -100,6 +101,7 @@ def _is_header(raw: str) -> bool:
 _HEADER = HeaderRule(_is_header, "a header starts with NCIC or names the PLATE and STATE columns")
 
 
+@functools.lru_cache(maxsize=16384)  # dates repeat across a million rows
 def _incident_date(text: str) -> str | None:
     value = text.strip()
     if not value:
