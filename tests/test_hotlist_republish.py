@@ -7,6 +7,7 @@ search for after a republish is what the lost event would have named, never less
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -237,6 +238,29 @@ def test_an_import_that_finds_the_broker_down_says_to_republish_later(
     assert sorted(e.plate for e in one_event(kafka, topic).added or []) == plates("NEW", 2)
 
 
+@contextlib.contextmanager
+def broker_stopped_after_the_switch_over(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalKafka]:
+    """A tansu broker of its own, stopped the moment the import's switch-over script has
+    answered (so the import is live and its event cannot be published); checked stopped
+    on the way out."""
+    call = Script.__call__
+    with LocalKafka() as doomed:
+
+        def flip_then_stop_broker(self: Script, keys: Any = None, args: Any = None,
+                                  client: Any = None) -> Any:
+            reply = call(self, keys, args, client)
+            if self.script == hotlists.store._FLIP:
+                doomed.stop()
+            return reply
+
+        monkeypatch.setattr(Script, "__call__", flip_then_stop_broker)
+        try:
+            yield doomed
+        finally:
+            monkeypatch.setattr(Script, "__call__", call)
+        assert not doomed.running
+
+
 def test_an_import_whose_broker_dies_after_the_switch_over_exits_3_and_the_list_is_live(
     store: HotlistStore, url: str, kafka: str, topic: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -254,24 +278,12 @@ def test_an_import_whose_broker_dies_after_the_switch_over_exits_3_and_the_list_
     monkeypatch.setenv("ALPR_HOTLIST_EVENT_TIMEOUT_S", str(EVENT_TIMEOUT_S))
     old, new = plates("OLD", 3), plates("NEW", 2)
     Importer(store).import_file("ncic", ncic_file(tmp_path / "v1.txt", old))
-    call = Script.__call__
-    with LocalKafka() as doomed:
-
-        def flip_then_stop_broker(self: Script, keys: Any = None, args: Any = None,
-                                  client: Any = None) -> Any:
-            reply = call(self, keys, args, client)
-            if self.script == hotlists.store._FLIP:
-                doomed.stop()
-            return reply
-
-        monkeypatch.setattr(Script, "__call__", flip_then_stop_broker)
+    with broker_stopped_after_the_switch_over(monkeypatch) as doomed:
         started = time.monotonic()
         result = CliRunner().invoke(app, [
             "hotlist", "import", str(ncic_file(tmp_path / "v2.txt", old + new)),
             "--source", "ncic", "--redis", url, "--kafka", doomed.bootstrap])
         elapsed = time.monotonic() - started
-        monkeypatch.setattr(Script, "__call__", call)
-        assert not doomed.running
     assert result.exit_code == 3, result.output
     assert elapsed < 4 * EVENT_TIMEOUT_S, f"took {elapsed:.1f} s"
     assert result.stdout.startswith("NCIC: version 2 live with 5 entries (2 new plates;"), \
@@ -381,22 +393,10 @@ def test_a_watched_import_whose_broker_dies_says_to_republish(
     file = ncic_file(drop / "ncic-0600.txt", plates("WAT", 3))
     then = time.time() - 60
     os.utime(file, (then, then))
-    call = Script.__call__
-    with LocalKafka() as doomed:
-
-        def flip_then_stop_broker(self: Script, keys: Any = None, args: Any = None,
-                                  client: Any = None) -> Any:
-            reply = call(self, keys, args, client)
-            if self.script == hotlists.store._FLIP:
-                doomed.stop()
-            return reply
-
-        monkeypatch.setattr(Script, "__call__", flip_then_stop_broker)
+    with broker_stopped_after_the_switch_over(monkeypatch) as doomed:
         args = ["hotlist", "watch", str(drop), "-s", "ncic", "--once", "--redis", url,
                 "--kafka", doomed.bootstrap]
         result = CliRunner().invoke(app, args)
-        monkeypatch.setattr(Script, "__call__", call)
-        assert not doomed.running
     assert result.exit_code == 0, result.output
     [line] = result.stdout.splitlines()
     assert line.startswith("ncic-0600.txt: imported (hotlist-update event not published: "

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from click.testing import Result
+from deadlines import finish_within
 from fastapi.testclient import TestClient
 from hotlist_helpers import entry, version_keys
 from redis.commands.core import Script
@@ -83,22 +84,7 @@ def hotlist_redis() -> Iterator[LocalRedis]:
 def within_deadline(call: Callable[[], T]) -> T:
     """call() in a thread; fails if it has not ended after DEADLINE_S (the thread then
     ends when the caller's `paused` block thaws the server)."""
-    done: list[T] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            done.append(call())
-        except BaseException as exc:  # re-raised in the test's thread
-            failed.append(exc)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(DEADLINE_S)
-    assert not worker.is_alive(), f"still waiting on a hung Redis after {DEADLINE_S} s"
-    if failed:
-        raise failed[0]
-    return done[0]
+    return finish_within(DEADLINE_S, call)
 
 
 def assert_one_clear_line(result: Result) -> None:

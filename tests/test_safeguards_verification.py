@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from deadlines import finish_within
 from fastapi.testclient import TestClient
 from redis.commands.core import Script
 
@@ -154,22 +155,23 @@ HANG_DEADLINE_S = 4.0  # the API must answer within this, hung Redis or not
 
 def _in_time(call: Callable[[], T]) -> T:
     """call() in a thread; fails if it has not ended after HANG_DEADLINE_S."""
-    done: list[T] = []
-    failed: list[BaseException] = []
+    return finish_within(HANG_DEADLINE_S, call)
 
-    def run() -> None:
-        try:
-            done.append(call())
-        except BaseException as exc:  # re-raised in the test's thread
-            failed.append(exc)
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(HANG_DEADLINE_S)
-    assert not worker.is_alive(), f"still waiting on a hung Redis after {HANG_DEADLINE_S} s"
-    if failed:
-        raise failed[0]
-    return done[0]
+def _api_with_an_alert(data_url: str, audit_url: str) -> tuple[Stack, TestClient, Alert]:
+    """The safeguards API on its own data and audit Redis, holding one stored alert."""
+    sg = Safeguards.build(SafeguardSettings(redis_url=data_url, audit_redis_url=audit_url,
+                                            hotlist_redis_url=data_url))
+    stack = build_stack(sg.data, sg.audit.client)
+    alert = make_alert(make_read("STO123"), make_entry("STO123", "NCIC-778"))
+    stack.sg.alerts.put(alert)
+    return stack, TestClient(create_app(stack.sg)), alert
+
+
+def _is_the_verified_record(args: Any) -> bool:
+    """Whether a script call's arguments carry a `verified` audit record."""
+    return any(b'"decision":"verified"' in (a if isinstance(a, bytes) else str(a).encode())
+               for a in args or ())
 
 
 @pytest.mark.parametrize("thaw", ["as_it_is_undone", "after_the_answer"])
@@ -190,19 +192,13 @@ def test_a_verification_whose_outcome_record_timed_out_is_undone_and_never_count
     monkeypatch.setenv("ALPR_REDIS_SOCKET_TIMEOUT_S", str(HANG_TIMEOUT_S))
     with LocalRedis() as data, LocalRedis(appendonly=True) as audit, \
             contextlib.ExitStack() as frozen:
-        sg = Safeguards.build(SafeguardSettings(redis_url=data.url, audit_redis_url=audit.url,
-                                                hotlist_redis_url=data.url))
-        stack = build_stack(sg.data, sg.audit.client)
-        http = TestClient(create_app(stack.sg))
-        alert = make_alert(make_read("STO123"), make_entry("STO123", "NCIC-778"))
+        stack, http, alert = _api_with_an_alert(data.url, audit.url)
         store = stack.sg.alerts
-        store.put(alert)
         call = Script.__call__
 
         def freeze_then_append(self: Script, keys: Any = None, args: Any = None,
                                client: Any = None) -> Any:
-            if any(b'"decision":"verified"' in (a if isinstance(a, bytes) else str(a).encode())
-                   for a in args or ()):
+            if _is_the_verified_record(args):
                 frozen.enter_context(audit.paused())
             return call(self, keys, args, client)
 
@@ -296,20 +292,13 @@ def test_a_verification_whose_outcome_record_landed_but_its_reply_was_lost_is_un
     with LocalRedis() as data, LocalRedis(appendonly=True) as audit:
         relay = ReplyDropper(audit.port)
         try:
-            sg = Safeguards.build(SafeguardSettings(
-                redis_url=data.url, audit_redis_url=relay.url, hotlist_redis_url=data.url))
-            stack = build_stack(sg.data, sg.audit.client)
-            http = TestClient(create_app(stack.sg))
-            alert = make_alert(make_read("STO123"), make_entry("STO123", "NCIC-778"))
+            stack, http, alert = _api_with_an_alert(data.url, relay.url)
             store = stack.sg.alerts
-            store.put(alert)
             call = Script.__call__
 
             def drop_replies_then_append(self: Script, keys: Any = None, args: Any = None,
                                          client: Any = None) -> Any:
-                if any(b'"decision":"verified"' in (a if isinstance(a, bytes)
-                                                    else str(a).encode())
-                       for a in args or ()):
+                if _is_the_verified_record(args):
                     relay.dropping.set()
                 return call(self, keys, args, client)
 
