@@ -239,6 +239,51 @@ def test_ncmec_alerts_with_text_that_is_not_utf8_are_rejected() -> None:
     assert all(e.model_dump_json() for e in entries)
 
 
+def ncmec_drop(alerts: int) -> tuple[str, dict[int, str]]:
+    """A JSON Lines drop of `alerts` records (CRLF, blank and pretty-printed ones among
+    them, so line numbers drift from record counts) and the rejections it must give:
+    line -> code. Every 500th record is not JSON, and every 500th a 4-line alert with a
+    bad plate; every other one is good."""
+    lines: list[str] = []
+    expected: dict[int, str] = {}
+    for i in range(alerts):
+        good = f'{{"alert_id": "A{i}", "plate": "P{i:06d}", "state": "CA"}}'
+        if i % 500 == 498:
+            expected[len(lines) + 1] = "bad_json"
+            lines.append(f'{{"alert_id": "A{i}", "plate": \n')  # cut short mid-record
+        elif i % 500 == 250:
+            expected[len(lines) + 1] = "bad_plate"
+            lines += ["{\n", f'  "alert_id": "A{i}",\n', '  "plate": "B*D"\n', "}\n"]
+        elif i % 7 == 3:
+            lines += ["{\n", f'  "alert_id": "A{i}", "plate": "P{i:06d}"\n', "}\r\n", "\n"]
+        else:
+            lines.append(good + ("\r\n" if i % 3 else "\n"))
+    return "".join(lines), expected
+
+
+def test_ncmec_line_numbers_stay_exact_deep_in_a_large_drop() -> None:
+    # Fed: 4,000 alerts over ~5,700 lines, 16 malformed ones spread to the end (one cut
+    # short mid-record, whose decoding runs into the next line), then the same drop
+    # four times over. Must survive: every rejection on the exact line its record
+    # starts, the good alerts all accepted, and the 4x drop giving the same rejections
+    # shifted by whole drops and the same entries four times.
+    text, expected = ncmec_drop(4000)
+    stats = ImportStats()
+    entries = list(parse_ncmec(text.splitlines(keepends=True), stats))
+    assert rejected_lines(stats) == expected and len(expected) == 16
+    assert max(expected) > 5000
+    assert (stats.rows, stats.accepted, len(entries)) == (4000, 3984, 3984)
+    assert entries[-1].entry_id == "A3999" and entries[-1].plate == "P003999"
+
+    lines_per_drop = text.count("\n")
+    stats4 = ImportStats()
+    entries4 = list(parse_ncmec((text * 4).splitlines(keepends=True), stats4))
+    assert rejected_lines(stats4) == {line + k * lines_per_drop: code
+                                      for k in range(4) for line, code in expected.items()}
+    assert [r.detail for r in stats4.samples] == [r.detail for r in stats.samples] * 4
+    assert entries4 == entries * 4
+
+
 # --- agency CSV ---------------------------------------------------------------------------
 
 

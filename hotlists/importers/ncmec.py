@@ -86,6 +86,9 @@ def _records(text: str) -> Iterator[tuple[int, Any]]:
     resumes on the next line."""
     decoder = json.JSONDecoder()
     pos, n = 0, len(text)
+    # The line number is carried forward, counting only the newlines since the previous
+    # value: counting from the start of the text for every value made parsing quadratic.
+    line_no, counted_to = 1, 0
     in_array = text.lstrip().startswith("[")
     if in_array:
         pos = text.index("[") + 1
@@ -94,7 +97,8 @@ def _records(text: str) -> Iterator[tuple[int, Any]]:
             pos += 1
         if pos >= n or (in_array and text[pos] == "]"):
             return
-        line_no = text.count("\n", 0, pos) + 1
+        line_no += text.count("\n", counted_to, pos)
+        counted_to = pos
         try:
             value, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
