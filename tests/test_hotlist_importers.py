@@ -9,13 +9,16 @@ refusals (counted, never returned).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.categories import NCIC_LIST_CODES, VEHICLE_MARK
-from hotlists.importers import FORMATS, get_format
+from hotlists.importers import FORMATS, get_format, ncmec
 from hotlists.importers.agency_csv import detect_delimiter, parse_agency_csv
 from hotlists.importers.base import ImportStats
 from hotlists.importers.ccic import parse_ccic
@@ -282,6 +285,87 @@ def test_ncmec_line_numbers_stay_exact_deep_in_a_large_drop() -> None:
                                       for k in range(4) for line, code in expected.items()}
     assert [r.detail for r in stats4.samples] == [r.detail for r in stats.samples] * 4
     assert entries4 == entries * 4
+
+
+class _ScanCounted(str):
+    """A text that tallies the characters its newline counts and searches cover and its
+    slices copy (slices tally in turn: a JSONDecodeError counts the newlines before its
+    position in the text it was decoding)."""
+
+    scanned = 0
+
+    def count(self, sub: Any, start: Any = None, end: Any = None) -> int:
+        s, e, _ = slice(start, end).indices(len(self))
+        _ScanCounted.scanned += max(0, e - s)
+        return super().count(sub, start, end)
+
+    def find(self, sub: Any, start: Any = None, end: Any = None) -> int:
+        found = super().find(sub, start, end)
+        s, e, _ = slice(start, end).indices(len(self))
+        _ScanCounted.scanned += max(0, (found + 1 if found >= 0 else e) - s)
+        return found
+
+    def __getitem__(self, key: Any) -> str:
+        part = super().__getitem__(key)
+        if not isinstance(key, slice):
+            return part
+        _ScanCounted.scanned += len(part)
+        return _ScanCounted(part)
+
+
+def test_ncmec_parsing_work_grows_with_the_drop_not_with_its_square(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: the 1,000- and 4,000-alert drops above as texts that tally the characters
+    # their newline counts/searches cover and their slices copy. Must survive: the
+    # records and the lines they start on, while that work grows 4x for 4x the alerts
+    # and stays within a few times the text. Before, each record's line was counted
+    # from the top (20,000 alerts took 15 s), and so was each JSON error's, inside
+    # JSONDecodeError: 16x the work for 4x the alerts. Counts work, never time.
+    work: dict[int, int] = {}
+    for alerts in (1000, 4000):
+        text, expected = ncmec_drop(alerts)
+        monkeypatch.setattr(_ScanCounted, "scanned", 0)
+        records = list(ncmec._records(_ScanCounted(text)))
+        assert len(records) == alerts
+        assert {line for line, rec in records if isinstance(rec, ncmec._Bad)} == {
+            line for line, code in expected.items() if code == "bad_json"}
+        work[alerts] = _ScanCounted.scanned
+        assert work[alerts] <= 8 * len(text)
+    assert work[4000] <= 4.5 * work[1000]
+
+
+# Values cut or broken at a line's end, where the importer's decoding window may end.
+NCMEC_JSON_EDGES = [
+    '{"a": 1}\n{"b": 2}\n', '{\n "a"\n :\n [1,\n 2]\n}\n', '{"a": \n', '{"a": 1,\n}\n',
+    '{"a": "x\n"}\n', '{"a": "\\\n"}\n', '{"a": "\\u00\n41"}\n', '{"a": "\\ud83d\n\\ude00"}\n',
+    '{"a": nul\nl}\n', '{"a": tr\n', '{"a": -\n1}\n', '{"a": 1.\n5}\n', '{"a": 1e\n5}\n',
+    '[1,\n2\n', '{"a": 1}', '{"a": [1, 2', '12\n34', 'Infinity\n', '-Infinity', '"x', '{"a"\n',
+    '{"a": {"b": {"c": [\n\n\n1]}}}\n', '[\n{"a": 1},\n{"b": "\\q"},\n{"c": 3}\n]\n',
+]
+
+
+@pytest.mark.parametrize("window", [1, 3, 256])
+def test_ncmec_windowed_decoding_matches_decoding_the_whole_text(
+    window: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: values cut, broken or spread at line ends, decoded from every position that
+    # is not whitespace, with the importer's decoding window as small as 1 character.
+    # Must survive: the same value and end, or the same error message, as json's
+    # raw_decode of the whole text (the message is the rejection's detail).
+    monkeypatch.setattr(ncmec, "_WINDOW", window)
+    decoder = json.JSONDecoder()
+
+    def outcome(decode: Callable[..., tuple[Any, int]], *args: Any) -> tuple[Any, ...]:
+        try:
+            return decode(*args)
+        except json.JSONDecodeError as exc:
+            return ("error", exc.msg)
+
+    for text in NCMEC_JSON_EDGES:
+        for pos in (i for i, c in enumerate(text) if not c.isspace()):
+            windowed = outcome(ncmec._decode_at, decoder, text, pos)
+            assert windowed == outcome(decoder.raw_decode, text, pos), (text, pos)
 
 
 # --- agency CSV ---------------------------------------------------------------------------

@@ -42,6 +42,8 @@ __all__ = ["ENCODING", "parse_ncmec"]
 ENCODING = "utf-8-sig"
 _REMOVE_STATUSES = {"cancelled", "canceled", "resolved", "closed"}
 _FIELDS = {"alert_id", "plate", "state", "vehicle", "issued", "expires", "status"}
+# Characters decoded at least, from a record's start to the next newline (_decode_at).
+_WINDOW = 256
 
 
 def parse_ncmec(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEntry]:
@@ -100,7 +102,7 @@ def _records(text: str) -> Iterator[tuple[int, Any]]:
         line_no += text.count("\n", counted_to, pos)
         counted_to = pos
         try:
-            value, pos = decoder.raw_decode(text, pos)
+            value, pos = _decode_at(decoder, text, pos)
         except json.JSONDecodeError as exc:
             end = text.find("\n", pos)
             end = n if end < 0 else end
@@ -108,6 +110,32 @@ def _records(text: str) -> Iterator[tuple[int, Any]]:
             pos = end
             continue
         yield line_no, value
+
+
+def _decode_at(decoder: json.JSONDecoder, text: str, pos: int) -> tuple[Any, int]:
+    """decoder.raw_decode(text, pos), decoding only a window of the text that ends just
+    after a newline, and widening it (doubling) while the value needs more.
+
+    Decoding the whole text would make every error cost a scan from its top: a
+    JSONDecodeError counts the newlines before its position (its lineno). The window
+    decides as the whole text would: no JSON token holds a raw newline (in a string it
+    is an error right there, the decoder being strict; a number or literal stops at
+    it), so the scanner looks past the window's last newline only as whitespace
+    between tokens, and then either needs more (its error is at the window's end:
+    widen) or the value is complete."""
+    n = len(text)
+    stop = pos
+    while True:
+        newline = text.find("\n", max(pos + 2 * (stop - pos), pos + _WINDOW))
+        stop = n if newline < 0 else newline + 1
+        window = text[pos:stop]
+        try:
+            value, end = decoder.raw_decode(window)
+        except json.JSONDecodeError as exc:
+            if exc.pos < len(window) or stop >= n:
+                raise
+            continue
+        return value, pos + end
 
 
 def _entry(record: Any, stats: ImportStats) -> HotlistEntry | None:
