@@ -3,6 +3,11 @@
 Every change, and every refused change (a federal body, an agency without an MOU), is
 audited naming the operator: a `requested` record before the change is made (write-ahead:
 no record, no change), then its outcome. Tokens never reach the audit trail.
+
+A change made whose outcome record cannot be written is not undone (re-enabling a
+disabled user, or bringing back a rotated-out token, is no safe undo; the `requested`
+record, write-ahead, covers the change): `OutcomeNotRecorded` says so and carries what
+the change returned (a new user's token), which is in effect.
 """
 
 from __future__ import annotations
@@ -11,11 +16,25 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from safeguards.access import AccessRegistry, Agency, AgencyKind, RegistryError, Role, User
-from safeguards.audit import REQUESTED, AuditLog
+from safeguards.audit import REQUESTED, AuditError, AuditLog, AuditRecord
 
-__all__ = ["Admin"]
+__all__ = ["Admin", "OutcomeNotRecorded"]
 
 _T = TypeVar("_T")
+
+
+class OutcomeNotRecorded(AuditError):
+    """The change was made and stands, but its outcome record could not be written: the
+    trail ends at its `requested` record (`request`), which covers it. `result` is what
+    the change returned. An AuditError, so a caller that does not know this case still
+    stops; the CLI tells it apart (exit 3)."""
+
+    def __init__(self, result: Any, request: AuditRecord, cause: AuditError) -> None:
+        super().__init__(f"done, but its outcome could not be audited ({cause}); the "
+                         f"audit trail holds its request (record {request.seq})")
+        self.result = result
+        self.request = request
+        self.cause = cause
 
 
 class Admin:
@@ -29,7 +48,8 @@ class Admin:
         """Write-ahead: the change is recorded (`requested`) before it is made, then by
         its outcome. No record, no change (AuditError). A change that fails on Redis or
         times out gets a best-effort `failed:outcome_unknown` and the error propagates:
-        a hung Redis may still apply it when it resumes, and the request covers that."""
+        a hung Redis may still apply it when it resumes, and the request covers that.
+        A change made whose outcome record fails stands: OutcomeNotRecorded."""
         request = self.audit.append(actor=self.operator, agency=agency, action=action,
                                     decision=REQUESTED, details=details)
         done = {**details, "request_seq": request.seq}
@@ -43,8 +63,11 @@ class Admin:
         except Exception as exc:
             self.audit.append_failed(request, exc)
             raise
-        self.audit.append(actor=self.operator, agency=agency, action=action,
-                          decision="allowed", details=done)
+        try:
+            self.audit.append(actor=self.operator, agency=agency, action=action,
+                              decision="allowed", details=done)
+        except AuditError as exc:
+            raise OutcomeNotRecorded(result, request, exc) from exc
         return result
 
     def ensure_defaults(self) -> int:

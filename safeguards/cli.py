@@ -6,7 +6,9 @@ name (`--operator`, default the login name).
 
 Exit codes: 0 done, 1 refused (or a broken audit chain), 2 not done: bad input, a policy
 that cannot be read, a Redis or file that cannot be reached (or a Redis that hangs past
-ALPR_REDIS_SOCKET_TIMEOUT_S), at start or mid-command.
+ALPR_REDIS_SOCKET_TIMEOUT_S), at start or mid-command; 3 done but not fully audited: an
+agency/user change made (and in effect, its output, a token say, printed as usual) whose
+outcome record could not be written; the trail holds its write-ahead `requested` record.
 Every exit 2 is one line on stderr, never a traceback (`_FailsClearly`).
 """
 
@@ -18,12 +20,12 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, TypeVar
 
 import redis
 import typer
@@ -299,11 +301,13 @@ def agency_add(
     sg = _services(redis_url, audit_url, policy)
     admin = _admin(sg, operator)
     try:
-        agency = admin.add_agency(name, AgencyKind.MOU, mou_reference)
+        agency, missed = _change(lambda: admin.add_agency(name, AgencyKind.MOU,
+                                                          mou_reference))
     except RegistryError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"added {agency.agency_id} ({agency.name})")
+    _exit_if_unaudited(missed)
 
 
 @agency_app.command("seed")
@@ -311,18 +315,22 @@ def agency_seed(redis_url: RedisOpt = None, audit_url: AuditOpt = None,
                 policy: PolicyOpt = None, operator: OperatorOpt = None) -> None:
     """Register the owning agency and the policy's MOU agencies that are missing."""
     sg = _services(redis_url, audit_url, policy)
-    typer.echo(f"added {_admin(sg, operator).ensure_defaults()} agencies")
+    added, missed = _change(_admin(sg, operator).ensure_defaults)
+    typer.echo(f"added {added} agencies")
+    _exit_if_unaudited(missed)
 
 
 def _set_agency(agency_id: str, enabled: bool, redis_url: str | None, audit_url: str | None,
                 policy: Path | None, operator: str | None) -> None:
     sg = _services(redis_url, audit_url, policy)
     try:
-        agency = _admin(sg, operator).set_agency_enabled(agency_id, enabled)
+        agency, missed = _change(lambda: _admin(sg, operator).set_agency_enabled(
+            agency_id, enabled))
     except RegistryError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"{agency.agency_id}: {'enabled' if agency.enabled else 'disabled'}")
+    _exit_if_unaudited(missed)
 
 
 @agency_app.command("disable")
@@ -345,6 +353,30 @@ def _admin(sg: Safeguards, operator: str | None) -> Any:
     return Admin(sg.access, sg.audit, _operator(operator))
 
 
+_T = TypeVar("_T")
+
+
+def _change(call: Callable[[], _T]) -> tuple[_T, Any]:
+    """What an audited change returned, and the OutcomeNotRecorded (None if none): a
+    change made whose outcome record failed stands, and its result (a token) is needed."""
+    from safeguards.admin import OutcomeNotRecorded
+
+    try:
+        return call(), None
+    except OutcomeNotRecorded as missed:
+        return missed.result, missed
+
+
+def _exit_if_unaudited(missed: Any) -> None:
+    """After the change's output: exit 3 saying what holds, if its outcome is unaudited."""
+    if missed is None:
+        return
+    typer.echo(f"warning: done and in effect, but its outcome could not be audited "
+               f"({one_line(missed.cause)}): the audit trail holds its write-ahead request "
+               f"(record {missed.request.seq}), which covers it, not its outcome", err=True)
+    raise typer.Exit(3)
+
+
 @user_app.command("add")
 def user_add(
     user_id: Annotated[str, typer.Argument(help="Login id: a-z 0-9 _ -")],
@@ -361,24 +393,27 @@ def user_add(
     sg = _services(redis_url, audit_url, policy)
     try:
         roles = [Role(r) for r in (role or [Role.SEARCH.value])]
-        user, token = _admin(sg, operator).add_user(user_id, agency, name=name, roles=roles,
-                                                    employer=employer)
+        (user, token), missed = _change(lambda: _admin(sg, operator).add_user(
+            user_id, agency, name=name, roles=roles, employer=employer))
     except (RegistryError, ValueError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"created {user.user_id} ({user.agency_id}); token (shown once):")
     typer.echo(token)
+    _exit_if_unaudited(missed)
 
 
 def _set_user(user_id: str, enabled: bool, redis_url: str | None, audit_url: str | None,
               operator: str | None) -> None:
     sg = _services(redis_url, audit_url, None)
     try:
-        user = _admin(sg, operator).set_user_enabled(user_id, enabled)
+        user, missed = _change(lambda: _admin(sg, operator).set_user_enabled(user_id,
+                                                                            enabled))
     except RegistryError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"{user.user_id}: {'enabled' if user.enabled else 'disabled'}")
+    _exit_if_unaudited(missed)
 
 
 @user_app.command("disable")
@@ -401,11 +436,12 @@ def user_rotate(user_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = 
     """Issue a new token (the old one stops working); printed once."""
     sg = _services(redis_url, audit_url, None)
     try:
-        token = _admin(sg, operator).rotate_token(user_id)
+        token, missed = _change(lambda: _admin(sg, operator).rotate_token(user_id))
     except RegistryError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(token)
+    _exit_if_unaudited(missed)
 
 
 @user_app.command("list")

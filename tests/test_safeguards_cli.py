@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,14 @@ import pytest
 import redis
 import typer
 from click.testing import Result
+from deadlines import finish_within
+from redis.commands.core import Script
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from alpr.cli import app
 from connectors.local_services import LocalRedis, free_port
+from safeguards.access import AccessDeniedError
 from safeguards.audit import AuditLog
 from safeguards.cli import register
 from safeguards.services import Safeguards
@@ -198,3 +202,75 @@ def test_data_redis_down_through_the_real_entry_point(server: LocalRedis) -> Non
         assert "Traceback" not in result.stderr + result.stdout
         assert result.stderr.startswith("error: Redis unavailable: "), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# --- a user change made whose outcome record cannot be written --------------------------
+
+HANG_TIMEOUT_S = 0.5  # ALPR_REDIS_SOCKET_TIMEOUT_S of the command's clients here
+HANG_DEADLINE_S = 6.0  # the command must end within this, audit Redis frozen or not
+
+
+@pytest.mark.parametrize(("args", "action", "user"), [
+    (["user", "add", "newdisp", "--agency", "denver-co-pd", "--role", "verify"],
+     "user_add", "newdisp"),
+    (["user", "rotate-token", "det"], "user_rotate_token", "det"),
+], ids=["user add", "user rotate-token"])
+def test_a_user_change_whose_outcome_record_times_out_prints_its_token_and_exits_3(
+    args: list[str], action: str, user: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: `alpr user add` / `alpr user rotate-token` on their own data and (durable)
+    # audit Redis, the audit Redis frozen (SIGSTOP) just as the `allowed` outcome record
+    # is sent: after the `requested` record and the change in the data Redis. Must
+    # hold: the command ends in time with exit 3 (not 2, "not done", which is false);
+    # stdout ends with the new token, which logs the user in (for rotate-token, the old
+    # one no longer does); stderr is one line saying it is done and in effect and that
+    # the trail holds its request, not its outcome; after the thaw the trail holds the
+    # `requested` record for the change and the chain verifies. (Before: exit 2,
+    # "error: audit trail unavailable", no token printed: a user with an unknown token.)
+    monkeypatch.setenv("ALPR_REDIS_SOCKET_TIMEOUT_S", str(HANG_TIMEOUT_S))
+    with LocalRedis() as data, LocalRedis(appendonly=True) as audit:
+        stack = build_stack(data.client(), audit.client())
+        old_token = stack.tokens["det"]
+        monkeypatch.setenv("ALPR_SG_REDIS_URL", data.url)
+        monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", data.url)
+        monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", audit.url)
+        monkeypatch.delenv("ALPR_SG_POLICY_FILE", raising=False)
+        before = stack.sg.audit.head().seq
+        call = Script.__call__
+        frozen: list[Any] = []
+
+        def freeze_then_append(self: Script, keys: Any = None, args: Any = None,
+                               client: Any = None) -> Any:
+            text = b"".join(a if isinstance(a, bytes) else str(a).encode()
+                            for a in args or ())
+            if b'"decision":"allowed"' in text and f'"{action}"'.encode() in text:
+                frozen.append(audit.paused())
+                frozen[-1].__enter__()
+            return call(self, keys, args, client)
+
+        monkeypatch.setattr(Script, "__call__", freeze_then_append)
+        try:
+            result = finish_within(HANG_DEADLINE_S, lambda: CliRunner().invoke(
+                app, [*args, "--operator", "sgt-k"]))
+        finally:
+            for pause in frozen:
+                pause.__exit__(None, None, None)
+            monkeypatch.setattr(Script, "__call__", call)
+        assert frozen, "the outcome record was never sent"
+        assert result.exit_code == 3, (result.exit_code, result.output)
+        assert "Traceback" not in result.output
+        token = result.stdout.strip().splitlines()[-1]
+        assert stack.sg.access.authenticate(token).user_id == user
+        if user == "det":
+            assert token != old_token
+            with pytest.raises(AccessDeniedError):
+                stack.sg.access.authenticate(old_token)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "done and in effect" in result.stderr
+        assert "not its outcome" in result.stderr
+        assert "not done" not in result.stderr
+        time.sleep(1.0)  # the thawed server runs what it was sent before it froze
+        new = list(AuditLog(audit.client()).records())[before:]
+        assert (new[0].actor, new[0].action, new[0].decision) == (
+            "cli:sgt-k", action, "requested")
+        assert AuditLog(audit.client()).verify().ok
