@@ -402,6 +402,12 @@ def republish_command(
                    f"{source.value}` again once Kafka answers)", err=True)
         raise typer.Exit(3) from None
     typer.echo(_republished(rebuilt))
+    if rebuilt.cancellations_lost:
+        # Never a silent "none": consumers would keep a cancelled Amber alert.
+        typer.echo(f"WARNING: the cancellations of the last {update.source.value} import "
+                   f"are not in this event: {rebuilt.cancellations_lost}. Consumers may still "
+                   "hold alerts it cancelled: import that file again (its event names every "
+                   "cancellation of the file)", err=True)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -567,7 +573,13 @@ def _republished(rebuilt: Republished) -> str:
         what += " (every live alert: single upserts are not kept one by one)"
     elif rebuilt.whole_list:
         what += " (every live entry: the version's import report was not saved)"
-    return (f"{update.source.value}: version {update.version} republished: {what} as added; "
+    what += " as added"
+    if update.action == "upsert" and not rebuilt.cancellations_lost:
+        ids = [r["entry_id"] for r in update.removed]
+        what += (f", {len(ids)} cancellation(s) of the last import as removed"
+                 + (f" ({', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''})"
+                    if ids else ""))
+    return (f"{update.source.value}: version {update.version} republished: {what}; "
             f"event {update.event_id}")
 
 

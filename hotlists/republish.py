@@ -13,6 +13,12 @@ What the store cannot tell is announced wider, never narrower: a version with no
 report (the importer saves it with the switch-over; one written through the store
 without a report has none) announces every live entry, as a first import would; so does
 NCMEC, whose version collects single upserts rather than one import.
+
+NCMEC's cancellations cannot be rebuilt from the store (a cancelled alert is gone from
+it): its last import's report, saved as the source's last attempt, names them, and they
+are announced as removed again (less any alert live again since). When that report is
+not there (Redis failed before it was saved, or a later failed attempt replaced it), the
+event removes nothing and `cancellations_lost` says why, for the command to say.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 from hotlists.events import HotlistUpdate
 from hotlists.importers import Format, get_format
 from hotlists.importers.base import ImportStats
+from hotlists.plates import normalise_plate
 from hotlists.service import ImportReport, update_event
 from hotlists.store import HotlistStore, SourceStatus
 
@@ -41,6 +48,9 @@ class Republished:
 
     update: HotlistUpdate
     whole_list: bool
+    # Upsert mode: why the last import's cancellations are not in `removed` (its report is
+    # not in Redis); None when they are, or for a replace source.
+    cancellations_lost: str | None = None
 
     @property
     def announced(self) -> int | None:
@@ -64,7 +74,30 @@ def rebuild_update(store: HotlistStore, fmt: str | Format) -> Republished:
     saved = _saved_report(status) if f.mode == "replace" else None
     report = (_from_saved(f, status, saved) if saved is not None
               else _whole_list(store, f, status))
-    return Republished(update_event(store, report), whole_list=saved is None)
+    lost = _last_cancellations(status, report) if f.mode == "upsert" else None
+    return Republished(update_event(store, report), whole_list=saved is None,
+                       cancellations_lost=lost)
+
+
+def _last_cancellations(status: SourceStatus, report: ImportReport) -> str | None:
+    """Put the cancellations of the source's last import (its report, the last attempt)
+    in `report`'s removed entries, but for alerts live again since (consumers must not
+    drop those). Returns why they are unknown, or None."""
+    last = status.last_attempt
+    if not isinstance(last, dict) or last.get("report_missing"):
+        return "no import report of it is in Redis (it was never saved)"
+    if not last.get("ok"):
+        return ("the last attempt recorded failed and replaced the report of the import "
+                "before it")
+    named = last.get("removed_entries")
+    if not isinstance(named, list):
+        return "its import report does not name them (saved by an older version)"
+    live = {(e.plate, e.entry_id) for e in report.extra.get("upserted_entries", [])}
+    report.extra["removed_entries"] = [
+        (r["plate"], r["entry_id"]) for r in named
+        if (normalise_plate(r["plate"]), r["entry_id"]) not in live
+    ]
+    return None
 
 
 def _saved_report(status: SourceStatus) -> dict[str, Any] | None:

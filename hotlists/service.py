@@ -126,6 +126,12 @@ class ImportReport:
             "event_error": self.event_error,
             "event_failed_on": self.event_failed_on,
             **self.stats.as_dict(),
+            # An upsert-mode (NCMEC) import's cancellations, by name: kept with its report
+            # so that `alpr hotlist republish` can announce them when its event was not
+            # published (the alerts are gone from the store, nothing else names them).
+            **({"removed_entries": [{"plate": p, "entry_id": i}
+                                    for p, i in self.extra.get("removed_entries", [])]}
+               if self.mode == "upsert" else {}),
         }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis
 from click.testing import Result
+from hotlist_helpers import entry
 from redis.commands.core import Script
 from typer.testing import CliRunner
 
@@ -239,17 +240,19 @@ def test_an_import_that_finds_the_broker_down_says_to_republish_later(
 
 
 @contextlib.contextmanager
-def broker_stopped_after_the_switch_over(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalKafka]:
-    """A tansu broker of its own, stopped the moment the import's switch-over script has
-    answered (so the import is live and its event cannot be published); checked stopped
-    on the way out."""
+def broker_stopped_after_the_switch_over(
+    monkeypatch: pytest.MonkeyPatch, script: str = hotlists.store._FLIP
+) -> Iterator[LocalKafka]:
+    """A tansu broker of its own, stopped the moment the import's switch-over script (or
+    `script`, e.g. an NCMEC cancellation's _REMOVE) has answered (so the import is live
+    and its event cannot be published); checked stopped on the way out."""
     call = Script.__call__
     with LocalKafka() as doomed:
 
         def flip_then_stop_broker(self: Script, keys: Any = None, args: Any = None,
                                   client: Any = None) -> Any:
             reply = call(self, keys, args, client)
-            if self.script == hotlists.store._FLIP:
+            if self.script == script:
                 doomed.stop()
             return reply
 
@@ -406,3 +409,75 @@ def test_a_watched_import_whose_broker_dies_says_to_republish(
     assert "not published" not in result.stderr, result.stderr  # said once, on its line
     assert store.status()[NCIC].version == 1
     assert [e.plate for e in store.lookup("WAT0001")] == ["WAT0001"]
+
+
+NCMEC = HotlistSource.NCMEC
+
+
+def _amber_cancelling(path: Path, monkeypatch: pytest.MonkeyPatch, url: str,
+                      store: HotlistStore) -> Result:
+    """NCMEC serving AMB-0 (7KQX210) and AMB-9 (7KQX219); then `alpr hotlist import -s
+    ncmec` of a drop adding AMB-1 (7KQX211) and cancelling AMB-0, its broker stopped once
+    the cancellation has answered (ALPR_HOTLIST_EVENT_TIMEOUT_S=2)."""
+    monkeypatch.setenv("ALPR_HOTLIST_EVENT_TIMEOUT_S", str(EVENT_TIMEOUT_S))
+    for alert, plate in [("AMB-0", "7KQX210"), ("AMB-9", "7KQX219")]:
+        store.upsert(entry(plate, alert, NCMEC, priority=1))
+    path.write_text(json.dumps({"alert_id": "AMB-1", "plate": "7KQX211", "state": "CA"})
+                    + "\n" + json.dumps({"alert_id": "AMB-0", "plate": "7KQX210",
+                                         "status": "cancelled"}) + "\n")
+    with broker_stopped_after_the_switch_over(monkeypatch, hotlists.store._REMOVE) as doomed:
+        return CliRunner().invoke(app, ["hotlist", "import", str(path), "--source", "ncmec",
+                                        "--redis", url, "--kafka", doomed.bootstrap])
+
+
+def test_republish_of_ncmec_announces_the_cancellations_of_an_unpublished_import(
+    store: HotlistStore, url: str, kafka: str, topic: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fed: NCMEC serving AMB-0 and AMB-9; an import adding AMB-1 and cancelling AMB-0
+    whose broker is stopped once the cancellation answered (exit 3, event not published);
+    then `alpr hotlist republish --source ncmec` with a broker up. Must survive: exit 0;
+    one event whose `removed` names AMB-0 (7KQX210), so consumers drop the cancelled
+    Amber alert, and whose added are the live AMB-1 and AMB-9; stdout says the
+    cancellation was announced. Before, `removed` was empty: caches kept AMB-0."""
+    result = _amber_cancelling(tmp_path / "amber.json", monkeypatch, url, store)
+    assert result.exit_code == 3, result.output
+    assert store.lookup("7KQX210") == []
+
+    again = republish(url, kafka, "ncmec")
+    assert again.exit_code == 0, again.output
+    [record] = read_all(kafka, topic, expect=1, timeout=30, idle=1.0)
+    event = HotlistUpdate.model_validate_json(record.value or b"")
+    assert (event.action, event.source) == ("upsert", NCMEC)
+    assert event.removed == [{"plate": "7KQX210", "entry_id": "AMB-0"}], event.removed
+    assert sorted(e.entry_id for e in event.added or []) == ["AMB-1", "AMB-9"]
+    assert "1 cancellation(s) of the last import as removed (AMB-0)" in again.stdout, \
+        again.stdout
+    assert again.stderr == "", again.stderr
+
+
+def test_republish_of_ncmec_says_when_the_imports_cancellations_are_lost(
+    store: HotlistStore, url: str, kafka: str, topic: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fed: as above (AMB-0 cancelled by an import whose event was not published, exit
+    3), then a refused NCMEC import (every record malformed: its failed attempt replaces
+    the first import's report), then `republish --source ncmec` with a broker up. Must
+    survive: the event is published (exit 0) but stderr says, in one WARNING line, that
+    the last import's cancellations are not in it and to import that file again. Before,
+    it said nothing: an event removing nothing, as if nothing had been cancelled."""
+    assert _amber_cancelling(tmp_path / "amber.json", monkeypatch, url, store).exit_code == 3
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json\n" * 3)
+    refused = CliRunner().invoke(app, ["hotlist", "import", str(bad), "--source", "ncmec",
+                                       "--redis", url, "--no-events"])
+    assert refused.exit_code == 1, refused.output
+
+    again = republish(url, kafka, "ncmec")
+    assert again.exit_code == 0, again.output
+    [line] = again.stderr.strip().splitlines()
+    assert line.startswith("WARNING: the cancellations of the last NCMEC import are not in "
+                           "this event: the last attempt recorded failed"), line
+    assert "import that file again" in line, line
+    [record] = read_all(kafka, topic, expect=1, timeout=30, idle=1.0)
+    assert HotlistUpdate.model_validate_json(record.value or b"").removed == []
