@@ -223,13 +223,13 @@ def import_command(
     except ImportPartialError as exc:
         bar.close()
         _print_rejections(exc.report.as_dict())
-        _say_partial(exc, source.value, file)
+        _say_partial(exc, source.value, file, no_events=no_events)
         raise typer.Exit(2 if exc.complete else 4) from None
     except ImportInterruptedError as exc:
         # NCMEC: each alert went live on its own, so "unchanged" would be untrue.
         bar.close()
         _print_rejections(exc.report.as_dict())
-        _say_partial(exc, source.value, file, interrupted=True)
+        _say_partial(exc, source.value, file, interrupted=True, no_events=no_events)
         raise typer.Exit(130) from None
     except ImportOutcomeUnknownError as exc:
         bar.close()
@@ -481,7 +481,8 @@ def _tz(name: str) -> tzinfo:
         raise typer.Exit(2) from None
 
 
-def _say_partial(exc: Any, source: str, file: Path, *, interrupted: bool = False) -> None:
+def _say_partial(exc: Any, source: str, file: Path, *, interrupted: bool = False,
+                 no_events: bool = False) -> None:
     """An NCMEC import cut off part-way, by Redis (ImportPartialError) or by Ctrl-C or
     SIGTERM (ImportInterruptedError, `interrupted`): what is live on stdout, the error
     with what may be and what is not, and what to do, on stderr."""
@@ -501,7 +502,19 @@ def _say_partial(exc: Any, source: str, file: Path, *, interrupted: bool = False
         what = "Redis unavailable: " if isinstance(cause, redis.RedisError) else ""
         error = f"{what}{one_line(cause or exc)}"
     again = (f"import the same file again (`alpr hotlist import {file} --source {source}`): "
-             "re-sent alerts replace themselves, and its hotlist-update event names them all")
+             "re-sent alerts replace themselves")
+    if no_events:  # a re-run with --no-events publishes no event: republish announces them
+        again += ("; this run had --no-events: a re-run with it publishes no hotlist-update "
+                  f"event either, so run `alpr hotlist republish --source {source}` after "
+                  "it (without --no-events, the re-run's event names every alert and "
+                  "cancellation of the file)")
+    else:
+        again += ", and its hotlist-update event names them all"
+    if exc.complete and interrupted and no_events:
+        typer.echo(f"error: {error} (every alert of the file is live and every "
+                   "cancellation done; only its import report may not have been saved; "
+                   f"{again})", err=True)
+        return
     if exc.complete and interrupted and exc.report.event_published:
         typer.echo(f"error: {error} (every alert of the file is live, every cancellation "
                    "done and its hotlist-update event published; only its import report "

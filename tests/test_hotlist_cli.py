@@ -251,3 +251,41 @@ def test_status_right_after_the_switch_over_shows_the_imports_report(
             held.report["file"]) == (2, 1, 5, str(v2)), held.report
     assert held.last_attempt == held.report, held.last_attempt
     assert "report_missing" not in held.last_attempt
+
+
+def test_a_cut_off_amber_import_with_no_events_does_not_promise_an_event(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fed: `alpr hotlist import -s ncmec --no-events` of 2 Amber alerts and 1
+    # cancellation, against a Redis of its own stopped (a real outage) once the first
+    # alert has answered. Must survive: exit 4 (partial) and advice that matches
+    # --no-events: a re-run with it publishes no event, so run `alpr hotlist republish
+    # --source ncmec` after it; never flatly that the re-run's hotlist-update event
+    # "names them all" (before, it said only that, though no event would be published).
+    drop = tmp_path / "amber.json"
+    drop.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"alert_id": "AMB-1", "plate": "7KQX211", "state": "CA"},
+        {"alert_id": "AMB-2", "plate": "7KQX212", "state": "CA"},
+        {"alert_id": "AMB-0", "plate": "7KQX210", "status": "cancelled"}]))
+    call = Script.__call__
+    with LocalRedis() as server:
+
+        def upsert_then_stop(self: Script, keys: object = None, args: object = None,
+                             client: object = None) -> object:
+            reply = call(self, keys, args, client)
+            if self.script == hotlists.store._UPSERT:
+                server.stop()
+            return reply
+
+        monkeypatch.setattr(Script, "__call__", upsert_then_stop)
+        result = runner.invoke(app, ["hotlist", "import", str(drop), "-s", "ncmec",
+                                     "--no-events", "--redis", server.url])
+        monkeypatch.setattr(Script, "__call__", call)
+    assert result.exit_code == 4, result.output
+    assert result.stdout.startswith("NCMEC: 1 of 2 alert(s) added (AMB-1)"), result.stdout
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "its hotlist-update event names them all" not in result.stderr, error
+    assert f"import the same file again (`alpr hotlist import {drop} --source ncmec`)" \
+        in error, error
+    assert "a re-run with it publishes no hotlist-update event either, so run `alpr " \
+        "hotlist republish --source ncmec` after it" in error, error
