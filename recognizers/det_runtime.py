@@ -19,8 +19,9 @@ that want one runtime only.
 bf16 is not faster everywhere. On an Intel Xeon with AVX512-BF16 but no AMX (2026-12-02)
 OpenVINO's bf16 took 140-152 ms per 960x544 input where its f32 took 126 (onnxruntime
 131). So with `det_precision="auto"` (the default) the detector is compiled both ways
-when it loads, each timed on a blank input, and bf16 is kept only if it is clearly
-faster (BF16_MARGIN); the choice is logged and kept in `precision`. "f32" or "bf16"
+when it first loads in a process, each timed on a blank input, and bf16 is kept only
+if it is clearly faster (BF16_MARGIN); the choice is logged, kept in `precision` and
+reused by later loads in the process. "f32" or "bf16"
 forces one (every read the same across restarts).
 """
 
@@ -60,6 +61,10 @@ _TIMING_SHAPE = (1, 3, 288, 512)
 _TIMED_RUNS = 3
 
 log = logging.getLogger(__name__)
+
+# "auto"'s choice per (model path, threads), once per process: the workers of one process
+# then run the same arithmetic (and read alike), and a second load skips the timing.
+_auto_choice: dict[tuple[str, int], str] = {}
 
 
 def faster_precision(ms: dict[str, float]) -> str:
@@ -124,17 +129,19 @@ class _OpenVinoDetector:
         has_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         if precision == "bf16" and not has_bf16:
             raise ValueError("det_precision bf16: this CPU has no bfloat16 arithmetic")
-        if precision == "auto" and has_bf16:
+        key = (str(path), threads)
+        if precision == "auto" and has_bf16 and key not in _auto_choice:
             requests = {hint: compile_for(hint) for hint in ("f32", "bf16")}
             ms = {hint: _best_ms(request) for hint, request in requests.items()}
-            self.precision = faster_precision(ms)
+            self.precision = _auto_choice[key] = faster_precision(ms)
             log.info(
                 "detector precision %s (OpenVINO, best of %d runs: f32 %.0f ms, bf16 %.0f ms)",
                 self.precision, _TIMED_RUNS, ms["f32"], ms["bf16"],
             )
             self._request = requests[self.precision]
         else:
-            self.precision = "f32" if precision == "auto" else precision
+            # Forced, or auto's earlier choice in this process (f32 on a CPU without bf16).
+            self.precision = _auto_choice.get(key, "f32") if precision == "auto" else precision
             self._request = compile_for(self.precision)
 
     def __call__(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -10,12 +10,14 @@ loader and by the settings (ALPR_DET_RUNTIME).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from alpr.config import Settings
-from recognizers import load_recognizer
+from recognizers import det_runtime, load_recognizer
 from recognizers.det_runtime import DET_RUNTIMES, faster_precision, load_det_runtime
 from recognizers.ppocr_onnx import _DET_THRESH, DET_MODEL_NAME, default_model_path
 
@@ -101,3 +103,21 @@ def test_the_detector_reports_the_precision_it_runs_in() -> None:
     assert load_det_runtime(path, "onnxruntime", 1, "auto").precision == "f32"
     with pytest.raises(ValidationError, match="det_precision"):
         Settings(det_precision="fp8")
+
+
+def test_auto_times_once_per_process_and_every_load_runs_its_choice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Fed: the shipped detector loaded with "auto" three times in one process (as the
+    workers of one flow process load it), with a fresh memory of earlier choices. Out:
+    the timing (its log line) happens once, and every load runs the arithmetic it chose,
+    so two workers of a process never read differently."""
+    if not _cpu_has_bf16():
+        pytest.skip("this CPU has no bf16: auto is f32 without timing anything")
+    path = default_model_path(DET_MODEL_NAME)
+    det_runtime._auto_choice.clear()
+    with caplog.at_level(logging.INFO, logger="recognizers.det_runtime"):
+        loads = [load_det_runtime(path, "openvino", 1, "auto") for _ in range(3)]
+    timings = [r for r in caplog.records if r.getMessage().startswith("detector precision")]
+    assert len(timings) == 1
+    assert len({d.precision for d in loads}) == 1
