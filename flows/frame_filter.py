@@ -144,21 +144,25 @@ def moving_regions(diff: NDArray[np.float32], shape: tuple[int, ...]) -> tuple[B
 
 def _merge_overlapping(boxes: list[tuple[int, ...]]) -> list[Box]:
     """Bounding boxes merged until none overlap (cell units)."""
-    out = [tuple(b) for b in boxes]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                ax, ay, aw, ah = out[i]
-                bx, by, bw, bh = out[j]
-                if ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah:
-                    x0, y0 = min(ax, bx), min(ay, by)
-                    x1, y1 = max(ax + aw, bx + bw), max(ay + ah, by + bh)
-                    out[j] = (x0, y0, x1 - x0, y1 - y0)
-                    del out[i]
-                    merged = True
-                    break
-            if merged:
-                break
-    return [(int(x), int(y), int(w), int(h)) for x, y, w, h in out]
+    out: list[Box] = [(int(x), int(y), int(w), int(h)) for x, y, w, h in boxes]
+    i = 0
+    while i < len(out):
+        j = next((j for j in range(i + 1, len(out)) if _overlap(out[i], out[j])), None)
+        if j is None:
+            i += 1
+            continue
+        out[i] = _union(out[i], out.pop(j))
+        i = 0  # the grown box may now reach one already passed
+    return out
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
+def _union(a: Box, b: Box) -> Box:
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0)
