@@ -590,8 +590,7 @@ def _republished(rebuilt: Republished) -> str:
     if update.action == "upsert" and not rebuilt.cancellations_lost:
         ids = [r["entry_id"] for r in update.removed]
         what += (f", {len(ids)} cancellation(s) of the last import as removed"
-                 + (f" ({', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''})"
-                    if ids else ""))
+                 + (f" ({_ids(ids)})" if ids else ""))
     return (f"{update.source.value}: version {update.version} republished: {what}; "
             f"event {update.event_id}")
 
