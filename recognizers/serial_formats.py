@@ -22,7 +22,13 @@ from dataclasses import dataclass, replace
 
 from recognizers.base import PlateCandidate
 
-__all__ = ["US_SERIAL_FORMATS", "VANITY_ODDS", "fit_serial_format", "fits_a_format"]
+__all__ = [
+    "US_SERIAL_FORMATS",
+    "VANITY_ODDS",
+    "fit_serial_format",
+    "fits_a_format",
+    "layout_pattern",
+]
 
 # Layouts as L (letter) and D (digit), with a state that issues each (many issue several,
 # and many layouts are shared). Only layouts mixing letters and digits: an all-digit
@@ -45,9 +51,14 @@ US_SERIAL_FORMATS: tuple[str, ...] = (
     "LLDLDDD",  # AB1C234: TX (earlier)
     "LLDDDD",  # AB1234: DC
 )
-_LAYOUTS = re.compile(
-    "|".join(f.replace("L", "[A-Z]").replace("D", "[0-9]") for f in US_SERIAL_FORMATS)
-)
+
+
+def layout_pattern(*layouts: str) -> re.Pattern[str]:
+    """A regex matching any of `layouts` (L a letter, D a digit); use with fullmatch."""
+    return re.compile("|".join(f.replace("L", "[A-Z]").replace("D", "[0-9]") for f in layouts))
+
+
+_LAYOUTS = layout_pattern(*US_SERIAL_FORMATS)
 
 # The odds that a read fitting no layout is a vanity plate rather than a standard serial
 # misread, per character to change: an alternative is taken when the model gives it more

@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import re
 
+from recognizers.serial_formats import layout_pattern
+
 __all__ = ["leading_graphic", "standard_issue"]
 
-_SEVEN_CHAR_SERIALS = (re.compile(r"[A-Z]{3}[0-9]{4}"), re.compile(r"[0-9][A-Z]{3}[0-9]{3}"))
+# Only the two commonest seven-character layouts (of serial_formats.US_SERIAL_FORMATS):
+# widening the rule to every layout drops real first characters.
+_SEVEN_CHAR_SERIALS = layout_pattern("LLLDDDD", "DLLLDDD")
 _GRAPHIC_READ_AS = frozenset("147IL")
 
 _DIGIT_FOR = {"I": "1", "Q": "0"}
@@ -56,5 +60,5 @@ def leading_graphic(text: str) -> bool:
     return (
         len(text) == 8
         and text[0] in _GRAPHIC_READ_AS
-        and any(p.fullmatch(text[1:]) for p in _SEVEN_CHAR_SERIALS)
+        and _SEVEN_CHAR_SERIALS.fullmatch(text[1:]) is not None
     )
