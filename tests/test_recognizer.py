@@ -202,6 +202,35 @@ def test_confident_reads_are_not_looked_at_again(
     )
 
 
+def _sure_read_of_the_end(d: DrawnPlate, printed: str, tail: str, scale: float) -> TextRead:
+    """A sure frame-wide read of only the last group of a drawn plate: the box of `tail`'s
+    ink, as the detector gives when the first group stands apart (car3's "1A MW240")."""
+    thick = max(3, round(scale * 3))
+    (head_w, _), _ = cv2.getTextSize(printed[: -len(tail)], cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x, y, w, h = d.text_box
+    return TextRead(tail, (0.99,) * len(tail), (x + head_w, y, w - head_w, h))
+
+
+def test_a_sure_short_read_is_looked_at_again_for_a_lost_group(
+    recognizer: PPOCRRecognizer,
+) -> None:
+    """Fed: a plate printed "1A MW240" and a sure read (0.99 per character) of only its
+    "MW240". Out: the zoomed look reads the whole plate: a sure read under six characters
+    may have lost a group standing apart, and a closer read that extends it wins."""
+    scale = 1.6
+    d = draw_frame("1A   MW240", cv2.FONT_HERSHEY_SIMPLEX, 640, 420, scale)
+    partial = _sure_read_of_the_end(d, "1A   MW240", "MW240", scale)
+    assert normalise(recognizer._zoom_in(d.image, partial).raw_text) == "1AMW240"
+
+
+def test_a_short_plate_read_whole_stays_as_read(recognizer: PPOCRRecognizer) -> None:
+    """Fed: a five-character plate read surely and whole. Out: the closer look adds
+    nothing (the state name above it is another line, not a lost group)."""
+    d = draw_frame("MW240", cv2.FONT_HERSHEY_SIMPLEX, 640, 420, 1.6)
+    whole = TextRead("MW240", (0.99,) * 5, d.text_box)
+    assert normalise(recognizer._zoom_in(d.image, whole).raw_text) == "MW240"
+
+
 def test_detector_input_is_normalised_and_padded(recognizer: PPOCRRecognizer) -> None:
     """Fed: a random 100 x 150 BGR image (enlarged 3x, to 300 x 450). Out: NCHW, padded
     to multiples of 32 with 0 (the mean colour), channel c holding (x - 127.5) / 127.5
