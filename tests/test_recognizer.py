@@ -7,6 +7,7 @@ accuracy on real photos, which benchmarks/ measures.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from recognizers.plate_text import (
     plate_score,
     reject_reason,
 )
-from recognizers.ppocr_onnx import PPOCRRecognizer
+from recognizers.ppocr_onnx import LineRead, PPOCRRecognizer
 
 # --------------------------------------------------------------------------- frames
 
@@ -200,6 +201,28 @@ def test_confident_reads_are_not_looked_at_again(
     assert [r for r in recognizer.read_regions(d.image) if normalise(r.raw_text) == d.truth] == (
         plate_reads
     )
+
+
+class _CountingRecognizer(PPOCRRecognizer):
+    """The real recogniser, counting its recognition passes (each a batch of crops)."""
+
+    passes = 0
+
+    def recognize(self, crops: Sequence[np.ndarray]) -> list[LineRead]:
+        self.passes += 1
+        return super().recognize(crops)
+
+
+@pytest.mark.parametrize(("text", "passes"), [("ABC1234", 1), ("ZXC987", 2)])
+def test_only_reads_under_seven_characters_are_read_again_wider(text: str, passes: int) -> None:
+    """Fed: a clean frame with a 7-character plate, then one with a 6-character plate.
+    Out: the 7-character read is read once (no widened second read: over 180 photos none
+    was ever extended); the 6-character one is read again from a widened box."""
+    counting = _CountingRecognizer()
+    d = draw_frame(text, cv2.FONT_HERSHEY_SIMPLEX, 640, 420, 1.8)
+    reads = counting._read_once(d.image, counting.det_max_side)
+    assert d.truth in [normalise(r.raw_text) for r in reads]
+    assert counting.passes == passes
 
 
 def _sure_read_of_the_end(d: DrawnPlate, printed: str, tail: str, scale: float) -> TextRead:
