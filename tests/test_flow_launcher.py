@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.kafka import make_producer, read_all
-from connectors.local_services import free_port
+from connectors.local_services import free_port_run
 from connectors.synthetic_camera import (
     camera_partitions,
     generate_passes,
@@ -38,19 +37,6 @@ pytestmark = pytest.mark.slow
 
 CAMERAS = ("cam-a", "cam-b")
 PASSES, FRAMES_PER_PASS = 4, 5
-
-
-def _free_port_pair() -> int:
-    """A port p with p and p + 1 both free: the launcher serves metrics on both."""
-    for _ in range(50):
-        base = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", base + 1))
-            except OSError:
-                continue
-        return base
-    raise RuntimeError("no two consecutive free ports")
 
 
 def _metrics(port: int) -> dict[str, float] | None:
@@ -114,7 +100,7 @@ def test_two_processes_both_process_frames_and_serve_metrics(
                              cameras=CAMERAS)
     sent = publish_frames(make_producer(kafka), topics.frames, iter_frames(passes),
                           partitions=camera_partitions(CAMERAS, len(CAMERAS)))
-    base = _free_port_pair()
+    base = free_port_run(2)
     # Tail as deployed: the cluster keeps running, so its endpoints can be read.
     env = flow_env(kafka, redis_server.url, topics, ALPR_TAIL="true",
                    ALPR_METRICS_PORT=str(base))
