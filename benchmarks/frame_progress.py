@@ -13,28 +13,26 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-# A frame is done once one of these has counted it (flows/pipeline.py: process_message).
+# A frame is done once one of these has counted it (flows/pipeline.py: process_message):
+# read, skipped, or turned into a dead letter (a frame the decoder rejected is counted
+# there and as a decode failure: only the dead letter is counted here).
 _DONE = {
     "alpr_recognition_seconds": "alpr_recognition_seconds_count",
     "alpr_frames_skipped": "alpr_frames_skipped_total",
-    "alpr_frame_decode_failures": "alpr_frame_decode_failures_total",
     "alpr_dead_letters": "alpr_dead_letters_total",
 }
 _TAKEN = ("alpr_frames_in", "alpr_frames_in_total")
 
 
 def frame_counts(metrics_text: str) -> tuple[float, float]:
-    """(frames taken, frames done) in one process's /metrics text. A frame rejected by
-    the decoder is counted twice in `done` (failure and dead letter): only the dead
-    letter counts for it, so decode failures are subtracted again."""
+    """(frames taken, frames done) in one process's /metrics text."""
     taken = done = 0.0
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
             if (family.name, sample.name) == _TAKEN:
                 taken += sample.value
             elif _DONE.get(family.name) == sample.name:
-                sign = -1 if family.name == "alpr_frame_decode_failures" else 1
-                done += sign * sample.value
+                done += sample.value
     return taken, done
 
 
