@@ -86,6 +86,21 @@ def test_prometheus_scrapes_every_flow_process() -> None:
     assert published == ports and exposed == ports
 
 
+def test_prometheus_loads_the_alerting_rules_for_its_scrape_job() -> None:
+    """The rules file the compose Prometheus mounts is alpr/prometheus_rules.yml (checked
+    and unit-tested in test_prometheus_rules.py), it is in `rule_files`, and the rules'
+    job label is the job Prometheus scrapes the flow as."""
+    config = yaml.safe_load(COMPOSE["configs"]["prometheus"]["content"])
+    mounts = {c["source"]: c["target"] for c in SERVICES["prometheus"]["configs"]}
+    rules_config = next(k for k, v in COMPOSE["configs"].items() if "file" in v)
+    assert (ROOT / COMPOSE["configs"][rules_config]["file"]).resolve() == (
+        ROOT / "alpr" / "prometheus_rules.yml"
+    )
+    assert mounts[rules_config] in config["rule_files"]
+    job = config["scrape_configs"][0]["job_name"]
+    assert f'job="{job}"' in (ROOT / "alpr" / "prometheus_rules.yml").read_text()
+
+
 def test_flow_runs_the_launcher_of_the_cli() -> None:
     import typer.main
 
