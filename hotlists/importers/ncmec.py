@@ -51,7 +51,6 @@ def parse_ncmec(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEnt
     stats rejections (with the line each record starts on)."""
     text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     for line_no, record in _records(text):
-        raw = json.dumps(record)[:500] if not isinstance(record, _Bad) else record.raw
         stats.rows += 1
         try:
             if isinstance(record, _Bad):
@@ -62,6 +61,8 @@ def parse_ncmec(lines: Iterable[str], stats: ImportStats) -> Iterator[HotlistEnt
                 raise RowInvalid("bad_encoding", detail)
             entry = _entry(record, stats)
         except RowInvalid as exc:
+            # The record as read, for the report: serialised only for a rejected record.
+            raw = record.raw if isinstance(record, _Bad) else json.dumps(record)[:500]
             stats.reject(line_no, exc.code, exc.detail, raw)
             continue
         if entry is None:
