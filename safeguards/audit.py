@@ -341,8 +341,7 @@ class AuditLog:
         try:
             return self.append(actor=request.actor, agency=request.agency,
                                action=request.action, decision=OUTCOME_UNKNOWN,
-                               details={"request_seq": request.seq,
-                                        "error": f"{type(exc).__name__}: {exc}"[:500]})
+                               details=_follow_up(request, exc))
         except AuditError:
             return None
 
@@ -358,9 +357,8 @@ class AuditLog:
         this record either; it then ends at `request`, a "maybe" the data answers."""
         try:
             return self._append(request.actor, request.agency, request.action, UNDONE,
-                                {"request_seq": request.seq, "undid": undid,
-                                 "error": f"{type(exc).__name__}: {exc}"[:500]},
-                                metrics, None, undo=True)
+                                _follow_up(request, exc, undid=undid), metrics, None,
+                                undo=True)
         except AuditError:
             return None
 
@@ -547,3 +545,9 @@ class AuditLog:
             ])
             rows += 1
         return rows
+
+
+def _follow_up(request: AuditRecord, exc: BaseException, **more: str) -> dict[str, Any]:
+    """Details of a record that follows up the write-ahead record `request`: which
+    record it names, why (the error, cut to 500 characters), and `more`."""
+    return {"request_seq": request.seq, **more, "error": f"{type(exc).__name__}: {exc}"[:500]}
