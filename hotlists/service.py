@@ -406,12 +406,14 @@ class Importer:
         # import that changed nothing, as for the other formats (and an interrupt before
         # it, a plain KeyboardInterrupt: nothing changed either).
         self.store.redis.ping()
-        done = 0  # changes applied (confirmed by Redis)
+        # Changes applied (confirmed by Redis) are the two lists' entries, counted from
+        # them when cut off: a separate counter, bumped after the append, could be one
+        # behind when Ctrl-C lands between the two, and the alert said added would also
+        # be named as the one in doubt.
         try:
             for entry in live:
                 self.store.upsert(entry)
                 upserted.append(entry)
-                done += 1
             for plate, entry_id in stats.removals:
                 # Announced whether or not it was still serving: a cut-off run of this
                 # file may have cancelled it without announcing it (no event), and its
@@ -419,13 +421,13 @@ class Importer:
                 # what they hold; a cancelled alert they never had changes nothing.
                 self.store.remove(f.source, entry_id, plate)
                 removed.append((plate, entry_id))
-                done += 1
             report.upserted = len(upserted)
             report.removed = len(removed)
             report.added = len(upserted)
             status = self.store.status().get(f.source)
         except Exception as exc:
             lost_reply = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+            done = len(upserted) + len(removed)
             if done == 0 and not lost_reply:
                 raise  # the first change was refused: nothing changed
             self._count(report, upserted, removed)
@@ -436,7 +438,7 @@ class Importer:
             # in flight (sent, or about to be) may or may not have run.
             self._count(report, upserted, removed)
             report.error = "interrupted"
-            raise ImportInterruptedError(report, changes, done) from None
+            raise ImportInterruptedError(report, changes, len(upserted) + len(removed)) from None
         report.extra["changes"] = changes
         report.version = status.version if status else None
         report.entries = status.entries if status else 0

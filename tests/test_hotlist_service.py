@@ -8,11 +8,15 @@ truncated or aborted file changes nothing; the previous version keeps serving.
 
 from __future__ import annotations
 
+import json
+import linecache
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -28,6 +32,7 @@ from hotlists.matching import match_plates
 from hotlists.service import (
     Importer,
     ImportFailedError,
+    ImportInterruptedError,
     ListShrinkError,
     TooManyBadRowsError,
 )
@@ -433,3 +438,59 @@ def test_progress_is_reported_while_a_big_file_is_read(
     steps: list[int] = []
     importer.import_file("ncic", path, progress=steps.append)
     assert len(steps) > 3 and sum(steps) == path.stat().st_size
+
+
+def _interrupt_after_line(code_name: str, needle: str, nth: int) -> Callable[..., Any]:
+    """A trace function that raises KeyboardInterrupt at the first line event after the
+    `nth` run of the line containing `needle` in function `code_name`: Ctrl-C landing
+    between that line and the next, deterministically."""
+    runs = 0
+    armed = False
+
+    def local(frame: Any, event: str, arg: Any) -> Callable[..., Any]:
+        nonlocal runs, armed
+        if event == "line":
+            if armed:
+                armed = False
+                raise KeyboardInterrupt
+            line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+            if needle in line:
+                runs += 1
+                armed = runs == nth
+        return local
+
+    def global_(frame: Any, event: str, arg: Any) -> Callable[..., Any] | None:
+        return local if frame.f_code.co_name == code_name else None
+
+    return global_
+
+
+@pytest.mark.parametrize("needle", ["upserted.append(entry)", "self.store.upsert(entry)"])
+def test_an_amber_import_interrupted_between_two_lines_names_each_alert_once(
+    importer: Importer, store: HotlistStore, tmp_path: Path, needle: str
+) -> None:
+    """Fed: an NCMEC drop of 5 alerts, and Ctrl-C landing just after the third alert's
+    `needle` line ran (after its write, before or after it is counted). Must hold: the
+    alerts said applied are live, the one said in doubt is not among them, the count
+    said added is the applied ones, and nothing after the one in doubt is live."""
+    alerts = [(f"AMB-{i}", f"7KQX{i:03d}") for i in range(5)]
+    path = tmp_path / "amber.json"
+    path.write_text("".join(json.dumps({"alert_id": a, "plate": p, "state": "CA"}) + "\n"
+                            for a, p in alerts))  # fmt: skip
+    sys.settrace(_interrupt_after_line("_upsert", needle, 3))
+    try:
+        with pytest.raises(ImportInterruptedError) as cut:
+            importer.import_file("ncmec", path)
+    finally:
+        sys.settrace(None)
+    applied = [c.entry_id for c in cut.value.applied]
+    in_doubt = cut.value.in_doubt.entry_id if cut.value.in_doubt else None
+    assert cut.value.report.added == len(applied)
+    assert in_doubt not in applied
+
+    def serving(alert: str, plate: str) -> bool:
+        return alert in [e.entry_id for e in store.lookup(plate)]
+
+    assert all(serving(a, p) for a, p in alerts if a in applied)
+    after = alerts[len(applied) + (in_doubt is not None):]
+    assert not any(serving(a, p) for a, p in after)
