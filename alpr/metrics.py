@@ -15,6 +15,13 @@ FRAMES_IN = Counter("alpr_frames_in_total", "Frames consumed from the frames top
 FRAME_DECODE_FAILURES = Counter(
     "alpr_frame_decode_failures_total", "Frames rejected before recognition", ["reason"]
 )
+# Every frame, alerting or not: a backlog shows here before any alert is late (cameras'
+# clocks against this host's: a drifting camera shows as a constant offset).
+FRAME_AGE_SECONDS = Histogram(
+    "alpr_frame_age_seconds",
+    "From a frame's capture to the flow starting to read it (time queued)",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
 RECOGNITION_SECONDS = Histogram(
     "alpr_recognition_seconds",
     "Time to detect and read plates in one frame",

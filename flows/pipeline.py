@@ -184,6 +184,7 @@ def process_message(
     except FrameRejected as exc:
         metrics.FRAME_DECODE_FAILURES.labels(exc.reason).inc()
         return _reject(raw, exc.reason, exc.detail)
+    metrics.FRAME_AGE_SECONDS.observe(max(0.0, time.time() - frame.meta.captured_at / 1000))
     try:
         return frame.meta, recognise(settings, frame)
     except Exception as exc:  # a model failure on one frame must not stop the flow

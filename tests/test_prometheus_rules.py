@@ -74,6 +74,16 @@ SCENARIOS: list[tuple[str, dict[str, str], list[tuple[str, list[dict[str, Any]]]
       f'alpr_capture_to_alert_seconds_bucket{{{FLOW}, {P0}, le="1"}}': "0+10x40",
       f'alpr_capture_to_alert_seconds_bucket{{{FLOW}, {P0}, le="+Inf"}}': "0+10x40"},
      [("20m", [])]),
+    ("ALPRFramesQueueing",  # flow:9108: most frames wait 5-10 s; flow:9109 under 1 s
+     {f'alpr_frame_age_seconds_bucket{{{FLOW}, {P0}, le="1"}}': "0+1x40",
+      f'alpr_frame_age_seconds_bucket{{{FLOW}, {P0}, le="5"}}': "0+2x40",
+      f'alpr_frame_age_seconds_bucket{{{FLOW}, {P0}, le="10"}}': "0+10x40",
+      f'alpr_frame_age_seconds_bucket{{{FLOW}, {P0}, le="+Inf"}}': "0+10x40",
+      f'alpr_frame_age_seconds_bucket{{{FLOW}, {P1}, le="1"}}': "0+10x40",
+      f'alpr_frame_age_seconds_bucket{{{FLOW}, {P1}, le="5"}}': "0+10x40",
+      f'alpr_frame_age_seconds_bucket{{{FLOW}, {P1}, le="10"}}': "0+10x40",
+      f'alpr_frame_age_seconds_bucket{{{FLOW}, {P1}, le="+Inf"}}': "0+10x40"},
+     [("5m", []), ("20m", [_fired("ALPRFramesQueueing", instance="flow:9108")])]),
     ("ALPRRecognitionSlow",  # flow:9108 p95 between 0.5 and 1 s; flow:9109 fast
      {f'alpr_recognition_seconds_bucket{{{FLOW}, {P0}, le="0.2"}}': "0+1x40",
       f'alpr_recognition_seconds_bucket{{{FLOW}, {P0}, le="0.5"}}': "0+2x40",
