@@ -27,10 +27,13 @@ from connectors.synthetic_camera import ConditionsName
 WARM_UP = 2
 
 
-def _frames_per_s(job: tuple[int, int, str]) -> float:
-    """In a fresh process: load the recogniser, render `frames` frames and time reading
-    them (after WARM_UP reads)."""
-    frames, seed, conditions = job
+def _read_timed(
+    frames: int, seed: int, conditions: str, start_together: Any, results: Any
+) -> None:
+    """In a fresh process: load the recogniser, render `frames` frames, read WARM_UP
+    more, wait at `start_together` (a barrier: every process times the same seconds,
+    none runs alone while another still loads), then put the frames/s it read on
+    `results`."""
     import numpy as np  # imported here: each spawned process loads its own models
 
     from alpr.config import Settings
@@ -52,10 +55,11 @@ def _frames_per_s(job: tuple[int, int, str]) -> float:
     ]
     for image in images[:WARM_UP]:
         read_frame(recognizer, image, settings)
+    start_together.wait()
     start = time.perf_counter()
     for image in images[WARM_UP:]:
         read_frame(recognizer, image, settings)
-    return frames / (time.perf_counter() - start)
+    results.put(frames / (time.perf_counter() - start))
 
 
 def measure(
@@ -66,8 +70,17 @@ def measure(
     rows = []
     for round_no in range(1, rounds + 1):
         for count in process_counts:
-            with spawn.Pool(count) as pool:
-                rates = pool.map(_frames_per_s, [(frames, 7, conditions)] * count)
+            start_together, results = spawn.Barrier(count), spawn.Queue()
+            procs = [
+                spawn.Process(target=_read_timed,
+                              args=(frames, 7, conditions, start_together, results))
+                for _ in range(count)
+            ]  # fmt: skip
+            for proc in procs:
+                proc.start()
+            rates = [results.get(timeout=600) for _ in procs]
+            for proc in procs:
+                proc.join()
             rows.append({
                 "round": round_no,
                 "processes": count,
