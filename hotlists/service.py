@@ -421,9 +421,7 @@ class Importer:
                 # what they hold; a cancelled alert they never had changes nothing.
                 self.store.remove(f.source, entry_id, plate)
                 removed.append((plate, entry_id))
-            report.upserted = len(upserted)
-            report.removed = len(removed)
-            report.added = len(upserted)
+            self._count(report, upserted, removed)
             status = self.store.status().get(f.source)
         except Exception as exc:
             lost_reply = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
