@@ -710,7 +710,7 @@ class PPOCRRecognizer:
         text_h: int = _ZOOM_TEXT_H,
     ) -> tuple[list[TextRead], tuple[int, int], float] | None:
         """Reads of the region around `box` (grown by `margin` x its size on each side),
-        enlarged so its text is about _ZOOM_TEXT_H px tall; with the region's origin and
+        enlarged so its text is about `text_h` px tall; with the region's origin and
         the enlargement, to map their boxes back (_box_in_frame). None if the region is
         too small to read."""
         x, y, w, h = box
