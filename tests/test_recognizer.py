@@ -204,14 +204,17 @@ def test_confident_reads_are_not_looked_at_again(
 
 
 class _CountingRecognizer(PPOCRRecognizer):
-    """The real recogniser, counting its recognition passes (each a batch of crops)."""
+    """The real recogniser, counting its recognition passes (each a batch of crops) and
+    noting each crop's width over height."""
 
-    passes = 0
-    aspects: list[float]
+    def __init__(self) -> None:
+        super().__init__()
+        self.passes = 0
+        self.aspects: list[float] = []
 
     def recognize(self, crops: Sequence[np.ndarray]) -> list[LineRead]:
         self.passes += 1
-        self.aspects = getattr(self, "aspects", []) + [c.shape[1] / c.shape[0] for c in crops]
+        self.aspects += [c.shape[1] / c.shape[0] for c in crops]
         return super().recognize(crops)
 
 
