@@ -95,8 +95,9 @@ def run(args: argparse.Namespace) -> dict:
                          for p in range(PARTITIONS)])
         progress = None
         if args.fps <= 0:
-            env["ALPR_METRICS_PORT"] = str(free_port_run(args.processes))
-            progress = FrameProgress(int(env["ALPR_METRICS_PORT"]), args.processes)
+            metrics_port = free_port_run(args.processes)
+            env["ALPR_METRICS_PORT"] = str(metrics_port)
+            progress = FrameProgress(metrics_port, args.processes)
         procs = start_flow_processes(env, workers=args.workers, processes=args.processes)
         started = time.monotonic()
         if progress:
