@@ -73,6 +73,7 @@ _LETTER_P /= _LETTER_P.sum()
 # Plate width in the frame at scale 1.0: chars are then ~ 55 px tall in a 1280x720 frame.
 PLATE_WIDTH_PX = 240
 _CANVAS_W, _CANVAS_H = 480, 240  # plates are drawn at 2x and downsampled (anti-aliasing)
+_SKY_BAND_H = 58  # px of the canvas: the "mountains" style's green band, above the serial
 
 # Plate characters: condensed bold open fonts shipped in connectors/fonts/ (SIL OFL, from
 # the @fontsource npm packages), close to the faces US states and EU countries use. The
@@ -107,7 +108,9 @@ class PlateStyle:
     text: tuple[int, int, int]
     accent: tuple[int, int, int]  # state name and slogan
     background_bottom: tuple[int, int, int] | None = None  # vertical gradient
-    mountains: tuple[int, int, int] | None = None  # silhouette behind the slogan
+    # A green sky band across the top with white peaks rising into it (Colorado since
+    # 2000): its colour, or None. The characters stay on the plain background below it.
+    mountains: tuple[int, int, int] | None = None
 
 
 # BGR colours. Weights below keep the common white plates common.
@@ -116,7 +119,7 @@ PLATE_STYLES: tuple[PlateStyle, ...] = (
     PlateStyle("yellow-black", (40, 196, 238), (25, 25, 25), (25, 25, 25)),
     PlateStyle("white-maroon", (238, 240, 242), (35, 20, 125), (110, 45, 20)),
     PlateStyle("sky-gradient", (236, 210, 170), (105, 40, 20), (105, 40, 20), (248, 248, 246)),
-    PlateStyle("mountains", (246, 248, 246), (45, 95, 20), (45, 95, 20), None, (95, 150, 60)),
+    PlateStyle("mountains", (246, 248, 246), (45, 95, 20), (250, 250, 250), None, (45, 95, 20)),
     PlateStyle("dark", (45, 30, 25), (240, 240, 240), (60, 200, 235)),
 )
 _STYLE_WEIGHTS = np.array([0.28, 0.14, 0.16, 0.16, 0.18, 0.08])
@@ -386,11 +389,16 @@ def _draw_plate(look: _PlateLook) -> Image:
         bottom = np.asarray(st.background_bottom, np.float32)
         img[:] = (top + (bottom - top) * t).astype(np.uint8)
     if st.mountains is not None:
-        # A jagged range along the bottom third, behind the slogan (as on CO plates).
+        # Colorado's plate since 2000: the state name in white on a green sky, white peaks
+        # rising into it, the serial in green on white below. (Until stop 13 the range
+        # was drawn green across the characters' lower third, in their own hue: the F's
+        # foot, V's fork and G's spur vanished into it in every frame, which no real plate
+        # does and which made those passes unreadable to a person too.)
+        img[:_SKY_BAND_H] = st.mountains
         xs = np.linspace(0, w, 13)
-        ys = np.array([200, 175, 185, 150, 170, 140, 165, 150, 180, 160, 185, 170, 195])
-        pts = np.array([[0, h], *zip(xs, ys, strict=True), [w, h]], np.int32)
-        cv2.fillPoly(img, [pts], st.mountains, cv2.LINE_AA)
+        ys = np.array([57, 49, 52, 45, 50, 46, 51, 47, 53, 48, 52, 50, 57])
+        pts = np.array([[0, _SKY_BAND_H], *zip(xs, ys, strict=True), [w, _SKY_BAND_H]], np.int32)
+        cv2.fillPoly(img, [pts], st.background, cv2.LINE_AA)
     cv2.rectangle(img, (5, 5), (w - 6, h - 6), st.text, 4, cv2.LINE_AA)
 
     cap = round(0.46 * h)  # US plate characters are ~2.75 in on a 6 in plate
@@ -403,7 +411,7 @@ def _draw_plate(look: _PlateLook) -> Image:
         state_font = cv2.FONT_HERSHEY_DUPLEX
     _put_centered(img, look.state, w // 2, 17, 30, 250, state_font, st.accent, 3)
     slogan = _SLOGANS.get(look.state, _DEFAULT_SLOGAN)
-    slogan_colour = st.accent if st.mountains is None else (250, 250, 250)
+    slogan_colour = st.accent if st.mountains is None else st.text
     _put_centered(img, slogan, w // 2, 199, 18, 240, cv2.FONT_HERSHEY_SIMPLEX, slogan_colour, 2)
 
     if look.sticker:
@@ -515,7 +523,7 @@ class Conditions:
             night=bool(rng.random() < 0.5),
             perspective=float(rng.uniform(14.0, 24.0)),
             jpeg_quality=int(rng.integers(40, 60)),
-            plate_scale=float(rng.uniform(0.34, 0.46)),
+            plate_scale=float(rng.uniform(0.32, 0.44)),
         )
 
     @classmethod
