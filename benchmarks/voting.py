@@ -10,7 +10,7 @@ read as the flow reads them by default (the detector looks only where the frame 
 since the camera's last recognised frame; an unchanged frame would be skipped and count
 as unread). Reported: single-frame exact % (the frame's best read equals the plate),
 per-pass exact % (the pass's published read equals it; a pass split into several reads
-counts as wrong), passes with no read, and the misread passes.
+counts as wrong), passes with no read, and the misread passes with each frame's best read.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def run(
     for p in generated:
         tracker = PassTracker(policy)  # one tracker per pass: nothing leaks between them
         reads = []
+        frame_reads: list[str] = []  # each frame's best read, for the misread report
         for f in p.frames:
             image = cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR)
             meta = FrameMeta(camera_id=f.camera_id, captured_at=f.captured_at,
@@ -58,6 +59,9 @@ def run(
             observations = recognise(settings, DecodedFrame(meta, image, len(f.jpeg)))
             frame_total += 1
             frame_right += bool(observations) and observations[0].text == p.plate
+            frame_reads.append(
+                f"{observations[0].text} {observations[0].confidence:.2f}" if observations else "-"
+            )
             reads += tracker.observe_frame(meta, observations)
         reads += tracker.close_all()
         plates = [r.plate for r in reads]
@@ -66,7 +70,7 @@ def run(
         if plates == [p.plate]:
             pass_right += 1
         else:
-            wrong.append({"plate": p.plate, "reads": plates})
+            wrong.append({"plate": p.plate, "reads": plates, "frames": frame_reads})
     seconds = time.perf_counter() - started
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -98,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{result['pass_exact']:13.1f} {result['passes_without_read']:>8} "
           f"{result['ms_per_frame']:9.0f}")
     for w in result["wrong_passes"]:
-        print(f"  {w['plate']:>10} -> {w['reads']}")
+        print(f"  {w['plate']:>10} -> {w['reads']}   frames: {' | '.join(w['frames'])}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 
