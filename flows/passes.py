@@ -215,4 +215,7 @@ class PassTracker:
 
 
 def _frame_vote(o: Observation) -> FrameVote:
-    return FrameVote(o.text, o.char_confidences)
+    # A frame counts by its plate's text height: the vehicle nearer, its plate read better.
+    if o.box is None:
+        return FrameVote(o.text, o.char_confidences)
+    return FrameVote(o.text, o.char_confidences, weight=float(max(1, o.box[3])))

@@ -1,10 +1,11 @@
 """Multi-frame voting: one plate text from the reads of one vehicle pass.
 
-Each frame's read brings per-character confidences. The vote picks the most supported
-length, then the most supported character at each position, weighting each character by
-its own confidence. Reads one character longer or shorter (a dropped character, a bolt
-read as "1") are aligned to the consensus and vote on the positions they share, so a
-single bad frame neither wins nor is wasted.
+Each frame's read brings per-character confidences and a weight (its plate's size: a
+nearer plate is read better). The vote picks the length the reads' sure characters
+support most, then the most supported character at each position, weighting each
+character by its own confidence and its frame's weight. Reads one character longer or
+shorter (a dropped character, a bolt read as "1") are aligned to the consensus and vote
+on the positions they share, so a single bad frame neither wins nor is wasted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class FrameVote:
 
     text: str
     char_confidences: tuple[float, ...]
+    # How much this frame counts against the others: its plate's text height in px
+    # (flows.passes), since a closer, larger plate is read more reliably.
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,18 @@ class VoteResult:
 def _length_vote(reads: Sequence[FrameVote]) -> int:
     weight: dict[int, float] = defaultdict(float)
     for read in reads:
-        weight[len(read.text)] += _mean(read.char_confidences)
+        weight[len(read.text)] += read.weight * _evidence(read.char_confidences)
     # Ties go to the longer text: a dropped character is a commoner error than an extra one.
     return max(weight, key=lambda n: (weight[n], n))
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+def _evidence(confidences: Sequence[float]) -> float:
+    """How strongly a read says its length is right: each character it is sure of (p >
+    0.5) is evidence that the character is there, each unsure one against. So a read
+    that lost a group (the detector missed "WXU" of WXU2335) cannot outweigh one that
+    saw the group, however sure its remaining characters; a phantom character read at
+    low confidence (a bolt, a band's edge) counts against its read."""
+    return sum(2.0 * c - 1.0 for c in confidences)
 
 
 def _aligned_positions(read: FrameVote, anchor: str) -> list[tuple[int, int]]:
@@ -63,11 +72,11 @@ def vote(reads: Sequence[FrameVote]) -> VoteResult:
     same_length = [r for r in reads if len(r.text) == length]
 
     ballots: list[dict[str, float]] = [defaultdict(float) for _ in range(length)]
-    voters = [0] * length  # frames that had a say at each position
+    voters = [0.0] * length  # weight of the frames that had a say at each position
     for read in same_length:
         for pos, (char, conf) in enumerate(zip(read.text, read.char_confidences, strict=True)):
-            ballots[pos][char] += conf
-            voters[pos] += 1
+            ballots[pos][char] += read.weight * conf
+            voters[pos] += read.weight
 
     # The first-pass consensus anchors the alignment of reads of another length.
     anchor = "".join(max(b, key=b.__getitem__) for b in ballots)
@@ -78,8 +87,8 @@ def vote(reads: Sequence[FrameVote]) -> VoteResult:
         if len(pairs) < length - 2:  # too different to be the same plate: no say
             continue
         for a_pos, b_pos in pairs:
-            ballots[a_pos][read.text[b_pos]] += read.char_confidences[b_pos]
-            voters[a_pos] += 1
+            ballots[a_pos][read.text[b_pos]] += read.weight * read.char_confidences[b_pos]
+            voters[a_pos] += read.weight
 
     text = "".join(max(b, key=b.__getitem__) for b in ballots)
     # A character's confidence: its weight over the frames that had a say at its position,

@@ -145,3 +145,16 @@ def test_a_plate_in_the_next_lane_stays_its_own_pass() -> None:
         ])  # fmt: skip
     reads += tracker.close_all()
     assert sorted(r.plate for r in reads) == ["ABC1234", "ABD5634"]
+
+
+def test_the_nearer_plates_of_a_pass_count_more() -> None:
+    # A car approaching: its plate's text box grows from 20 to 60 px. The two far frames
+    # read a look-alike, the nearer one reads the plate.
+    tracker = PassTracker(PassPolicy(settle_frames=99))
+    heights = {0: 20, 1: 24, 2: 60}
+    texts = {0: "FON4797", 1: "FON4797", 2: "FDN4797"}
+    for i, t in enumerate((0, 200, 400)):
+        o = Observation(meta(i, t), texts[i], 0.95, (0.95,) * 7, box=(100, 100, 4 * heights[i],
+                                                                       heights[i]))
+        assert tracker.observe_frame(meta(i, t), [o]) == []
+    assert [r.plate for r in tracker.close_all()] == ["FDN4797"]

@@ -51,3 +51,25 @@ def test_disagreement_lowers_the_plate_confidence() -> None:
 def test_empty_input_is_an_error() -> None:
     with pytest.raises(ValueError):
         vote([FrameVote("", ())])
+
+
+def test_a_read_that_lost_a_group_does_not_outvote_the_read_that_saw_it() -> None:
+    # A far frame's detector missed "WXU" and read the rest very surely; the near frame
+    # saw all seven characters, less surely overall (benchmarks.voting, severe).
+    frames = [fv("2335", 0.98), FrameVote("WXU2335", (0.8, 0.95, 0.85, 1.0, 1.0, 1.0, 0.95))]
+    assert vote(frames).text == "WXU2335"
+
+
+def test_a_phantom_character_read_unsurely_does_not_lengthen_the_plate() -> None:
+    # A band's edge read as "E" in front of the plate, at 0.3: it counts against its read.
+    frames = [fv("RK641AL", 0.97), FrameVote("ERK641AL", (0.3,) + (0.97,) * 7)]
+    assert vote(frames).text == "RK641AL"
+
+
+def test_a_nearer_larger_plate_outweighs_far_frames() -> None:
+    # Two far frames read D as 0, the two near frames read it right, all equally surely.
+    far = [FrameVote("5790SE", (0.99,) * 6, weight=29), FrameVote("5790SE", (0.99,) * 6, 30)]
+    near = [FrameVote("579DSE", (0.99,) * 6, weight=46), FrameVote("579DSE", (0.99,) * 6, 49)]
+    assert vote(far + near).text == "579DSE"
+    # Unweighted, the far frames come first and the tie goes their way.
+    assert vote([FrameVote(f.text, f.char_confidences) for f in far + near]).text == "5790SE"
