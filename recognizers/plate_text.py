@@ -91,6 +91,8 @@ _STATE_KEYS: tuple[str, ...] = tuple(_squash(s) for s in US_STATES)
 _NAMES_AND_SLOGANS: tuple[str, ...] = tuple(_squash(s) for s in US_STATES + SLOGANS)
 # OCR confuses letters with digits in words too ("C0LORAD0"): compare with digits folded.
 _DIGIT_TO_LETTER = str.maketrans("0158264", "OISBZGA")
+# Blurred small print reads an O as D or Q as readily as 0.
+_ROUND_TO_O = str.maketrans("DQ", "OO")
 
 # Clocks and dates burnt in by cameras: 07:41, 07:41:03, 2026-11-22, 22/11/2026, 11.22.26.
 # Each stands alone (no letter or digit glued to either end): a Czech plate "1B2:5790"
@@ -163,8 +165,9 @@ def is_state_or_slogan(text: str) -> bool:
     if folded in _PLATE_WORDS:
         return True
     # Small print on a blurred plate loses one more letter ("C0LDRAD0", "L0RADG"): a read
-    # of 6+ characters within one substitution of a name or of a piece of one.
-    if len(folded) >= 6 and _near_a_piece(folded):
+    # of 6+ characters within one substitution of a name or of a piece of one, its round
+    # letters folded to O on both sides ("C0LDRADG": D for O, then G for O).
+    if len(folded) >= 6 and _near_a_piece(folded.translate(_ROUND_TO_O)):
         return True
     if sum(c.isdigit() for c in text) >= 2:
         return False
@@ -187,7 +190,7 @@ def _one_wildcard_pieces(n: int) -> frozenset[str]:
     replaced by "?" (a set lookup instead of comparing each read with every piece:
     ~4 ms per frame less)."""
     out = set()
-    for name in _NAMES_AND_SLOGANS:
+    for name in (n.translate(_ROUND_TO_O) for n in _NAMES_AND_SLOGANS):
         for start in range(len(name) - n + 1):
             piece = name[start : start + n]
             out.update(f"{piece[:i]}?{piece[i + 1 :]}" for i in range(n))

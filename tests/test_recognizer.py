@@ -396,7 +396,8 @@ def test_plates_are_not_clocks(raw: str) -> None:
 @pytest.mark.parametrize(
     "text", ["COLORADO", "Colorado", "C0LORAD0", "COLORFUL", "COLORFULCOLORADO", "NEWYORK",
              "New Jersey", "OLORADO", "SUNSHINE STATE", "DMV.CA.GOV", "EMPIRE STATE", "OHIO",
-             "C0LDRAD0", "L0RADG", "COLORFUI"],  # blurred small print: one more letter off
+             "C0LDRAD0", "L0RADG", "COLORFUI",  # blurred small print: one more letter off
+             "C0LDRADG"],  # and a round letter read as D (a white name on a green band)
 )  # fmt: skip
 def test_state_names_and_slogans(text: str) -> None:
     assert is_state_or_slogan(text)
