@@ -17,6 +17,12 @@
 --     d and end-trimmed forms (hotlists.plates.index_keys): a read within d
 --     substitutions, or one end character longer or shorter with at most d - 1 other
 --     substitutions, shares a key with it.
+--   * versions of layout 3 or later also index each depth-1 entry under its two halves
+--     ("a7:AB1", "b7:2345": hotlists.plates.half_keys). A read within one substitution of
+--     an entry shares a half with it, so a read's "w1:" keys are built and probed only
+--     if one of its halves is in the index. With a few thousand urgent entries that is
+--     about one read in twenty: most of this script's time was building those keys.
+--     Older versions lack the halves: every read's "w1:" keys are probed.
 --
 -- Returns only sources with candidates: { {source, {canon, records, ...},
 -- {read key, "canon,canon", ...}}, ... } where records are the entry JSON records of
@@ -50,8 +56,9 @@ local function hmget(key, fields)
     return out
 end
 
--- Index keys of all reads, built once, flat: key, owning read, depth. (Ten or more keys
--- per read: an explicit count and a local `sub` keep this loop cheap; `#t` is not O(1).)
+-- Index keys of all reads but the gated "w1:" ones, built once, flat: key, owning read,
+-- depth. (Ten or more keys per read: an explicit count and a local `sub` keep this loop
+-- cheap; `#t` is not O(1).)
 local sub = string.sub
 local probe_keys, probe_owner, probe_depth
 local nkeys = 0
@@ -70,11 +77,6 @@ local function build_probe_keys(depth)
             add_key('x:' .. sub(word, 2), r, 1)
             add_key('x:' .. sub(word, 1, -2), r, 1)
             add_key('m:' .. word, r, 1)
-        end
-        if depth >= 1 and n > 1 then
-            for i = 1, n do
-                add_key('w1:' .. sub(word, 1, i - 1) .. '?' .. sub(word, i + 1), r, 1)
-            end
         end
         if depth >= 2 and n > 2 then
             for i = 1, n - 1 do
@@ -99,6 +101,42 @@ local function build_probe_keys(depth)
             end
         end
     end
+end
+
+-- The halves of each read (hotlists.plates.half_keys), flat: two per read of 2+ chars.
+local half_keys, half_owner
+local function build_half_keys()
+    half_keys, half_owner = {}, {}
+    local k = 0
+    for r = 1, #reads do
+        local word = reads[r]
+        local n = #word
+        if n >= 2 then
+            local h = math.floor(n / 2)
+            half_keys[k + 1] = 'a' .. n .. ':' .. sub(word, 1, h)
+            half_keys[k + 2] = 'b' .. n .. ':' .. sub(word, h + 1)
+            half_owner[k + 1] = r
+            half_owner[k + 2] = r
+            k = k + 2
+        end
+    end
+end
+
+-- Read r's one-wildcard keys (hotlists.plates.wildcard_keys depth 1), built once.
+local w1_cache = {}
+local function w1_keys(r)
+    local keys = w1_cache[r]
+    if keys == nil then
+        keys = {}
+        local word = reads[r]
+        if #word > 1 then
+            for i = 1, #word do
+                keys[i] = 'w1:' .. sub(word, 1, i - 1) .. '?' .. sub(word, i + 1)
+            end
+        end
+        w1_cache[r] = keys
+    end
+    return keys
 end
 
 -- Values of `fields` in hash `key`: an index much smaller than the probe list is read
@@ -143,22 +181,43 @@ for _, source in ipairs(redis.call('SMEMBERS', KEYS[1])) do
             end
         end
         local links = {}
-        local depth = math.min(want, tonumber(redis.call('HGET', base .. 'meta', 'depth') or '0') or 0)
+        local meta = redis.call('HMGET', base .. 'meta', 'depth', 'layout')
+        local depth = math.min(want, tonumber(meta[1] or '0') or 0)
         if depth > 0 then
             if probe_keys == nil then
                 build_probe_keys(want)
             end
-            local keys, owner = probe_keys, probe_owner
-            if depth < want then
-                keys, owner = {}, {}
-                for i = 1, #probe_keys do
-                    if probe_depth[i] <= depth then
-                        keys[#keys + 1] = probe_keys[i]
-                        owner[#owner + 1] = probe_owner[i]
+            local keys, owner = {}, {}
+            for i = 1, nkeys do
+                if probe_depth[i] <= depth then
+                    keys[#keys + 1] = probe_keys[i]
+                    owner[#owner + 1] = probe_owner[i]
+                end
+            end
+            -- The one-wildcard keys: of the reads whose half is indexed, or of every read.
+            local fuzzy = base .. 'fuzzy'
+            local gated = (tonumber(meta[2] or '0') or 0) >= 3
+            local open = {}
+            if gated then
+                if half_keys == nil then
+                    build_half_keys()
+                end
+                local found = hmget(fuzzy, half_keys)
+                for i = 1, #half_keys do
+                    if found[i] then
+                        open[half_owner[i]] = true
                     end
                 end
             end
-            local linked = probe(base .. 'fuzzy', keys)
+            for r = 1, #reads do
+                if open[r] or not gated then
+                    for _, key in ipairs(w1_keys(r)) do
+                        keys[#keys + 1] = key
+                        owner[#owner + 1] = r
+                    end
+                end
+            end
+            local linked = probe(fuzzy, keys)
             local per_read, missing = {}, {}
             for i = 1, #keys do
                 if linked[i] then

@@ -15,6 +15,12 @@ characters are also indexed by `index_keys`:
   there, and a read one end character longer or shorter, with at most d - 1 other
   substitutions, shares one of these keys with the entry.
 
+* at depth 1, its two halves anchored by length ("a7:AB1", "b7:2345"): a read within
+  one substitution agrees with the entry on one half, so a read sharing neither half
+  cannot share a one-wildcard key with any entry. lookup.lua probes the halves first
+  and builds a read's seven wildcard keys only if one is there: with a few thousand
+  urgent entries in a list, that is about one read in twenty.
+
 `compare` then checks the candidates. An extra or missing character counts as one extra
 difference and is only recognised at either end of the plate.
 """
@@ -33,6 +39,7 @@ __all__ = [
     "canonical",
     "compare",
     "end_keys",
+    "half_keys",
     "index_keys",
     "normalise_plate",
     "wildcard_keys",
@@ -83,10 +90,25 @@ def end_keys(key: str, depth: int = 1) -> list[str]:
 
 def index_keys(key: str, depth: int) -> list[str]:
     """Every misread-index key of canonical plate `key` for `depth` extra differences
-    (a read sharing one is a candidate; compare() decides)."""
+    (a read sharing one is a candidate; compare() decides), and at depth 1 the half keys
+    that gate the one-wildcard probes (half_keys)."""
     if depth < 1:
         return []
-    return wildcard_keys(key, depth) + end_keys(key, depth)
+    keys = wildcard_keys(key, depth) + end_keys(key, depth)
+    return keys + half_keys(key) if depth == 1 else keys
+
+
+def half_keys(key: str) -> list[str]:
+    """The two halves of canonical plate `key`, each tagged with its side and the plate's
+    length: "a7:AB1", "b7:2345" (the first half is the shorter). A plate within one
+    substitution of `key` has the same length and one half in common with it. None for
+    plates shorter than 2 (they have no one-wildcard keys either). lookup.lua builds the
+    same keys for reads: keep them in step."""
+    n = len(key)
+    if n < 2:
+        return []
+    h = n // 2
+    return [f"a{n}:{key[:h]}", f"b{n}:{key[h:]}"]
 
 
 def wildcard_keys(key: str, depth: int) -> list[str]:

@@ -93,7 +93,9 @@ SOURCES_KEY = KEY_PREFIX + "sources"
 # Entries per write-script call during an import (~1-2 ms of Redis time each).
 _WRITE_CHUNK = 1000
 # Marks versions written with this layout (older ones are swept by SCAN when deleted).
-_LAYOUT = "2"
+# 3: depth-1 entries are also indexed by their halves, and lookup.lua gates its
+# one-wildcard probes on them; it probes every read's in versions of layout 2.
+_LAYOUT = "3"
 # Fields per HMGET when reading entries back (added_entries, iter_entries).
 _READ_CHUNK = 2000
 # Heartbeats per lock TTL: a live importer refreshes its lock every ttl/5 (2 s of 10 s).

@@ -11,7 +11,7 @@ from hotlist_helpers import entry
 from alpr.contracts import HotlistEntry, HotlistSource, PlateRead
 from flows.hotlist_join import join_reads
 from hotlists.matching import Hit, match_plates
-from hotlists.plates import EQUIVALENCE_CLASSES
+from hotlists.plates import EQUIVALENCE_CLASSES, canonical, half_keys
 from hotlists.policy import DEFAULT_POLICIES, SourcePolicy
 from hotlists.store import HotlistStore
 
@@ -151,6 +151,23 @@ def test_big_batches_and_big_index(store: HotlistStore) -> None:
     # One substitution away from each of ZZ00010..ZZ00019, nothing else.
     assert sorted(ids(few[0])) == sorted(f"a{i}" for i in range(10, 20))
     assert ids(few[1]) == ["a1"]
+
+
+def test_one_wildcard_probes_are_gated_by_halves_only_in_versions_that_have_them(
+    store: HotlistStore,
+) -> None:
+    """Fed: an Amber entry, then its version's half keys taken out of the index. In a
+    version of this layout a read one substitution away is then not found (the halves
+    gate its one-wildcard probes); marked as a layout-2 version, written before the
+    halves existed, it is found again (every read's one-wildcard keys are probed)."""
+    store.replace_source(NCMEC, [entry("7KQX214", "amber-1", NCMEC, priority=1)], now_ms=NOW)
+    assert ids(one(store, "7KQX219")) == ["amber-1"]
+    fuzzy, meta = "alpr:hl:NCMEC:v1:fuzzy", "alpr:hl:NCMEC:v1:meta"
+    assert store.redis.hdel(fuzzy, *half_keys(canonical("7KQX214"))) == 2  # a7:7K0, b7:X214
+    assert one(store, "7KQX219") == []
+    assert ids(one(store, "7KQX214")) == ["amber-1"]  # exact matching is not gated
+    store.redis.hset(meta, "layout", "2")
+    assert ids(one(store, "7KQX219")) == ["amber-1"]
 
 
 def test_removed_entry_leaves_the_misread_index(store: HotlistStore) -> None:

@@ -12,6 +12,7 @@ from hotlists.plates import (
     canonical,
     compare,
     end_keys,
+    half_keys,
     index_keys,
     normalise_plate,
     wildcard_keys,
@@ -105,7 +106,25 @@ def test_end_keys_pair_up_reads_one_character_off() -> None:
     assert read_keys_longer & set(end_keys(entry))
     assert read_keys_shorter & set(end_keys(entry))
     assert index_keys(entry, 0) == []
-    assert set(index_keys(entry, 1)) == set(wildcard_keys(entry, 1)) | set(end_keys(entry))
+    assert set(index_keys(entry, 1)) == (
+        set(wildcard_keys(entry, 1)) | set(end_keys(entry)) | set(half_keys(entry))
+    )
+    assert not set(index_keys(entry, 2)) & set(half_keys(entry))  # they gate depth 1 only
+
+
+@settings(max_examples=300, deadline=None)
+@given(plate=plates, data=st.data())
+def test_a_plate_one_substitution_away_shares_a_half(plate: str, data: st.DataObject) -> None:
+    """lookup.lua probes a read's one-wildcard keys only if one of its halves is indexed:
+    sound only if every same-length plate within one substitution shares a half."""
+    i = data.draw(st.integers(0, len(plate) - 1))
+    read = plate[:i] + data.draw(st.sampled_from(ALNUM)) + plate[i + 1 :]
+    if len(plate) < 2:
+        assert half_keys(plate) == []
+        return
+    assert set(half_keys(read)) & set(half_keys(plate))
+    assert half_keys("ABC1234") == ["a7:ABC", "b7:1234"]
+    assert not set(half_keys("ABC1234")) & set(half_keys("ABC12345"))  # lengths differ
 
 
 # --- policy ------------------------------------------------------------------------------
