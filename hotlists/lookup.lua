@@ -108,13 +108,19 @@ local half_keys, half_owner
 local function build_half_keys()
     half_keys, half_owner = {}, {}
     local k = 0
+    local tags = {}  -- length -> {"a7:", "b7:"}: built once, not per read
     for r = 1, #reads do
         local word = reads[r]
         local n = #word
         if n >= 2 then
             local h = math.floor(n / 2)
-            half_keys[k + 1] = 'a' .. n .. ':' .. sub(word, 1, h)
-            half_keys[k + 2] = 'b' .. n .. ':' .. sub(word, h + 1)
+            local tag = tags[n]
+            if tag == nil then
+                tag = {'a' .. n .. ':', 'b' .. n .. ':'}
+                tags[n] = tag
+            end
+            half_keys[k + 1] = tag[1] .. sub(word, 1, h)
+            half_keys[k + 2] = tag[2] .. sub(word, h + 1)
             half_owner[k + 1] = r
             half_owner[k + 2] = r
             k = k + 2
