@@ -43,6 +43,9 @@ end
 local CHUNK = 4000
 
 local function hmget(key, fields)
+    if #fields == 0 then  -- HMGET with no field is an error: reads too short for any key
+        return {}
+    end
     if #fields <= CHUNK then
         return redis.call('HMGET', key, unpack(fields))
     end
@@ -193,11 +196,12 @@ for _, source in ipairs(redis.call('SMEMBERS', KEYS[1])) do
             if probe_keys == nil then
                 build_probe_keys(want)
             end
-            local keys, owner = {}, {}
+            local keys, owner, nk = {}, {}, 0
             for i = 1, nkeys do
                 if probe_depth[i] <= depth then
-                    keys[#keys + 1] = probe_keys[i]
-                    owner[#owner + 1] = probe_owner[i]
+                    nk = nk + 1
+                    keys[nk] = probe_keys[i]
+                    owner[nk] = probe_owner[i]
                 end
             end
             -- The one-wildcard keys: of the reads whose half is indexed, or of every read.
@@ -218,8 +222,9 @@ for _, source in ipairs(redis.call('SMEMBERS', KEYS[1])) do
             for r = 1, #reads do
                 if open[r] or not gated then
                     for _, key in ipairs(w1_keys(r)) do
-                        keys[#keys + 1] = key
-                        owner[#owner + 1] = r
+                        nk = nk + 1
+                        keys[nk] = key
+                        owner[nk] = r
                     end
                 end
             end

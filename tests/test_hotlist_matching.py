@@ -170,6 +170,16 @@ def test_one_wildcard_probes_are_gated_by_halves_only_in_versions_that_have_them
     assert ids(one(store, "7KQX219")) == ["amber-1"]
 
 
+def test_reads_too_short_for_any_index_key_fail_nothing(store: HotlistStore) -> None:
+    """Fed: batches of one-character reads (no misread-index key can be built from them)
+    against a list with a misread index. Before, the script sent Redis an HMGET with no
+    field and the whole batch failed. Must hold: no hit for them, the rest matched."""
+    store.upsert(entry("7KQX214", "amber-1", NCMEC, priority=1))
+    assert match_plates(store, ["A"], now_ms=NOW) == [[]]
+    hits = match_plates(store, ["7", "7KQX219", "Q"], now_ms=NOW)
+    assert [ids(h) for h in hits] == [[], ["amber-1"], []]
+
+
 def test_removed_entry_leaves_the_misread_index(store: HotlistStore) -> None:
     store.upsert(entry("7KQX214", "amber-1", NCMEC, priority=1))
     store.upsert(entry("7KQX214", "amber-2", NCMEC, priority=1))
