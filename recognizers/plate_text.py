@@ -190,7 +190,7 @@ def _one_wildcard_pieces(n: int) -> frozenset[str]:
     replaced by "?" (a set lookup instead of comparing each read with every piece:
     ~4 ms per frame less)."""
     out = set()
-    for name in (n.translate(_ROUND_TO_O) for n in _NAMES_AND_SLOGANS):
+    for name in (s.translate(_ROUND_TO_O) for s in _NAMES_AND_SLOGANS):
         for start in range(len(name) - n + 1):
             piece = name[start : start + n]
             out.update(f"{piece[:i]}?{piece[i + 1 :]}" for i in range(n))
