@@ -26,7 +26,8 @@ mapped to one representative), so an exact or OCR-equivalent read is one field l
 A record is the entry's JSON without its source (implied by the key); several records
 of one canonical plate are '\n'-separated. `fuzzy` indexes only entries whose policy
 allows extra differing characters (hotlists.policy): each of their index keys
-(hotlists.plates.index_keys: wildcard patterns and end-trimmed forms) points at their canonical
+(hotlists.plates.index_keys: wildcard patterns, end-trimmed forms and, at depth 1, the two
+halves that gate the one-wildcard probes from layout 3 on) points at their canonical
 plate. One hash per version
 instead of a key per plate: a million entries cost a million hash fields, not a million
 Redis keys, and a batch of reads is one HMGET per source.
