@@ -167,7 +167,7 @@ def is_state_or_slogan(text: str) -> bool:
     # Small print on a blurred plate loses one more letter ("C0LDRAD0", "L0RADG"): a read
     # of 6+ characters within one substitution of a name or of a piece of one, its round
     # letters folded to O on both sides ("C0LDRADG": D for O, then G for O).
-    if len(folded) >= 6 and _near_a_piece(folded.translate(_ROUND_TO_O)):
+    if len(folded) >= 6 and _near_a_piece(folded):
         return True
     if sum(c.isdigit() for c in text) >= 2:
         return False
@@ -179,16 +179,18 @@ def is_state_or_slogan(text: str) -> bool:
 
 def _near_a_piece(word: str) -> bool:
     """`word` equals some same-length piece of a name or slogan but for at most one
-    character: one of its one-wildcard forms ("C?LDRAD0") is one of theirs."""
+    character: one of its one-wildcard forms ("C?LDRAD0") is one of theirs. Both sides
+    have their round letters folded to O (_one_wildcard_pieces folds the names)."""
+    word = word.translate(_ROUND_TO_O)
     pieces = _one_wildcard_pieces(len(word))
     return any(f"{word[:i]}?{word[i + 1 :]}" in pieces for i in range(len(word)))
 
 
 @functools.cache
 def _one_wildcard_pieces(n: int) -> frozenset[str]:
-    """Every n-character piece of every name and slogan, with each one position in turn
-    replaced by "?" (a set lookup instead of comparing each read with every piece:
-    ~4 ms per frame less)."""
+    """Every n-character piece of every name and slogan, round letters folded to O, with
+    each one position in turn replaced by "?" (a set lookup instead of comparing each
+    read with every piece: ~4 ms per frame less)."""
     out = set()
     for name in (s.translate(_ROUND_TO_O) for s in _NAMES_AND_SLOGANS):
         for start in range(len(name) - n + 1):
