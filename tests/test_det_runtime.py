@@ -4,7 +4,7 @@ Fed: synthetic camera frames (connectors.plate_render, clean and severe, two pla
 each) through the shipped detector on both runtimes. Must hold: the probability maps
 agree but for text edges (OpenVINO may run bf16 on this CPU), the text masks differ in
 at most 5% of their pixels, the reads of the whole recogniser are the same and their
-boxes within 2 px; an unknown runtime is refused by name, both by the
+boxes overlap (IoU >= 0.8: a few pixels of a text edge may flip, a different line may not); an unknown runtime is refused by name, both by the
 loader and by the settings (ALPR_DET_RUNTIME).
 """
 
@@ -20,6 +20,18 @@ from alpr.config import Settings
 from recognizers import det_runtime, load_recognizer
 from recognizers.det_runtime import DET_RUNTIMES, faster_precision, load_det_runtime
 from recognizers.ppocr_onnx import _DET_THRESH, DET_MODEL_NAME, default_model_path
+
+
+# The same text line found by both runtimes: bf16 moves its edges by a few pixels.
+MIN_BOX_IOU = 0.8
+
+
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(0, w) * max(0, h)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +70,7 @@ def test_both_runtimes_read_the_same_plates(
         texts = {rt: [t for t, _ in r] for rt, r in reads.items()}
         assert texts["openvino"] == texts["onnxruntime"]
         for (_, a), (_, b) in zip(reads["openvino"], reads["onnxruntime"], strict=True):
-            assert max(abs(p - q) for p, q in zip(a, b, strict=True)) <= 2  # px
+            assert box_iou(a, b) >= MIN_BOX_IOU, (a, b)
 
 
 def test_an_unknown_runtime_is_refused_by_name() -> None:
