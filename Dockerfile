@@ -5,11 +5,13 @@ WORKDIR /app
 COPY pyproject.toml README.md requirements.lock ./
 # The locked versions first (hash-checked, the same set CI passed), then the project.
 RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
+COPY kernel kernel
 COPY alpr alpr
 COPY flows flows
 COPY recognizers recognizers
 COPY hotlists hotlists
 COPY connectors connectors
+COPY sim sim
 COPY benchmarks benchmarks
 COPY safeguards safeguards
 RUN pip install --no-cache-dir --no-deps --no-build-isolation .

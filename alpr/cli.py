@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from alpr.cli_errors import log_to_stderr
 from hotlists.cli import register_hotlist_commands
+from kernel.cli_errors import log_to_stderr
 from safeguards.cli import register as register_safeguards
 
 app = typer.Typer(
@@ -78,7 +78,7 @@ def flow(
     recovery_dir: Annotated[Path | None, typer.Option(
         "-r", help="bytewax recovery dir (the same for every process).")] = None,
 ) -> None:
-    from flows.runner import launch
+    from alpr.launcher import launch
 
     if processes > 1 and (process_id is not None or addresses):
         raise typer.BadParameter("-i/-a name one process of a multi-host cluster; "
@@ -106,9 +106,9 @@ def camera(
     truth: Annotated[Path | None, typer.Option(help="Write ground truth JSON here.")] = None,
 ) -> None:
     """Publish synthetic camera frames (with ground truth) to the frames topic."""
-    from alpr.config import Topics
     from connectors.kafka import ensure_topics, make_producer
-    from connectors.synthetic_camera import generate_passes, iter_frames, publish_frames
+    from kernel.settings import Topics
+    from sim.synthetic_camera import generate_passes, iter_frames, publish_frames
 
     topic = Topics().frames
     ensure_topics(kafka, [topic])

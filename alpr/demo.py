@@ -21,22 +21,20 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
-from alpr.config import Topics
-from alpr.contracts import Alert, HotlistEntry, HotlistSource
-from alpr.redis_client import redis_from_url
-from connectors.kafka import ensure_topics, make_producer
-from connectors.local_services import LocalKafka, LocalRedis
-from connectors.synthetic_camera import (
+from alpr.launcher import FlowTopics, start_flow_processes, stop_processes, wait_until_ready
+from connectors.kafka import make_producer
+from hotlists.store import HotlistStore
+from kernel.contracts import Alert, HotlistEntry, HotlistSource
+from kernel.redis_client import redis_from_url
+from kernel.settings import Topics
+from sim.local_services import LocalKafka, LocalRedis
+from sim.synthetic_camera import (
     SyntheticPass,
     camera_partitions,
     generate_passes,
     iter_frames,
     publish_frames,
 )
-from flows.runner import start_flow_processes, stop_processes, wait_until_ready
-from hotlists.store import HotlistStore
-from safeguards.policy import load_policy
-from safeguards.retention import ensure_retention_topics
 
 PARTITIONS = 4
 
@@ -125,11 +123,9 @@ def run_demo(
     try:
         with _services(kafka, redis_url) as (bootstrap, redis_address):
             print(f"demo: kafka={bootstrap} redis={redis_address} logs={log_dir}", flush=True)
-            ensure_topics(bootstrap, [topics.frames, topics.dead_letters],
-                          partitions=PARTITIONS)
             # Reads and alerts never outlive the policy's retention (30 days), here too.
-            ensure_retention_topics(bootstrap, load_policy(), [topics.reads, topics.alerts],
-                                    partitions=PARTITIONS)
+            FlowTopics(topics.frames, topics.reads, topics.alerts,
+                       topics.dead_letters).create(bootstrap, partitions=PARTITIONS)
             n_passes = max(8, int(duration_s * fps / 5) + 4)
             camera_ids = [f"cam-{i + 1}" for i in range(cameras)]
             passes = generate_passes(n_passes, 5, seed=seed, cameras=camera_ids,

@@ -29,8 +29,8 @@ from typing import Any
 
 import cv2
 
-from alpr.config import Settings
 from benchmarks.pipeline import percentile
+from kernel.settings import Settings
 from recognizers import BACKENDS, load_recognizer
 from recognizers.frame_reader import read_frame
 

@@ -42,9 +42,7 @@ from typing import Any
 
 import redis
 
-from alpr.contracts import HotlistEntry, HotlistSource, PlateRead
 from benchmarks.accuracy import ground_truth as accuracy_truth
-from connectors.local_services import LocalRedis
 from flows.hotlist_join import join_reads
 from hotlists.events import MemoryUpdatePublisher
 from hotlists.importers.ncic import format_record
@@ -52,6 +50,8 @@ from hotlists.matching import match_plates
 from hotlists.plates import EQUIVALENCE_CLASSES
 from hotlists.service import Importer
 from hotlists.store import HotlistStore
+from kernel.contracts import HotlistEntry, HotlistSource, PlateRead
+from sim.local_services import LocalRedis
 
 # Most states skip I, O and Q on standard plates (too close to 1 and 0).
 LETTERS = "".join(c for c in string.ascii_uppercase if c not in "IOQ")
@@ -271,7 +271,7 @@ def recognise_folder(folder: Path, cache: Path, limit: int | None = None) -> lis
     if todo:
         import cv2
 
-        from alpr.config import get_settings
+        from kernel.settings import get_settings
         from recognizers import load_recognizer
         from recognizers.frame_reader import read_frame
 
@@ -409,7 +409,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def photo_quality(store: HotlistStore, folders: list[Path], workdir: Path,
                   planted: list[str], limit: int | None = None) -> dict[str, Any]:
-    from alpr.config import Settings
+    from kernel.settings import Settings
 
     threshold = Settings().alert_min_confidence
     out: dict[str, Any] = {}

@@ -31,19 +31,19 @@ from typing import get_args
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
-from alpr.contracts import Alert, HotlistEntry, HotlistSource
+from alpr.launcher import FlowTopics, flow_env, start_flow_processes, stop_processes
 from benchmarks.frame_progress import FrameProgress
 from connectors.kafka import make_producer
-from connectors.local_services import LocalKafka, LocalRedis, free_port_run
-from connectors.synthetic_camera import (
+from hotlists.store import HotlistStore
+from kernel.contracts import Alert, HotlistEntry, HotlistSource
+from sim.local_services import LocalKafka, LocalRedis, free_port_run
+from sim.synthetic_camera import (
     ConditionsName,
     camera_partitions,
     generate_passes,
     iter_frames,
     publish_frames,
 )
-from flows.runner import FlowTopics, flow_env, start_flow_processes, stop_processes
-from hotlists.store import HotlistStore
 
 PARTITIONS = 8
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, get_args
 
-from connectors.synthetic_camera import ConditionsName
+from sim.synthetic_camera import ConditionsName
 
 WARM_UP = 2
 
@@ -36,10 +36,10 @@ def _read_timed(
     `results`."""
     import numpy as np  # imported here: each spawned process loads its own models
 
-    from alpr.config import Settings
-    from connectors.plate_render import Conditions, random_plate, render_frame
+    from kernel.settings import Settings
     from recognizers import load_recognizer
     from recognizers.frame_reader import read_frame
+    from sim.plate_render import Conditions, random_plate, render_frame
 
     settings = Settings()
     recognizer = load_recognizer(settings)

@@ -26,8 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from alpr.config import Settings
 from benchmarks.accuracy import ground_truth
+from kernel.settings import Settings
 from recognizers import load_recognizer
 from recognizers.frame_reader import read_frame
 from recognizers.ppocr_onnx import PPOCRRecognizer, rec_width

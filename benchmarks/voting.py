@@ -2,7 +2,7 @@
 
     python -m benchmarks.voting --passes 60 --frames 5 --conditions hard --json vote.json
 
-Each synthetic vehicle pass (connectors.synthetic_camera: perspective, blur, noise,
+Each synthetic vehicle pass (sim.synthetic_camera: perspective, blur, noise,
 night, as the conditions preset says) goes through the flow's own steps: every frame
 through flows.pipeline.recognise, then the pass tracker (flows.passes) with the flow's
 pass policy. By default every frame is read whole; with --motion-regions frames are
@@ -26,12 +26,12 @@ from typing import Any, get_args
 import cv2
 import numpy as np
 
-from alpr.config import Settings
-from alpr.contracts import FrameMeta
-from connectors.synthetic_camera import ConditionsName, generate_passes
 from flows.frames import DecodedFrame
 from flows.passes import PassPolicy, PassTracker
 from flows.pipeline import recognise
+from kernel.contracts import FrameMeta
+from kernel.settings import Settings
+from sim.synthetic_camera import ConditionsName, generate_passes
 
 
 def run(

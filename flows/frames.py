@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from pydantic import ValidationError
 
-from alpr.contracts import (
+from kernel.contracts import (
     HEADER_CAMERA_ID,
     OPTIONAL_FRAME_HEADERS,
     REQUIRED_FRAME_HEADERS,

@@ -10,7 +10,7 @@ historical hits).
 A Redis outage blocks the join and retries with backoff instead of dropping reads:
 frames wait in Kafka and in the flow's state, and nothing is lost; the failure counter
 tells the SRE. A Redis that hangs takes the same path: its client times out
-(ALPR_REDIS_SOCKET_TIMEOUT_S, alpr.redis_client) with redis.TimeoutError.
+(ALPR_REDIS_SOCKET_TIMEOUT_S, kernel.redis_client) with redis.TimeoutError.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from typing import TypeVar
 
 import redis
 
-from alpr import metrics
-from alpr.contracts import Alert, HotlistEntry, MatchInfo, PlateRead, stable_id
+from flows import metrics
 from hotlists.matching import Hit, match_plates
 from hotlists.store import HotlistStore
+
+# alert_id and make_alert are the kernel's: historical hits build the same alerts.
+from kernel.contracts import Alert, HotlistEntry, PlateRead, make_alert
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +36,6 @@ _T = TypeVar("_T")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def alert_id(read: PlateRead, entry: HotlistEntry) -> str:
-    """Same read, same entry: same id, so a replayed alert can be dropped downstream."""
-    return stable_id("alert", read.read_id, entry.source.value, entry.entry_id)
-
-
-def make_alert(read: PlateRead, entry: HotlistEntry, match: MatchInfo, produced: int) -> Alert:
-    return Alert(
-        alert_id=alert_id(read, entry),
-        read=read,
-        entry=entry,
-        match=match,
-        produced_at=produced,
-        latency_ms=max(0, produced - read.last_seen),
-    )
 
 
 def _with_retry(

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from alpr.contracts import FrameMeta, PlateRead, b64, stable_id
+from kernel.contracts import FrameMeta, PlateRead, b64, stable_id
 from recognizers.voting import FrameVote, vote
 
 

@@ -28,17 +28,17 @@ from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
-from alpr import metrics
-from alpr.config import Settings, get_settings
-from alpr.contracts import Alert, DeadLetter, FrameMeta, PlateRead
-from alpr.redis_client import redis_from_url
 from connectors.flow_sink import OutRecord, ReliableKafkaSink
+from flows import metrics
 from flows.frame_filter import UnchangedFrames, lane_view
 from flows.frames import DecodedFrame, FrameRejected, RawFrame, dead_letter, decode_frame
 from flows.hotlist_join import join_reads
 from flows.passes import Observation, PassPolicy, PassTracker
 from flows.worker_thread import keep_thread_state
 from hotlists.store import HotlistStore
+from kernel.contracts import Alert, DeadLetter, FrameMeta, PlateRead
+from kernel.redis_client import redis_from_url
+from kernel.settings import Settings, get_settings
 from recognizers import load_recognizer
 from recognizers.base import Recognizer
 from recognizers.frame_reader import read_frame

@@ -8,7 +8,7 @@ itself); 1 the import was refused or failed (the previous list keeps serving); 2
 arguments, or no broker for the hotlist-update events before the import (nothing
 changed: import with --no-events, then `alpr hotlist republish --source X` once Kafka
 answers), or Redis down or hung outside an import (one line on stderr, never a
-traceback: alpr.cli_errors), or Redis failed after the switch-over while the new entries
+traceback: kernel.cli_errors), or Redis failed after the switch-over while the new entries
 were read back for the hotlist-update event (the list is live, the event was not
 published: `alpr hotlist republish --source X` once Redis answers; re-running the import
 would announce nothing new), or after an NCMEC import's last alert went live, before its
@@ -50,7 +50,7 @@ import redis
 import typer
 from typer.core import TyperCommand
 
-from alpr.cli_errors import FailsClearly, log_with_times, one_line
+from kernel.cli_errors import FailsClearly, log_with_times, one_line
 
 if TYPE_CHECKING:  # imported by the commands themselves: `alpr --help` stays quick
     from hotlists.republish import Republished
@@ -213,7 +213,7 @@ def import_command(
         bar.close()
         _print_rejections(exc.report.as_dict())
         if isinstance(exc.__cause__, redis.RedisError):
-            # An outage, not a refusal: said as every command says it (alpr.cli_errors),
+            # An outage, not a refusal: said as every command says it (kernel.cli_errors),
             # but exit 1 as for any import that did not happen.
             typer.echo(f"error: Redis unavailable: {one_line(exc.__cause__)} (import "
                        "failed, the serving list is unchanged)", err=True)
@@ -255,7 +255,7 @@ def import_command(
     _print_rejections(data)
     typer.echo(_summary(data))
     if report.event_published is False and report.event_failed_on == "redis":
-        # A Redis failure, said and exited as every command says it (alpr.cli_errors).
+        # A Redis failure, said and exited as every command says it (kernel.cli_errors).
         typer.echo(f"error: Redis unavailable: {report.event_error} (version "
                    f"{report.version} is live and the flow matches reads against it, but its "
                    "hotlist-update event was not published: its entries could not be read "
@@ -276,9 +276,9 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Per source: serving version, entries, when imported, rejected rows and why."""
-    from alpr.contracts import HotlistSource
-    from alpr.redis_client import redis_from_url
     from hotlists.store import HotlistStore
+    from kernel.contracts import HotlistSource
+    from kernel.redis_client import redis_from_url
 
     status = HotlistStore(redis_from_url(redis_url)).status()
     rows = {src.value: _status_row(s.as_dict()) for src, s in sorted(status.items())}
@@ -378,11 +378,11 @@ def republish_command(
     Exit 0: published. 1: the source has no live version. 2: Redis down or hung.
     3: Kafka did not take the event (nothing published: run it again once Kafka answers).
     """
-    from alpr.config import Settings
-    from alpr.redis_client import redis_from_url
     from hotlists.events import KafkaUpdatePublisher
     from hotlists.republish import NothingLiveError, rebuild_update
     from hotlists.store import HotlistStore
+    from kernel.redis_client import redis_from_url
+    from kernel.settings import Settings
 
     # Redis first: a source with nothing live, or a Redis outage, is said without waiting
     # on the broker.
@@ -443,14 +443,14 @@ def _importer(
     source: str,
     event_timeout: float,
 ) -> Any:
-    from alpr.redis_client import redis_from_url
     from hotlists.events import KafkaUpdatePublisher
     from hotlists.service import Importer
     from hotlists.store import HotlistStore
+    from kernel.redis_client import redis_from_url
 
     publisher = None
     if not no_events:
-        from alpr.config import Settings
+        from kernel.settings import Settings
 
         try:
             publisher = KafkaUpdatePublisher(kafka or Settings().kafka_bootstrap,

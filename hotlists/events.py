@@ -20,8 +20,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alpr.config import Topics
-from alpr.contracts import HotlistEntry, HotlistSource
+from kernel.contracts import HotlistEntry, HotlistSource
+from kernel.settings import Topics
 
 __all__ = [
     "EventPublishError",

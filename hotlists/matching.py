@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from alpr.contracts import HotlistEntry, MatchInfo
 from hotlists.plates import canonical, compare, normalise_plate
 from hotlists.store import HotlistStore
+from kernel.contracts import HotlistEntry, MatchInfo
 
 __all__ = ["Hit", "match_plates"]
 

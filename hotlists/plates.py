@@ -27,10 +27,12 @@ difference and is only recognised at either end of the plate.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
+
+# The normal form and the look-alike classes are shared with reading: they live in the kernel.
+from kernel.plate_text import EQUIVALENCE_CLASSES, canonical, normalise_plate
 
 __all__ = [
     "EQUIVALENCE_CLASSES",
@@ -46,26 +48,6 @@ __all__ = [
 ]
 
 MatchMethod = Literal["exact", "ocr_equivalent", "fuzzy"]
-
-# Characters a plate OCR confuses with each other (measured failure modes of PP-OCR on
-# US plates, and the classes Genetec/Frigate use). The first of each class is its
-# representative. Changing this changes every stored key: re-import every source after.
-EQUIVALENCE_CLASSES: tuple[str, ...] = ("0ODQ", "1IL", "8B", "5S", "2Z", "6G", "4A")
-
-_CANON = str.maketrans({ch: cls[0] for cls in EQUIVALENCE_CLASSES for ch in cls[1:]})
-_NOT_PLATE = re.compile(r"[^A-Z0-9]")
-
-
-def normalise_plate(text: str) -> str:
-    """Upper case, keep ASCII A-Z and 0-9 only ("ab-123 c" -> "AB123C")."""
-    return _NOT_PLATE.sub("", text.upper())
-
-
-def canonical(plate: str) -> str:
-    """Each character replaced by its equivalence-class representative
-    ("B0SS" and "8OS5" both give "8055"). `plate` must already be normalised."""
-    return plate.translate(_CANON)
-
 
 def end_keys(key: str, depth: int = 1) -> list[str]:
     """Index keys that let a read one character longer or shorter at an end, and with at
@@ -175,7 +157,7 @@ def _positional(
     position of an extra/missing end character (one more extra difference)."""
     diff = [i for i, (r, p) in enumerate(zip(read, plate, strict=True)) if r != p]
     if equivalence:
-        extra = sum(1 for i in diff if read[i].translate(_CANON) != plate[i].translate(_CANON))
+        extra = sum(1 for i in diff if canonical(read[i]) != canonical(plate[i]))
     else:
         extra = len(diff)
     extra += len(gap)

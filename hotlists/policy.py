@@ -27,7 +27,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alpr.contracts import HotlistSource
+from kernel.contracts import HotlistSource
 
 __all__ = [
     "DEFAULT_POLICIES",

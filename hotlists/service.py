@@ -34,11 +34,11 @@ from typing import Any, Literal
 
 import redis
 
-from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.events import HotlistUpdate, UpdatePublisher, new_event_id
 from hotlists.importers import Format, get_format
 from hotlists.importers.base import ImportStats
 from hotlists.store import HotlistStore, ImportResult, SwitchOverUnknownError
+from kernel.contracts import HotlistEntry, HotlistSource
 
 __all__ = [
     "DEFAULT_MAX_BAD_SHARE",

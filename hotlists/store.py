@@ -68,10 +68,10 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.categories import entry_refusal
 from hotlists.plates import canonical, index_keys, normalise_plate
 from hotlists.policy import MAX_EXTRA_LIMIT, SourcePolicy, load_policies
+from kernel.contracts import HotlistEntry, HotlistSource
 
 __all__ = [
     "KEY_PREFIX",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from recognizers.base import PlateCandidate, Recognizer
 
 if TYPE_CHECKING:
-    from alpr.config import Settings
+    from kernel.settings import Settings
 
 __all__ = ["BACKENDS", "PlateCandidate", "Recognizer", "load_recognizer"]
 
@@ -18,11 +18,11 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
     """A recogniser configured from settings: the backend (`recognizer_backend`, or
     `backend` if given) and its models and options.
 
-    `settings=None` uses alpr.config.get_settings(). Loading takes ~1 s (two ONNX
+    `settings=None` uses kernel.settings.get_settings(). Loading takes ~1 s (two ONNX
     sessions): load once per worker, not per frame.
     """
     if settings is None:
-        from alpr.config import get_settings
+        from kernel.settings import get_settings
 
         settings = get_settings()
     backend = backend or settings.recognizer_backend
@@ -58,7 +58,7 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
         det_model = default_model_path(DET_MODEL_NAME, settings.model_dir)
     except FileNotFoundError:
         # A model folder set up before the folded detector shipped holds the export:
-        # same output, ~15% slower detection (recognizers/graph_folding.py makes the other).
+        # same output, ~15% slower detection (tools/graph_folding.py makes the other).
         det_model = default_model_path(DET_SOURCE_MODEL_NAME, settings.model_dir)
     return PPOCRRecognizer(
         det_model=det_model,

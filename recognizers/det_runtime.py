@@ -36,7 +36,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from alpr.config import DetPrecision, DetRuntime
+from kernel.settings import DetPrecision, DetRuntime
 
 __all__ = [
     "BF16_MARGIN",

@@ -18,7 +18,7 @@ from recognizers.serial_formats import fit_serial_format
 from recognizers.serials import leading_graphic, standard_issue
 
 if TYPE_CHECKING:
-    from alpr.config import Settings
+    from kernel.settings import Settings
 
 __all__ = ["read_frame"]
 

@@ -1,7 +1,7 @@
 """A read's confidence up to look-alike characters, which is what an alert depends on.
 
 Hotlist matching treats each OCR look-alike class (0/O/D/Q, 1/I/L, 8/B, 5/S, 2/Z, 6/G,
-4/A: hotlists.plates.EQUIVALENCE_CLASSES) as one character, on every list. So whether a
+4/A: kernel.plate_text.EQUIVALENCE_CLASSES) as one character, on every list. So whether a
 read finds the right hotlist entries depends on each character's class, not on which
 member of it the model preferred: California's 6HP995 read with the 6 at 0.59 and a G
 at ~0.4 is a sure read of "6-or-G HP995", and matches the same entries as 6HP995 would.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from hotlists.plates import canonical
+from kernel.plate_text import canonical
 from recognizers.base import PlateCandidate
 
 __all__ = ["lookalike_confidence"]

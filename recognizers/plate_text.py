@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from kernel.plate_text import normalise_plate
 from recognizers.base import Alternatives, Box, PlateCandidate
 
 __all__ = [
@@ -77,18 +78,19 @@ SLOGANS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _squash(text: str) -> str:
-    return "".join(c for c in text.upper() if c.isascii() and c.isalnum())
-
-
 # Whole names and slogans, and their long single words ("CANYON", "AVIATION"), squashed.
 _PLATE_WORDS: frozenset[str] = frozenset(
-    {_squash(s) for s in US_STATES + SLOGANS}
-    | {_squash(w) for s in US_STATES + SLOGANS for w in s.split() if len(_squash(w)) >= 5}
+    {normalise_plate(s) for s in US_STATES + SLOGANS}
+    | {
+        normalise_plate(w)
+        for s in US_STATES + SLOGANS
+        for w in s.split()
+        if len(normalise_plate(w)) >= 5
+    }
 )
 # State names worth finding inside a longer read ("COLORFULCOLORADO", "VISITOHIO").
-_STATE_KEYS: tuple[str, ...] = tuple(_squash(s) for s in US_STATES)
-_NAMES_AND_SLOGANS: tuple[str, ...] = tuple(_squash(s) for s in US_STATES + SLOGANS)
+_STATE_KEYS: tuple[str, ...] = tuple(normalise_plate(s) for s in US_STATES)
+_NAMES_AND_SLOGANS: tuple[str, ...] = tuple(normalise_plate(s) for s in US_STATES + SLOGANS)
 # OCR confuses letters with digits in words too ("C0LORAD0"): compare with digits folded.
 _DIGIT_TO_LETTER = str.maketrans("0158264", "OISBZGA")
 # Blurred small print reads an O as D or Q as readily as 0.
@@ -109,8 +111,9 @@ _COMPACT_DATE_RE = re.compile(r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])
 
 
 def normalise(raw: str) -> str:
-    """Plate text from OCR text: upper case, ASCII letters and digits only."""
-    return _squash(raw)
+    """Plate text from OCR text: upper case, ASCII letters and digits only (the kernel's
+    one normal form; this name stays for the readers and training that call it)."""
+    return normalise_plate(raw)
 
 
 def normalise_read(raw: str, char_probs: Sequence[float]) -> tuple[str, tuple[float, ...]]:

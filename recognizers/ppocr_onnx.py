@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 # The detector as shipped: PP-OCRv4 det with its scalar affine and hard-swish ops folded
-# (recognizers/graph_folding.py; same output, ~13% less detection time). The export it is folded
+# (tools/graph_folding.py; same output, ~13% less detection time). The export it is folded
 # from ships beside it.
 DET_MODEL_NAME = "ch_PP-OCRv4_det_folded.onnx"
 DET_SOURCE_MODEL_NAME = "ch_PP-OCRv4_det_infer.onnx"

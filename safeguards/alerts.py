@@ -20,7 +20,7 @@ from enum import StrEnum
 import redis
 from pydantic import BaseModel, ConfigDict
 
-from alpr.contracts import Alert
+from kernel.contracts import Alert
 from safeguards import KEY_PREFIX
 from safeguards.policy import DAY_S, MAX_RETENTION_DAYS
 from safeguards.retention import check_retention, now_ms

@@ -32,7 +32,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperCommand, TyperGroup
 
-from alpr.cli_errors import FailsClearly, one_line
+from kernel.cli_errors import FailsClearly, one_line
 from safeguards.access import AgencyKind, RegistryError, Role
 from safeguards.audit import Anchor, AuditError, Metric
 from safeguards.gate import Refusal
@@ -57,7 +57,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 class _FailsClearly(FailsClearly):
     """The one place the safeguards' commands turn an outage into one line on stderr and
-    exit 2 (alpr.cli_errors), instead of a traceback. Mixed into the click classes of
+    exit 2 (kernel.cli_errors), instead of a traceback. Mixed into the click classes of
     every group and top-level command below."""
 
     # What an operator cannot fix by retyping the command: a Redis or the audit trail
@@ -476,7 +476,7 @@ KafkaOpt = Annotated[str, typer.Option("--kafka", envvar="ALPR_KAFKA_BOOTSTRAP",
 @retention_app.command("topics")
 def retention_topics(kafka: KafkaOpt = "127.0.0.1:9092", policy: PolicyOpt = None) -> None:
     """Create alpr.reads and alpr.alerts with the policy's retention (or lower it)."""
-    from alpr.config import Topics
+    from kernel.settings import Topics
     from safeguards.policy import load_policy
     from safeguards.retention import ensure_retention_topics
 
@@ -490,7 +490,7 @@ def retention_topics(kafka: KafkaOpt = "127.0.0.1:9092", policy: PolicyOpt = Non
 def retention_ingest(kafka: KafkaOpt = "127.0.0.1:9092", redis_url: RedisOpt = None,
                      audit_url: AuditOpt = None, policy: PolicyOpt = None) -> None:
     """Consume alpr.reads and alpr.alerts into the retained stores (Ctrl-C stops)."""
-    from alpr.config import Topics
+    from kernel.settings import Topics
     from safeguards.ingest import run_ingest
     from safeguards.retention import ensure_retention_topics
 
@@ -510,7 +510,7 @@ def retention_ingest(kafka: KafkaOpt = "127.0.0.1:9092", redis_url: RedisOpt = N
 def retention_hotlist_updates(kafka: KafkaOpt = "127.0.0.1:9092", redis_url: RedisOpt = None,
                               audit_url: AuditOpt = None, policy: PolicyOpt = None) -> None:
     """Raise historical hits for entries added by hotlist updates (Ctrl-C stops)."""
-    from alpr.config import Topics
+    from kernel.settings import Topics
     from safeguards.ingest import run_hotlist_updates
 
     sg = _services(redis_url, audit_url, policy)

@@ -37,11 +37,11 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from alpr.contracts import Alert, HotlistEntry, HotlistSource, PlateRead
-from flows.hotlist_join import make_alert
 from hotlists.categories import VEHICLE_MARK
 from hotlists.matching import Hit, match_plates
-from hotlists.store import HotlistStore, normalise_plate
+from hotlists.store import HotlistStore
+from kernel.contracts import Alert, HotlistEntry, HotlistSource, PlateRead, make_alert
+from kernel.plate_text import normalise_plate
 from safeguards import KEY_PREFIX
 from safeguards.alerts import AlertStore
 from safeguards.policy import Policy

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from pydantic import ValidationError
 
-from alpr.config import Topics
-from alpr.contracts import SCHEMA_VERSION, Alert, PlateRead
 from connectors.kafka import KafkaRecord, consumer_config, make_producer
 from hotlists.store import HotlistStore
+from kernel.contracts import SCHEMA_VERSION, Alert, PlateRead
+from kernel.settings import Topics
 from safeguards.alerts import AlertStore
 from safeguards.historical import (
     AddedEntries,

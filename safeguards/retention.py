@@ -32,9 +32,9 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from alpr.contracts import PlateRead
 from connectors.kafka import ensure_topics
-from hotlists.store import normalise_plate
+from kernel.contracts import PlateRead
+from kernel.plate_text import normalise_plate
 from safeguards import KEY_PREFIX
 from safeguards.patterns import PlatePattern
 from safeguards.policy import DAY_S, MAX_RETENTION_DAYS, Policy

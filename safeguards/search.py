@@ -18,7 +18,7 @@ from typing import Annotated, Any, NoReturn
 import redis
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from alpr.contracts import PlateRead
+from kernel.contracts import PlateRead
 from safeguards import KEY_PREFIX
 from safeguards.access import Principal, Role
 from safeguards.audit import Metric

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import redis
 
-from alpr.redis_client import redis_from_url
 from hotlists.store import HotlistStore
+from kernel.redis_client import redis_from_url
 from safeguards.access import AccessRegistry
 from safeguards.alerts import AlertStore
 from safeguards.audit import AuditLog

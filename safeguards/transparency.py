@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from alpr.contracts import HotlistSource
 from hotlists.store import HotlistStore
+from kernel.contracts import HotlistSource
 from safeguards.access import AccessRegistry, AgencyKind
 from safeguards.alerts import AlertStore
 from safeguards.audit import AuditLog, Metric

@@ -32,16 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from connectors.local_services import (  # noqa: E402
+from safeguard_builders import Stack, build_stack  # noqa: E402
+
+from safeguards.api import create_app  # noqa: E402
+from sim.local_services import (  # noqa: E402
     KAFKA_BOOTSTRAP_ENV,
     LocalRedis,
     LocalServiceError,
     kafka_bootstrap,
     tansu_binary,
 )
-from connectors.plate_render import Conditions, random_plate, render_frame  # noqa: E402
-from safeguards.api import create_app  # noqa: E402
-from safeguards.testing import Stack, build_stack  # noqa: E402
+from sim.plate_render import Conditions, random_plate, render_frame  # noqa: E402
 
 
 @pytest.fixture(scope="session")

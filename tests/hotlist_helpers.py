@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from alpr.contracts import HotlistEntry, HotlistSource
+from kernel.contracts import HotlistEntry, HotlistSource
 
 
 def entry(plate: str, entry_id: str, source: HotlistSource = HotlistSource.NCIC,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.local_services import LocalRedis
 from safeguards.policy import default_policy_path
+from sim.local_services import LocalRedis
 
 
 def site_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalRedis) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from alpr.config import Settings, Topics
+from kernel.settings import Settings, Topics
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -121,14 +121,14 @@ def test_flow_healthcheck_reads_the_readiness_gauge() -> None:
     asks process 0's port."""
     from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-    from connectors.local_services import free_port
+    from sim.local_services import free_port
 
     command = SERVICES["flow"]["healthcheck"]["test"]
     assert command[:3] == ["CMD", "python", "-c"]
     base = SERVICES["flow"]["environment"]["ALPR_METRICS_PORT"]
     assert f"http://127.0.0.1:{base}/metrics" in command[3]
     registry = CollectorRegistry()
-    ready = Gauge("alpr_flow_ready", "as alpr.metrics.READY", registry=registry)
+    ready = Gauge("alpr_flow_ready", "as flows.metrics.READY", registry=registry)
     port = free_port()
     start_http_server(port, addr="127.0.0.1", registry=registry)
     code = command[3].replace(f"127.0.0.1:{base}", f"127.0.0.1:{port}")

@@ -1,11 +1,12 @@
 """The detector runs on OpenVINO (default) or onnxruntime and finds the same text.
 
-Fed: synthetic camera frames (connectors.plate_render, clean and severe, two plates
+Fed: synthetic camera frames (sim.plate_render, clean and severe, two plates
 each) through the shipped detector on both runtimes. Must hold: the probability maps
 agree but for text edges (OpenVINO may run bf16 on this CPU), the text masks differ in
 at most 5% of their pixels, the reads of the whole recogniser are the same and their
-boxes overlap (IoU >= 0.8: a few pixels of a text edge may flip, a different line may not); an unknown runtime is refused by name, both by the
-loader and by the settings (ALPR_DET_RUNTIME).
+boxes overlap (IoU >= 0.8: a few pixels of a text edge may flip, a different line may
+not); an unknown runtime is refused by name, both by the loader and by the settings
+(ALPR_DET_RUNTIME).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from alpr.config import Settings
+from kernel.settings import Settings
 from recognizers import det_runtime, load_recognizer
 from recognizers.det_runtime import DET_RUNTIMES, faster_precision, load_det_runtime
 from recognizers.ppocr_onnx import _DET_THRESH, DET_MODEL_NAME, default_model_path
-
 
 # The same text line found by both runtimes: bf16 moves its edges by a few pixels.
 MIN_BOX_IOU = 0.8

@@ -23,15 +23,15 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from alpr.launcher import ROOT, FlowTopics, flow_env, wait_until_ready
 from connectors.kafka import make_producer, read_all
-from connectors.local_services import free_port_run
-from connectors.synthetic_camera import (
+from sim.local_services import free_port_run
+from sim.synthetic_camera import (
     camera_partitions,
     generate_passes,
     iter_frames,
     publish_frames,
 )
-from flows.runner import ROOT, FlowTopics, flow_env, wait_until_ready
 
 pytestmark = pytest.mark.slow
 

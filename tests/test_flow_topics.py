@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient
 
-from flows.runner import FlowTopics
+from alpr.launcher import FlowTopics
 from safeguards.policy import load_policy
 from safeguards.retention import topic_retention_ms
 

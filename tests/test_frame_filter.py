@@ -11,10 +11,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from alpr import metrics
-from alpr.config import Settings
-from alpr.contracts import FrameMeta
-from connectors.synthetic_camera import generate_passes
+from flows import metrics
 from flows.frame_filter import (
     MAX_MOTION_SHARE,
     MOTION_CELL_THRESHOLD,
@@ -26,6 +23,9 @@ from flows.frame_filter import (
 )
 from flows.frames import DecodedFrame
 from flows.pipeline import _resources, recognise
+from kernel.contracts import FrameMeta
+from kernel.settings import Settings
+from sim.synthetic_camera import generate_passes
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The shipped, graph-folded detector computes what the exported PP-OCRv4 detector does.
 
-Fed: synthetic camera frames (connectors.plate_render, clear and severe), through both
+Fed: synthetic camera frames (sim.plate_render, clear and severe), through both
 models on onnxruntime. Must hold: the probability maps agree within 1e-4 everywhere and
 the text masks at the detector's threshold are identical, so every box, read and alert
 is the same; the folded model really has fewer element-wise ops; and re-running the
@@ -16,8 +16,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from connectors.plate_render import Conditions, random_plate, render_frame
-from recognizers.graph_folding import fold_detector_graph
 from recognizers.ppocr_onnx import (
     _DET_THRESH,
     DET_MODEL_NAME,
@@ -25,6 +23,8 @@ from recognizers.ppocr_onnx import (
     PPOCRRecognizer,
     default_model_path,
 )
+from sim.plate_render import Conditions, random_plate, render_frame
+from tools.graph_folding import fold_detector_graph
 
 onnx = pytest.importorskip("onnx", reason="the onnx package (dev extra) reads model graphs")
 
@@ -103,7 +103,7 @@ def test_a_model_folder_with_only_the_export_still_loads(tmp_path: Path) -> None
     """Fed: ALPR_MODEL_DIR set up before the folded detector shipped (the export and the
     recogniser only). Must: load, using the export, and read a rendered plate as the
     default (folded) models do."""
-    from alpr.config import Settings
+    from kernel.settings import Settings
     from recognizers import load_recognizer
     from recognizers.ppocr_onnx import REC_MODEL_NAME
 

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 import hotlists.store
 from alpr.cli import app
 from connectors.kafka import delete_topics, read_all
-from connectors.local_services import LocalRedis
 from hotlists.importers.ncic import format_record
 from hotlists.store import HotlistStore
+from sim.local_services import LocalRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 

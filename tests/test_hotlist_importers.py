@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.categories import NCIC_LIST_CODES, VEHICLE_MARK
 from hotlists.importers import FORMATS, get_format, ncmec
 from hotlists.importers.agency_csv import detect_delimiter, parse_agency_csv
@@ -24,6 +23,7 @@ from hotlists.importers.base import ImportStats
 from hotlists.importers.ccic import parse_ccic
 from hotlists.importers.ncic import parse_ncic
 from hotlists.importers.ncmec import parse_ncmec
+from kernel.contracts import HotlistEntry, HotlistSource
 
 
 def ms(*args: int) -> int:

@@ -8,12 +8,12 @@ import pytest
 import redis
 from hotlist_helpers import entry
 
-from alpr.contracts import HotlistEntry, HotlistSource, PlateRead
 from flows.hotlist_join import join_reads
 from hotlists.matching import Hit, match_plates
 from hotlists.plates import EQUIVALENCE_CLASSES, canonical, half_keys
 from hotlists.policy import DEFAULT_POLICIES, SourcePolicy
 from hotlists.store import HotlistStore
+from kernel.contracts import HotlistEntry, HotlistSource, PlateRead
 
 NCIC = HotlistSource.NCIC
 NCMEC = HotlistSource.NCMEC

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alpr.contracts import HotlistSource
 from hotlists.plates import (
     EQUIVALENCE_CLASSES,
     canonical,
@@ -24,6 +23,7 @@ from hotlists.policy import (
     SourcePolicy,
     load_policies,
 )
+from kernel.contracts import HotlistSource
 
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 plates = st.text(alphabet=ALNUM, min_size=2, max_size=10)

@@ -26,14 +26,14 @@ from typer.testing import CliRunner
 
 import hotlists.store
 from alpr.cli import app
-from alpr.contracts import HotlistSource
 from connectors.kafka import delete_topics, read_all
-from connectors.local_services import LocalKafka, LocalRedis, free_port
 from hotlists.events import HotlistUpdate, KafkaUpdatePublisher, MemoryUpdatePublisher
 from hotlists.importers.ncic import format_record
 from hotlists.service import INLINE_ADDED_LIMIT, Importer
 from hotlists.store import HotlistStore
+from kernel.contracts import HotlistSource
 from safeguards.historical import parse_hotlist_update
+from sim.local_services import LocalKafka, LocalRedis, free_port
 
 NCIC = HotlistSource.NCIC
 ROOT = Path(__file__).resolve().parents[1]

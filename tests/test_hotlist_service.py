@@ -22,7 +22,6 @@ import pytest
 import redis
 from hotlist_helpers import version_keys
 
-from alpr.contracts import HotlistSource, PlateRead
 from connectors.kafka import delete_topics, read_all
 from flows.hotlist_join import join_reads
 from hotlists.events import HotlistUpdate, KafkaUpdatePublisher, MemoryUpdatePublisher
@@ -38,6 +37,7 @@ from hotlists.service import (
 )
 from hotlists.store import EmptyHotlistError, HotlistStore
 from hotlists.watch import FolderWatcher
+from kernel.contracts import HotlistSource, PlateRead
 
 NCIC = HotlistSource.NCIC
 NCMEC = HotlistSource.NCMEC

@@ -13,8 +13,6 @@ import pytest
 import redis
 from hotlist_helpers import entry, version_keys
 
-from alpr.contracts import HotlistEntry, HotlistSource
-from connectors.local_services import LocalRedis
 from hotlists import (
     EmptyHotlistError,
     HotlistStore,
@@ -24,6 +22,8 @@ from hotlists import (
     normalise_plate,
 )
 from hotlists.categories import with_vehicle
+from kernel.contracts import HotlistEntry, HotlistSource
+from sim.local_services import LocalRedis
 
 NCIC = HotlistSource.NCIC
 NCMEC = HotlistSource.NCMEC

@@ -16,7 +16,7 @@ from connectors.kafka import (
     make_producer,
     read_all,
 )
-from connectors.local_services import (
+from sim.local_services import (
     LocalKafka,
     LocalRedis,
     LocalServiceError,

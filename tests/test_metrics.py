@@ -11,9 +11,8 @@ from pathlib import Path
 import bytewax.connectors.kafka  # noqa: F401  (its metrics share the registry in a flow process)
 import pytest
 
-from alpr import metrics
-from connectors.local_services import free_port
-
+from flows import metrics
+from sim.local_services import free_port
 
 # `make test` writes this where apt could not give it Debian's prometheus package.
 PROMETHEUS_MISSING = Path(__file__).resolve().parents[1] / ".venv" / "prometheus-missing"
@@ -69,9 +68,9 @@ def test_a_frame_is_counted_with_the_time_it_queued_since_capture() -> None:
     from bytewax.connectors.kafka import KafkaSourceMessage
     from prometheus_client import REGISTRY
 
-    from alpr.config import Settings
-    from connectors.synthetic_camera import frame_headers, generate_passes
     from flows.pipeline import process_message
+    from kernel.settings import Settings
+    from sim.synthetic_camera import frame_headers, generate_passes
 
     def age() -> tuple[float, float]:
         count = REGISTRY.get_sample_value("alpr_frame_age_seconds_count") or 0.0

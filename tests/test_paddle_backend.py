@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from alpr.config import Settings
+from kernel.settings import Settings
 from recognizers import load_recognizer
 from recognizers.base import Recognizer
 from recognizers.paddle import BackendUnavailableError, PaddleOCRRecognizer, regions_from_result

@@ -1,7 +1,7 @@
 """Vehicle passes: per-frame reads of one camera -> one read per vehicle."""
 
-from alpr.contracts import FrameMeta
 from flows.passes import Observation, PassPolicy, PassTracker
+from kernel.contracts import FrameMeta
 
 
 def meta(i: int, t: int, cam: str = "cam-1") -> FrameMeta:

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 import redis
 
-from alpr.contracts import Alert, DeadLetter, HotlistEntry, HotlistSource, PlateRead
+from alpr.launcher import FlowTopics, flow_env, run_flow
 from connectors.kafka import make_producer, read_all
-from connectors.synthetic_camera import generate_passes, iter_frames, publish_frames
-from flows.runner import FlowTopics, flow_env, run_flow
 from hotlists.plates import canonical
 from hotlists.store import HotlistStore
+from kernel.contracts import Alert, DeadLetter, HotlistEntry, HotlistSource, PlateRead
+from sim.synthetic_camera import generate_passes, iter_frames, publish_frames
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from alpr.config import Settings
-from connectors.plate_render import Conditions, random_plate, render_frame
+from kernel.settings import Settings
 from recognizers import load_recognizer
 from recognizers.base import PlateCandidate, Recognizer, crop_box
 from recognizers.plate_text import (
@@ -32,6 +31,7 @@ from recognizers.plate_text import (
     reject_reason,
 )
 from recognizers.ppocr_onnx import LineRead, PPOCRRecognizer
+from sim.plate_render import Conditions, random_plate, render_frame
 
 # --------------------------------------------------------------------------- frames
 

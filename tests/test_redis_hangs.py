@@ -1,6 +1,6 @@
 """A Redis that hangs (stopped, black-holed) rather than dies fails as clearly, and as
 soon, as a dead one: every client times out after ALPR_REDIS_SOCKET_TIMEOUT_S
-(alpr.redis_client) and each caller takes the path it has for an outage.
+(kernel.redis_client) and each caller takes the path it has for an outage.
 
 Each test starts its own redis-server, freezes it with SIGSTOP (`LocalRedis.paused`: it
 accepts connections and never answers) and thaws it when the block ends, whatever
@@ -32,23 +32,7 @@ from deadlines import finish_within
 from fastapi.testclient import TestClient
 from hotlist_helpers import entry, version_keys
 from redis.commands.core import Script
-from typer.testing import CliRunner
-
-import hotlists.store
-from alpr import metrics
-from alpr.cli import app
-from alpr.config import Settings
-from alpr.contracts import HotlistSource
-from connectors.kafka import delete_topics, read_all
-from connectors.local_services import LocalRedis
-from flows.pipeline import join_batch
-from hotlists.importers.ncic import format_record
-from hotlists.store import HotlistStore
-from safeguards.api import create_app
-from safeguards.audit import OUTCOME_UNKNOWN, REQUESTED, AuditLog, AuditRecord
-from safeguards.services import Safeguards
-from safeguards.settings import SafeguardSettings
-from safeguards.testing import (
+from safeguard_builders import (
     MOU_ID,
     Stack,
     build_stack,
@@ -56,6 +40,22 @@ from safeguards.testing import (
     make_entry,
     make_read,
 )
+from typer.testing import CliRunner
+
+import hotlists.store
+from alpr.cli import app
+from connectors.kafka import delete_topics, read_all
+from flows import metrics
+from flows.pipeline import join_batch
+from hotlists.importers.ncic import format_record
+from hotlists.store import HotlistStore
+from kernel.contracts import HotlistSource
+from kernel.settings import Settings
+from safeguards.api import create_app
+from safeguards.audit import OUTCOME_UNKNOWN, REQUESTED, AuditLog, AuditRecord
+from safeguards.services import Safeguards
+from safeguards.settings import SafeguardSettings
+from sim.local_services import LocalRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 0.5

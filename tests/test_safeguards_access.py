@@ -11,8 +11,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from policy_helpers import edit, site_policy
+from safeguard_builders import MOU_ID, OWNER_ID, Stack, build_stack
 
-from connectors.local_services import LocalRedis
 from safeguards.access import (
     AccessDeniedError,
     AccessRegistry,
@@ -26,7 +26,7 @@ from safeguards.audit import AuditLog, AuditRecord
 from safeguards.policy import PolicyError, load_policy
 from safeguards.policy_audit import AuditedPolicy
 from safeguards.services import Safeguards
-from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack
+from sim.local_services import LocalRedis
 
 # The portal's "External organizations with access", verbatim (stray spaces included).
 PORTAL_LIST = (

@@ -18,8 +18,7 @@ import redis
 from redis.commands.core import Script
 from typer.testing import CliRunner
 
-from alpr.redis_client import redis_from_url
-from connectors.local_services import LocalRedis
+from kernel.redis_client import redis_from_url
 from safeguards.audit import (
     GENESIS_HASH,
     REQUESTED,
@@ -32,6 +31,7 @@ from safeguards.audit import (
     Metric,
 )
 from safeguards.services import Safeguards
+from sim.local_services import LocalRedis
 
 
 @pytest.fixture

@@ -18,16 +18,16 @@ import typer
 from click.testing import Result
 from deadlines import finish_within
 from redis.commands.core import Script
+from safeguard_builders import MOU_ID, build_stack
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from alpr.cli import app
-from connectors.local_services import LocalRedis, free_port
 from safeguards.access import AccessDeniedError
 from safeguards.audit import AuditLog
 from safeguards.cli import register
 from safeguards.services import Safeguards
-from safeguards.testing import MOU_ID, build_stack
+from sim.local_services import LocalRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,21 +13,21 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from safeguard_builders import make_alert, make_entry, make_read
 
-from alpr.config import Topics
-from alpr.contracts import Alert, HotlistEntry, HotlistSource, PlateRead
 from connectors.kafka import KafkaRecord, delete_topics, ensure_topics, read_all
-from connectors.local_services import LocalRedis
-from flows.hotlist_join import alert_id, join_reads
+from flows.hotlist_join import join_reads
 from hotlists.events import KafkaUpdatePublisher, MemoryUpdatePublisher
 from hotlists.service import INLINE_ADDED_LIMIT, Importer
 from hotlists.store import HotlistStore
+from kernel.contracts import Alert, HotlistEntry, HotlistSource, PlateRead, alert_id
+from kernel.settings import Topics
 from safeguards.alerts import AlertStore
 from safeguards.historical import AddedEntries, historical_alerts, parse_hotlist_update
 from safeguards.ingest import handle_hotlist_updates, run_hotlist_updates
 from safeguards.policy import DAY_S, Policy, load_policy
 from safeguards.retention import ReadStore, now_ms
-from safeguards.testing import make_alert, make_entry, make_read
+from sim.local_services import LocalRedis
 
 CSV_HEADER = "PlateNumber,PlateState,Category"
 

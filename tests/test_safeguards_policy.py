@@ -15,12 +15,12 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from policy_helpers import edit, site_policy
+from safeguard_builders import Stack, build_stack, make_read
 
-from connectors.local_services import LocalRedis
 from safeguards.api import create_app
 from safeguards.audit import AuditRecord
 from safeguards.retention import now_ms
-from safeguards.testing import Stack, build_stack, make_read
+from sim.local_services import LocalRedis
 
 SEARCH = {"plate": "ABC123", "case_number": "2025-004711", "offence": "robbery",
           "reason": "Armed robbery on Colfax, suspect vehicle seen leaving"}

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from safeguard_builders import build_stack, make_alert, make_entry, make_read
 from typer.testing import CliRunner
 
 from alpr.cli import app
-from alpr.config import Topics
 from connectors.kafka import KafkaRecord, delete_topics, ensure_topics, make_producer
-from connectors.local_services import LocalRedis
+from kernel.settings import Topics
 from safeguards.alerts import AlertStore
 from safeguards.api import create_app
 from safeguards.ingest import ingest_records, run_ingest
@@ -30,7 +30,7 @@ from safeguards.retention import (
     topic_retention_config,
 )
 from safeguards.search import SearchRequest
-from safeguards.testing import build_stack, make_alert, make_entry, make_read
+from sim.local_services import LocalRedis
 
 THIRTY_DAYS_MS = 30 * DAY_S * 1000
 

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from safeguard_builders import MOU_ID, OWNER_ID, Stack, build_stack, make_read
 from typer.testing import CliRunner
 
-from alpr.contracts import PlateRead
-from connectors.local_services import LocalRedis
+from kernel.contracts import PlateRead
 from safeguards.api import create_app
 from safeguards.audit import AuditRecord
 from safeguards.patterns import PlatePattern
 from safeguards.policy import DAY_S, load_policy
 from safeguards.retention import MAX_PLATES_PER_BUCKET, ReadStore, now_ms
-from safeguards.testing import MOU_ID, OWNER_ID, Stack, build_stack, make_read
+from sim.local_services import LocalRedis
 
 VALID = {
     "plate": "ABC123",

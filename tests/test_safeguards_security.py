@@ -8,11 +8,7 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
-
-from safeguards.admin import Admin
-from safeguards.api import create_app
-from safeguards.audit import AuditRecord
-from safeguards.testing import (
+from safeguard_builders import (
     MOU_ID,
     Stack,
     build_stack,
@@ -21,6 +17,10 @@ from safeguards.testing import (
     make_entry,
     make_read,
 )
+
+from safeguards.admin import Admin
+from safeguards.api import create_app
+from safeguards.audit import AuditRecord
 
 VALID = {
     "plate": "ABC123",

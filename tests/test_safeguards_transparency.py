@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from safeguard_builders import MOU_ID, Stack, build_stack, make_alert, make_entry, make_read
 
-from alpr.contracts import HotlistSource
-from connectors.local_services import LocalRedis
 from hotlists.store import HotlistStore
+from kernel.contracts import HotlistSource
 from safeguards.access import AgencyKind
 from safeguards.admin import Admin
 from safeguards.api import create_app
 from safeguards.audit import AuditLog, Metric
 from safeguards.policy import DAY_S, load_policy
 from safeguards.retention import now_ms
-from safeguards.testing import MOU_ID, Stack, build_stack, make_alert, make_entry, make_read
+from sim.local_services import LocalRedis
 
 SEARCH = {"plate": "ABC123", "case_number": "2025-004711", "offence": "robbery",
           "reason": "Armed robbery at a 7-Eleven, suspect vehicle seen leaving"}

@@ -15,14 +15,14 @@ import pytest
 from deadlines import finish_within
 from fastapi.testclient import TestClient
 from redis.commands.core import Script
+from safeguard_builders import OWNER_ID, Stack, build_stack, make_alert, make_entry, make_read
 
-from alpr.contracts import Alert
-from connectors.local_services import LocalRedis, free_port
+from kernel.contracts import Alert
 from safeguards.api import create_app
 from safeguards.audit import AuditLog
 from safeguards.services import Safeguards
 from safeguards.settings import SafeguardSettings
-from safeguards.testing import OWNER_ID, Stack, build_stack, make_alert, make_entry, make_read
+from sim.local_services import LocalRedis, free_port
 
 T = TypeVar("T")
 

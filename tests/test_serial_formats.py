@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from alpr.config import Settings
+from kernel.settings import Settings
 from recognizers.base import PlateCandidate
 from recognizers.frame_reader import read_frame
 from recognizers.plate_text import TextRead, fuse_looks

@@ -5,7 +5,7 @@ seven-character serial is no character."""
 import numpy as np
 import pytest
 
-from alpr.config import Settings
+from kernel.settings import Settings
 from recognizers.base import PlateCandidate
 from recognizers.frame_reader import read_frame
 from recognizers.serials import leading_graphic, standard_issue

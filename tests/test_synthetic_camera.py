@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.plate_render import (
+from sim.plate_render import (
     PLATE_FORMATS,
     PLATE_STYLES,
     TTF_FONTS,
@@ -24,7 +24,7 @@ from connectors.plate_render import (
     render_frame,
     render_plate,
 )
-from connectors.synthetic_camera import (
+from sim.synthetic_camera import (
     SyntheticFrame,
     camera_partitions,
     generate_passes,

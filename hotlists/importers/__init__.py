@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Literal
 
-from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.importers import agency_csv, ccic, ncic, ncmec
 from hotlists.importers.base import ImportStats, Rejection
+from kernel.contracts import HotlistEntry, HotlistSource
 
 __all__ = ["FORMATS", "Format", "ImportStats", "Rejection", "get_format"]
 

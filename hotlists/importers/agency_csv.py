@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, tzinfo
 from itertools import chain, islice
 
-from alpr.contracts import HotlistEntry, HotlistSource, stable_id
 from hotlists.categories import agency_category, immigration_refusal
 from hotlists.importers.base import (
     ImportStats,
@@ -35,6 +34,7 @@ from hotlists.importers.base import (
     parse_plate,
     parse_state,
 )
+from kernel.contracts import HotlistEntry, HotlistSource, stable_id
 
 __all__ = ["COLUMNS", "DELIMITERS", "ENCODING", "detect_delimiter", "parse_agency_csv"]
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from alpr.contracts import HotlistEntry
 from hotlists.categories import entry_refusal
 from hotlists.plates import normalise_plate
+from kernel.contracts import HotlistEntry
 
 __all__ = [
     "MAX_PLATE_LEN",

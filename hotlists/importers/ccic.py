@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from alpr.contracts import HotlistEntry, HotlistSource, stable_id
 from hotlists.categories import (
     agency_category,
     ccic_category,
@@ -41,6 +40,7 @@ from hotlists.importers.base import (
     parse_plate,
     parse_state,
 )
+from kernel.contracts import HotlistEntry, HotlistSource, stable_id
 
 __all__ = ["ENCODING", "format_record", "parse_ccic"]
 

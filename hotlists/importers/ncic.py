@@ -26,7 +26,6 @@ import functools
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.categories import NCIC_IMMIGRATION_CODE, NCIC_LIST_CODES, with_vehicle
 from hotlists.importers.base import (
     HeaderRule,
@@ -38,6 +37,7 @@ from hotlists.importers.base import (
     parse_plate,
     parse_state,
 )
+from kernel.contracts import HotlistEntry, HotlistSource
 
 __all__ = ["ENCODING", "format_record", "parse_ncic"]
 

@@ -26,7 +26,6 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from alpr.contracts import HotlistEntry, HotlistSource
 from hotlists.categories import entry_refusal, with_vehicle
 from hotlists.importers.base import (
     ImportStats,
@@ -36,6 +35,7 @@ from hotlists.importers.base import (
     parse_plate,
     parse_state,
 )
+from kernel.contracts import HotlistEntry, HotlistSource
 
 __all__ = ["ENCODING", "parse_ncmec"]
 

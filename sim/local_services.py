@@ -31,6 +31,8 @@ from confluent_kafka.admin import AdminClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from kernel.ports import free_port  # re-exported: the tests take their ports here
+
 __all__ = [
     "KAFKA_BOOTSTRAP_ENV",
     "LocalKafka",
@@ -52,13 +54,6 @@ _LIVE: set[_Service] = set()
 
 class LocalServiceError(RuntimeError):
     """A local server could not be started (missing binary, died, not ready in time)."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def free_port_run(count: int) -> int:

@@ -3,7 +3,7 @@
 `generate_passes` renders vehicles driving past one or more cameras (see plate_render for
 the pictures); `publish_frames` sends frames to the frames topic exactly as a camera
 gateway would: key = camera id, value = JPEG, headers = camera_id / captured_at /
-frame_id / schema_version (alpr.contracts).
+frame_id / schema_version (kernel.contracts).
 
 Everything is a function of the seed: the same arguments give byte-identical JPEGs, so
 tests and benchmarks are reproducible.
@@ -20,14 +20,14 @@ from typing import Literal
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from alpr.contracts import (
+from kernel.contracts import (
     HEADER_CAMERA_ID,
     HEADER_CAPTURED_AT,
     HEADER_FRAME_ID,
     HEADER_SCHEMA,
     SCHEMA_VERSION,
 )
-from connectors.plate_render import (
+from sim.plate_render import (
     DEFAULT_EPOCH_MS,
     Conditions,
     encode_jpeg,
@@ -220,7 +220,7 @@ def iter_frames(passes: Iterable[SyntheticPass]) -> Iterator[SyntheticFrame]:
 
 
 def frame_headers(frame: SyntheticFrame, captured_at: int | None = None) -> list[tuple[str, bytes]]:
-    """Kafka headers of a frame as alpr.contracts defines them."""
+    """Kafka headers of a frame as kernel.contracts defines them."""
     at = frame.captured_at if captured_at is None else captured_at
     return [
         (HEADER_CAMERA_ID, frame.camera_id.encode()),
@@ -254,7 +254,7 @@ def publish_frames(
 ) -> int:
     """Produce frames to `topic`; returns how many were sent.
 
-    Key = camera id, value = JPEG, headers per alpr.contracts; the Kafka timestamp is the
+    Key = camera id, value = JPEG, headers per kernel.contracts; the Kafka timestamp is the
     capture time. `rate_fps` paces sending to at most that many frames a second (None:
     as fast as the producer takes them).
 

@@ -31,6 +31,8 @@ from numpy.typing import NDArray
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
+from kernel.plate_text import normalise_plate
+
 __all__ = [
     "DEFAULT_EPOCH_MS",
     "PLATE_FORMATS",
@@ -75,7 +77,7 @@ PLATE_WIDTH_PX = 240
 _CANVAS_W, _CANVAS_H = 480, 240  # plates are drawn at 2x and downsampled (anti-aliasing)
 _SKY_BAND_H = 58  # px of the canvas: the "mountains" style's green band, above the serial
 
-# Plate characters: condensed bold open fonts shipped in connectors/fonts/ (SIL OFL, from
+# Plate characters: condensed bold open fonts shipped in sim/fonts/ (SIL OFL, from
 # the @fontsource npm packages), close to the faces US states and EU countries use. The
 # Hershey fonts (cv2.FONT_HERSHEY_*) are still accepted when asked for by number, but are
 # not drawn by default: bolded single-stroke glyphs have shapes no plate has (a G that
@@ -142,9 +144,9 @@ DEFAULT_EPOCH_MS = 1_795_333_263_000
 # --------------------------------------------------------------------------- text
 
 
-def plate_truth(text: str) -> str:
-    """The ground truth of printed plate text: letters and digits only, upper case."""
-    return "".join(c for c in text.upper() if c.isascii() and c.isalnum())
+# The ground truth of printed plate text is the kernel's normal form: what a perfect read
+# would give, so truth and reads compare directly.
+plate_truth = normalise_plate
 
 
 def _pattern_of(truth: str) -> str:

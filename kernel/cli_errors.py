@@ -4,7 +4,7 @@ traceback.
 `FailsClearly` is mixed into the click classes typer builds commands and groups with
 (`class _Command(FailsClearly, TyperCommand)`); `unavailable` lists what an operator
 cannot fix by retyping the command. A Redis that is down and one that hangs (its client
-times out: alpr.redis_client) both raise redis.RedisError, so both end here.
+times out: kernel.redis_client) both raise redis.RedisError, so both end here.
 
 `log_to_stderr` is the CLI's logging set-up (`alpr -v` adds tracebacks): warnings the
 code logs on its way to such a failure (a cleanup that could not run) are single lines

@@ -1,7 +1,7 @@
 """Fold the PP-OCR detector's exported graph into fewer, larger operations: same maths,
 less CPU time.
 
-    python -m recognizers.graph_folding SRC.onnx DST.onnx
+    python -m tools.graph_folding SRC.onnx DST.onnx
 
 The Paddle-to-ONNX export of PP-OCRv4 det (a PPLCNetV3 backbone) spells out what
 PaddleOCR computes as separate element-wise passes over every feature map: each

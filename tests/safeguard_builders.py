@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from alpr.contracts import Alert, HotlistEntry, HotlistSource, MatchInfo, PlateRead, stable_id
-from flows.hotlist_join import make_alert as _make_alert
+from kernel.contracts import Alert, HotlistEntry, HotlistSource, MatchInfo, PlateRead, stable_id
+from kernel.contracts import make_alert as _make_alert
 from safeguards import KEY_PREFIX
 from safeguards.access import Role
 from safeguards.admin import Admin

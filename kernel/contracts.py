@@ -141,3 +141,21 @@ def stable_id(*parts: object) -> str:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def alert_id(read: PlateRead, entry: HotlistEntry) -> str:
+    """Same read, same entry: same id, so a replayed alert can be dropped downstream (the
+    real-time join and historical hits give the same id to the same hit)."""
+    return stable_id("alert", read.read_id, entry.source.value, entry.entry_id)
+
+
+def make_alert(read: PlateRead, entry: HotlistEntry, match: MatchInfo, produced: int) -> Alert:
+    """The alert of `read` matching `entry`, produced at epoch ms `produced`."""
+    return Alert(
+        alert_id=alert_id(read, entry),
+        read=read,
+        entry=entry,
+        match=match,
+        produced_at=produced,
+        latency_ms=max(0, produced - read.last_seen),
+    )

@@ -17,9 +17,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from alpr.config import Settings, Topics
 from connectors.kafka import ensure_topics
-from connectors.local_services import free_port
+from kernel.ports import free_port
+from kernel.settings import Settings, Topics
 from safeguards.policy import load_policy
 from safeguards.retention import ensure_retention_topics
 

@@ -14,7 +14,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from alpr.config import Settings
+from kernel.settings import Settings
 
 __all__ = ["redis_from_url"]
 
