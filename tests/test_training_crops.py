@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import connectors
+import sim
 from recognizers.training.synth_crops import SyntheticCrops
 
-FONTS = sorted((Path(connectors.__file__).parent / "fonts").glob("*.woff"))
+FONTS = sorted((Path(sim.__file__).parent / "fonts").glob("*.woff"))
 
 
 def test_crops_and_labels() -> None:
