@@ -7,7 +7,7 @@
 1. Generates an NCIC-format extract of --entries realistic US plates (state formats
    weighted by registrations, list codes in realistic shares, a few immigration and
    malformed rows) in a temporary folder (never committed) and imports it through the
-   real importer (hotlists.service.Importer): parse, checks, Redis write, atomic swap.
+   real importer (hotlists.import_run.Importer): parse, checks, Redis write, atomic swap.
    Then a refresh with 1% of the plates changed (the twice-daily case: version swap and
    "added" diff).
 2. Redis memory per entry (INFO used_memory before/after).
@@ -45,10 +45,10 @@ import redis
 from benchmarks.accuracy import ground_truth as accuracy_truth
 from flows.hotlist_join import join_reads
 from hotlists.events import MemoryUpdatePublisher
+from hotlists.import_run import Importer
 from hotlists.importers.ncic import format_record
 from hotlists.matching import match_plates
 from hotlists.plates import EQUIVALENCE_CLASSES
-from hotlists.service import Importer
 from hotlists.store import HotlistStore
 from kernel.contracts import HotlistEntry, HotlistSource, PlateRead
 from sim.local_services import LocalRedis

@@ -3,7 +3,7 @@ records this system refuses to hold at all.
 
 Priority 1 is the most urgent (a child in danger), 5 the least. The tables are policy:
 agencies may disagree with a priority, which only changes alert ordering and the
-misread tolerance of priority-1 entries (hotlists.policy), never whether a plate alerts.
+misread tolerance of priority-1 entries (hotlists.match_policy), never whether a plate alerts.
 
 Immigration-related records are refused and counted, never stored: the NCIC
 Immigration Violator file is entered by ICE alone and under the Denver terms must never

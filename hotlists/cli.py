@@ -188,7 +188,7 @@ def import_command(
     """
     from tqdm import tqdm
 
-    from hotlists.service import (
+    from hotlists.import_run import (
         ImportFailedError,
         ImportInterruptedError,
         ImportOutcomeUnknownError,
@@ -444,7 +444,7 @@ def _importer(
     event_timeout: float,
 ) -> Any:
     from hotlists.events import KafkaUpdatePublisher
-    from hotlists.service import Importer
+    from hotlists.import_run import Importer
     from hotlists.store import HotlistStore
     from kernel.redis_client import redis_from_url
 

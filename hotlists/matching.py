@@ -2,7 +2,7 @@
 
 The store narrows a million entries to a handful of candidates per read through its
 indexes (canonical plate, wildcard keys); this module decides which candidates are
-matches, under each source's policy (hotlists.policy):
+matches, under each source's policy (hotlists.match_policy):
 
 * position by position: OCR look-alikes (0/O, 8/B, ...) are tolerated, up to
   max_equivalent positions, when the source has equivalence on; every other differing

@@ -5,7 +5,7 @@ Redis failed while its new entries were read back) leaves a live list whose new 
 historical hits never searched for. Importing the same file again does not repair that:
 it is compared with the version now live, so its event adds nothing. Republishing
 rebuilds, from the store, the event the import of the serving version would have sent
-(hotlists.service.update_event: the same added entries, the same truncation of big
+(hotlists.import_run.update_event: the same added entries, the same truncation of big
 lists) under a new event id. Historical hits keep one marker per alert id, so entries
 announced twice still alert once.
 
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotlists.events import HotlistUpdate
+from hotlists.import_run import ImportReport, update_event
 from hotlists.importers import Format, get_format
 from hotlists.importers.base import ImportStats
 from hotlists.plates import normalise_plate
-from hotlists.service import ImportReport, update_event
 from hotlists.store import HotlistStore, SourceStatus
 
 __all__ = ["NothingLiveError", "Republished", "rebuild_update"]

@@ -25,7 +25,7 @@ deleted as a unit, index included):
 mapped to one representative), so an exact or OCR-equivalent read is one field lookup.
 A record is the entry's JSON without its source (implied by the key); several records
 of one canonical plate are '\n'-separated. `fuzzy` indexes only entries whose policy
-allows extra differing characters (hotlists.policy): each of their index keys
+allows extra differing characters (hotlists.match_policy): each of their index keys
 (hotlists.plates.index_keys: wildcard patterns, end-trimmed forms and, at depth 1, the two
 halves that gate the one-wildcard probes from layout 3 on) points at their canonical
 plate. One hash per version
@@ -69,8 +69,8 @@ import redis
 from pydantic import ValidationError
 
 from hotlists.categories import entry_refusal
+from hotlists.match_policy import MAX_EXTRA_LIMIT, SourcePolicy, load_policies
 from hotlists.plates import canonical, index_keys, normalise_plate
-from hotlists.policy import MAX_EXTRA_LIMIT, SourcePolicy, load_policies
 from kernel.contracts import HotlistEntry, HotlistSource
 
 __all__ = [
@@ -222,280 +222,27 @@ class SourceStatus:
         }
 
 
-# --- Lua: record helpers shared by the write scripts ----------------------------------
+# --- Lua: the scripts live in hotlists/lua/ (shipped as package data) ------------------
 
-# put: add or replace the record of (plate, entry_id) under canonical plate c; 1 if new.
-# drop: remove it; returns removed (0/1) and whether c has no record left.
-# link/unlink: add/remove c to/from the ','-list of every key of an index key list;
-# link_many: merge a ','-list of canonical plates into one key's list (linear time).
-_HELPERS = """
-local function same_entry(record, plate, id)
-    local ok, e = pcall(cjson.decode, record)
-    return ok and type(e) == 'table' and e.plate == plate and e.entry_id == id
-end
-local function put(key, c, plate, id, rec)
-    if redis.call('HSETNX', key, c, rec) == 1 then return 1 end
-    local parts, new = {}, 1
-    for r in string.gmatch(redis.call('HGET', key, c), '[^\\n]+') do
-        if new == 1 and same_entry(r, plate, id) then
-            parts[#parts + 1] = rec
-            new = 0
-        else
-            parts[#parts + 1] = r
-        end
-    end
-    if new == 1 then parts[#parts + 1] = rec end
-    redis.call('HSET', key, c, table.concat(parts, '\\n'))
-    return new
-end
-local function drop(key, c, plate, id)
-    local cur = redis.call('HGET', key, c)
-    if not cur then return 0, false end
-    local parts, removed = {}, 0
-    for r in string.gmatch(cur, '[^\\n]+') do
-        if removed == 0 and same_entry(r, plate, id) then removed = 1 else parts[#parts + 1] = r end
-    end
-    if #parts == 0 then
-        redis.call('HDEL', key, c)
-        return removed, true
-    end
-    if removed == 1 then redis.call('HSET', key, c, table.concat(parts, '\\n')) end
-    return removed, false
-end
-local function link_many(key, field, canons)
-    local v = redis.call('HGET', key, field)
-    if not v then
-        redis.call('HSET', key, field, canons)
-        return
-    end
-    local have, out = {}, {v}
-    for x in string.gmatch(v, '[^,]+') do have[x] = true end
-    for x in string.gmatch(canons, '[^,]+') do
-        if not have[x] then
-            have[x] = true
-            out[#out + 1] = x
-        end
-    end
-    if #out > 1 then redis.call('HSET', key, field, table.concat(out, ',')) end
-end
-local function link(key, index, c)
-    for k in string.gmatch(index, '[^,]+') do link_many(key, k, c) end
-end
-local function unlink(key, index, c)
-    for k in string.gmatch(index, '[^,]+') do
-        local v = redis.call('HGET', key, k)
-        if v then
-            local keep = {}
-            for x in string.gmatch(v, '[^,]+') do
-                if x ~= c then keep[#keep + 1] = x end
-            end
-            if #keep == 0 then redis.call('HDEL', key, k)
-            else redis.call('HSET', key, k, table.concat(keep, ',')) end
-        end
-    end
-end
-local function raise_depth(meta, d)
-    if d > tonumber(redis.call('HGET', meta, 'depth') or '0') then
-        redis.call('HSET', meta, 'depth', d)
-    end
-end
-"""
 
-# Allocate a version, take the lock, point `pending` at it.
-# Returns {version, active or 0, stale...}: stale = versions left by a crashed import
-# (neither active nor ours) for the caller to delete.
-_BEGIN = """
-if not redis.call('SET', KEYS[5], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
-local active = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = redis.call('INCR', KEYS[3])
-if n <= active then n = active + 1; redis.call('SET', KEYS[3], n) end
-local out = {n, active}
-for _, v in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-    if tonumber(v) ~= active then out[#out + 1] = tonumber(v) end
-end
-redis.call('SET', KEYS[2], n)
-redis.call('SADD', KEYS[4], n)
-redis.call('HSET', ARGV[3] .. 'v' .. n .. ':meta', 'count', 0, 'state', 'writing',
-           'started_at', ARGV[4], 'layout', ARGV[5], 'depth', 0)
-return out
-"""
+def _lua(name: str, *, helpers: bool = False) -> str:
+    """The text of hotlists/lua/`name`; `helpers` puts the record helpers the write
+    scripts share (helpers.lua: put, drop, link, unlink, raise_depth) in front."""
+    text = resources.files("hotlists").joinpath("lua", name).read_text()
+    return _lua("helpers.lua") + text if helpers else text
 
-# Make the pending version active (only if we still own the lock and the pending slot).
-# In the same step, saves the import's report (ARGV[6], a JSON object) with the version
-# (meta `report`, if ARGV[7] is '1') and as the last attempt: status never shows a
-# version serving without its report, nor an older failed attempt as the latest. The
-# script appends what only it knows: `previous_version` (the version it replaced) and
-# `added` (plates new since then: the `added` set's size; null without a previous one).
-# A caller with no report passes a placeholder (`report_missing`) and ARGV[7] '0'.
-# KEYS: active, pending, lock, sources, versions, last_attempt.
-# ARGV: token, version, source, source prefix, now_ms, report JSON, '1' to keep it as the
-#       version's report.
-# Returns {replaced version or 0, added or -1}.
-_FLIP = """
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then
-    return redis.error_reply('ALPR_LOCK_LOST import lock expired or taken over')
-end
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then
-    return redis.error_reply('ALPR_LOCK_LOST pending version replaced')
-end
-local old = redis.call('GET', KEYS[1])
-local meta = ARGV[4] .. 'v' .. ARGV[2] .. ':meta'
-local added = -1
-if old then added = redis.call('SCARD', ARGV[4] .. 'v' .. ARGV[2] .. ':added') end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[2])
-redis.call('SADD', KEYS[4], ARGV[3])
-redis.call('HSET', meta, 'state', 'active', 'imported_at', ARGV[5])
-if old then redis.call('HSET', ARGV[4] .. 'v' .. old .. ':meta', 'state', 'retired') end
-local report = string.sub(ARGV[6], 1, -2)
-if report ~= '{' then report = report .. ',' end
-if old then
-    report = report .. '"previous_version":' .. old .. ',"added":' .. added .. '}'
-else
-    report = report .. '"previous_version":null,"added":null}'
-end
-if ARGV[7] == '1' then redis.call('HSET', meta, 'report', report) end
-redis.call('SET', KEYS[6], report)
-return {tonumber(old or '0'), added}
-"""
 
-# Stop upserts from writing into a version being abandoned. Returns 0 and touches
-# nothing if the version is active: its flip ran, only the reply was lost (a timeout).
-# KEYS: pending, active.  ARGV: version.
-_ABORT = """
-if redis.call('GET', KEYS[2]) == ARGV[1] then return 0 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-"""
-
-# Write a chunk of entries into the pending version. The entries come as ONE JSON
-# argument (flat [canonical, plate, entry_id, record, ...]): decoding it in C is far
-# cheaper than redis-py packing one command per entry. Refuses (-1) unless this import
-# still owns the lock and the pending slot; refreshes the lock; counts new records in
-# meta; records plates the previous version did not have.
-# KEYS: lock, pending, meta, entries, added.
-# ARGV: token, ttl_ms, version, payload, previous version's entries key or ''.
-_WRITE = _HELPERS + """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[3] then
-    return -1
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local items = cjson.decode(ARGV[4])
-local old = ARGV[5]
-local added = 0
-for i = 1, #items, 4 do
-    local c, plate = items[i], items[i + 1]
-    added = added + put(KEYS[4], c, plate, items[i + 2], items[i + 3])
-    if old ~= '' then
-        local prev = redis.call('HGET', old, c)
-        if not prev or not string.find(prev, '"plate":"' .. plate .. '"', 1, true) then
-            redis.call('SADD', KEYS[5], plate)
-        end
-    end
-end
-redis.call('HINCRBY', KEYS[3], 'count', added)
-return added
-"""
-
-# Merge a chunk of the misread index into the pending version: the importer groups it
-# by key first, so each key is written once per chunk however many plates share it.
-# KEYS: lock, pending, meta, fuzzy.  ARGV: token, version, payload [key, canons, ...],
-# depth.
-_WRITE_INDEX = _HELPERS + """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
-    return -1
-end
-local items = cjson.decode(ARGV[3])
-for i = 1, #items, 2 do link_many(KEYS[4], items[i], items[i + 1]) end
-raise_depth(KEYS[3], tonumber(ARGV[4]))
-return #items / 2
-"""
-
-# Delete the known keys of a version (UNLINK frees big hashes in the background).
-_UNLINK_VERSION = """
-return redis.call('UNLINK', ARGV[1] .. 'meta', ARGV[1] .. 'entries', ARGV[1] .. 'fuzzy',
-                  ARGV[1] .. 'added')
-"""
-
-# One step of sweeping a version of an older layout: SCAN (bounded by COUNT) and UNLINK
-# what matched, in one round trip. ARGV: cursor, pattern, count -> {next cursor, deleted}.
-_DELETE_STEP = """
-local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local found = r[2]
-for i = 1, #found, 4000 do
-    redis.call('UNLINK', unpack(found, i, math.min(i + 3999, #found)))
-end
-return {r[1], #found}
-"""
-
-# Compare-and-delete: free the lock only if it is still this import's (after a stall it
-# may be another's). KEYS: lock.  ARGV: token.
-_RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-# The heartbeat: extend the lock only if it is still this import's. KEYS: lock.
-# ARGV: token, ttl_ms.  Returns 0 if the lock is gone or another's.
-_REFRESH_LOCK = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-"""
-
-# Upsert one entry into the active version (created if none) and the pending one.
-# KEYS: sources, active, pending, next, versions
-# ARGV: source prefix, source, canonical, plate, entry_id, record, index keys, depth,
-#       now_ms, layout.  Returns 1 if new.
-_UPSERT = _HELPERS + """
-local active = redis.call('GET', KEYS[2])
-if not active then
-    local n = redis.call('INCR', KEYS[4])
-    active = tostring(n)
-    redis.call('SET', KEYS[2], active)
-    redis.call('SADD', KEYS[5], active)
-    redis.call('HSET', ARGV[1] .. 'v' .. active .. ':meta', 'count', 0, 'state', 'active',
-               'started_at', ARGV[9], 'imported_at', ARGV[9], 'layout', ARGV[10], 'depth', 0)
-end
-redis.call('SADD', KEYS[1], ARGV[2])
-local versions = {active}
-local pending = redis.call('GET', KEYS[3])
-if pending and pending ~= active then versions[2] = pending end
-local added = 0
-for i, v in ipairs(versions) do
-    local base = ARGV[1] .. 'v' .. v .. ':'
-    local n = put(base .. 'entries', ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-    if ARGV[7] ~= '' then
-        link(base .. 'fuzzy', ARGV[7], ARGV[3])
-        raise_depth(base .. 'meta', tonumber(ARGV[8]))
-    end
-    redis.call('HINCRBY', base .. 'meta', 'count', n)
-    if i == 1 then added = n end
-end
-redis.call('HSET', ARGV[1] .. 'v' .. active .. ':meta', 'updated_at', ARGV[9])
-return added
-"""
-
-# Remove one entry from the active and pending versions. KEYS: active, pending.
-# ARGV: source prefix, canonical, plate, entry_id, index keys (every depth), now_ms.
-# Returns 1 if it was in the active one.
-_REMOVE = _HELPERS + """
-local removed = 0
-local active = redis.call('GET', KEYS[1])
-local pending = redis.call('GET', KEYS[2])
-for _, v in ipairs({active or false, pending or false}) do
-    if v then
-        local base = ARGV[1] .. 'v' .. v .. ':'
-        local n, empty = drop(base .. 'entries', ARGV[2], ARGV[3], ARGV[4])
-        if n > 0 then redis.call('HINCRBY', base .. 'meta', 'count', -n) end
-        if empty then unlink(base .. 'fuzzy', ARGV[5], ARGV[2]) end
-        if v == active then
-            removed = n
-            redis.call('HSET', base .. 'meta', 'updated_at', ARGV[6])
-        end
-    end
-end
-return removed
-"""
+_BEGIN = _lua("import_begin.lua")
+_FLIP = _lua("import_flip.lua")
+_ABORT = _lua("import_abort.lua")
+_WRITE = _lua("import_write.lua", helpers=True)
+_WRITE_INDEX = _lua("import_write_index.lua", helpers=True)
+_UNLINK_VERSION = _lua("version_unlink.lua")
+_DELETE_STEP = _lua("version_delete_step.lua")
+_RELEASE_LOCK = _lua("lock_release.lua")
+_REFRESH_LOCK = _lua("lock_refresh.lua")
+_UPSERT = _lua("live_upsert.lua", helpers=True)
+_REMOVE = _lua("live_remove.lua", helpers=True)
 
 
 class _Keys:
@@ -530,7 +277,7 @@ class _Keys:
 class HotlistStore:
     """Hotlists of all sources in one Redis (see the module docstring for the layout).
 
-    `policies` (default: hotlists.policy.load_policies()) decide which entries get a
+    `policies` (default: hotlists.match_policy.load_policies()) decide which entries get a
     misread index at write time; matching itself is hotlists.matching.
 
     Thread-safe as far as the redis client is (redis.Redis with its pool is).
@@ -554,8 +301,7 @@ class HotlistStore:
         # Keyspace slots examined per sweep step of an old-layout version.
         self.delete_scan_count = delete_scan_count
         r = redis_client
-        lua = resources.files(__package__ or "hotlists").joinpath("lookup.lua").read_text()
-        self._lookup = r.register_script(lua)
+        self._lookup = r.register_script(_lua("lookup.lua"))
         self._begin = r.register_script(_BEGIN)
         self._flip = r.register_script(_FLIP)
         self._abort = r.register_script(_ABORT)

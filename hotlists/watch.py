@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 
-from hotlists.service import ImportFailedError, ImportOutcomeUnknownError, ImportReport
+from hotlists.import_run import ImportFailedError, ImportOutcomeUnknownError, ImportReport
 from hotlists.store import ImportInProgressError, ImportLockLostError
 
 __all__ = ["FolderWatcher", "WatchOutcome"]

@@ -13,9 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recognizers.base import Box, PlateCandidate, Recognizer
+from recognizers.issuer_glyphs import leading_graphic, standard_issue
 from recognizers.lookalike_confidence import lookalike_confidence
 from recognizers.serial_formats import fit_serial_format
-from recognizers.serials import leading_graphic, standard_issue
 
 if TYPE_CHECKING:
     from kernel.settings import Settings

@@ -38,10 +38,10 @@ from safeguards.audit import Metric
 from safeguards.gate import Refusal
 from safeguards.policy import DAY_MS, PolicyError
 from safeguards.search import SearchRequest, SearchResponse
-from safeguards.services import Safeguards
 from safeguards.settings import SafeguardSettings
 from safeguards.transparency import TransparencyReport, render_html
 from safeguards.verification import VerificationRequest
+from safeguards.wiring import Safeguards
 
 __all__ = ["create_app", "main"]
 

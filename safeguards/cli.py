@@ -38,8 +38,8 @@ from safeguards.audit import Anchor, AuditError, Metric
 from safeguards.gate import Refusal
 from safeguards.policy import PolicyError
 from safeguards.search import SearchRequest
-from safeguards.services import Safeguards
 from safeguards.settings import SafeguardSettings
+from safeguards.wiring import Safeguards
 
 __all__ = ["register"]
 

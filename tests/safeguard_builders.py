@@ -14,7 +14,7 @@ from safeguards.access import Role
 from safeguards.admin import Admin
 from safeguards.policy import Policy
 from safeguards.retention import now_ms
-from safeguards.services import Safeguards
+from safeguards.wiring import Safeguards
 
 __all__ = ["Stack", "build_stack", "data_snapshot", "make_alert", "make_entry", "make_read"]
 

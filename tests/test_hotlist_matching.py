@@ -9,9 +9,9 @@ import redis
 from hotlist_helpers import entry
 
 from flows.hotlist_join import join_reads
+from hotlists.match_policy import DEFAULT_POLICIES, SourcePolicy
 from hotlists.matching import Hit, match_plates
 from hotlists.plates import EQUIVALENCE_CLASSES, canonical, half_keys
-from hotlists.policy import DEFAULT_POLICIES, SourcePolicy
 from hotlists.store import HotlistStore
 from kernel.contracts import HotlistEntry, HotlistSource, PlateRead
 

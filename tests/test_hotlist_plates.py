@@ -6,6 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotlists.match_policy import (
+    DEFAULT_POLICIES,
+    POLICY_ENV,
+    PolicyConfigError,
+    SourcePolicy,
+    load_policies,
+)
 from hotlists.plates import (
     EQUIVALENCE_CLASSES,
     canonical,
@@ -15,13 +22,6 @@ from hotlists.plates import (
     index_keys,
     normalise_plate,
     wildcard_keys,
-)
-from hotlists.policy import (
-    DEFAULT_POLICIES,
-    POLICY_ENV,
-    PolicyConfigError,
-    SourcePolicy,
-    load_policies,
 )
 from kernel.contracts import HotlistSource
 

@@ -28,8 +28,8 @@ import hotlists.store
 from alpr.cli import app
 from connectors.kafka import delete_topics, read_all
 from hotlists.events import HotlistUpdate, KafkaUpdatePublisher, MemoryUpdatePublisher
+from hotlists.import_run import INLINE_ADDED_LIMIT, Importer
 from hotlists.importers.ncic import format_record
-from hotlists.service import INLINE_ADDED_LIMIT, Importer
 from hotlists.store import HotlistStore
 from kernel.contracts import HotlistSource
 from safeguards.historical import parse_hotlist_update

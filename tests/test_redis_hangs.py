@@ -53,8 +53,8 @@ from kernel.contracts import HotlistSource
 from kernel.settings import Settings
 from safeguards.api import create_app
 from safeguards.audit import OUTCOME_UNKNOWN, REQUESTED, AuditLog, AuditRecord
-from safeguards.services import Safeguards
 from safeguards.settings import SafeguardSettings
+from safeguards.wiring import Safeguards
 from sim.local_services import LocalRedis
 
 ROOT = Path(__file__).resolve().parents[1]

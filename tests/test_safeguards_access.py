@@ -25,7 +25,7 @@ from safeguards.api import create_app
 from safeguards.audit import AuditLog, AuditRecord
 from safeguards.policy import PolicyError, load_policy
 from safeguards.policy_audit import AuditedPolicy
-from safeguards.services import Safeguards
+from safeguards.wiring import Safeguards
 from sim.local_services import LocalRedis
 
 # The portal's "External organizations with access", verbatim (stray spaces included).

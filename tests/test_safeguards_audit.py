@@ -30,7 +30,7 @@ from safeguards.audit import (
     AuditRecord,
     Metric,
 )
-from safeguards.services import Safeguards
+from safeguards.wiring import Safeguards
 from sim.local_services import LocalRedis
 
 

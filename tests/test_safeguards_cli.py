@@ -26,7 +26,7 @@ from alpr.cli import app
 from safeguards.access import AccessDeniedError
 from safeguards.audit import AuditLog
 from safeguards.cli import register
-from safeguards.services import Safeguards
+from safeguards.wiring import Safeguards
 from sim.local_services import LocalRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

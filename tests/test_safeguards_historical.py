@@ -1,6 +1,6 @@
 """Rule 7: a hotlist entry added now is checked against the retained reads.
 
-The updates come from the real producer (hotlists.service.Importer and its events) into
+The updates come from the real producer (hotlists.import_run.Importer and its events) into
 a real hotlist store; matching is the real-time matcher's, so a past read raises the
 alert it would have raised had the entry been listed when the read was made.
 """
@@ -18,7 +18,7 @@ from safeguard_builders import make_alert, make_entry, make_read
 from connectors.kafka import KafkaRecord, delete_topics, ensure_topics, read_all
 from flows.hotlist_join import join_reads
 from hotlists.events import KafkaUpdatePublisher, MemoryUpdatePublisher
-from hotlists.service import INLINE_ADDED_LIMIT, Importer
+from hotlists.import_run import INLINE_ADDED_LIMIT, Importer
 from hotlists.store import HotlistStore
 from kernel.contracts import Alert, HotlistEntry, HotlistSource, PlateRead, alert_id
 from kernel.settings import Topics

@@ -20,8 +20,8 @@ from safeguard_builders import OWNER_ID, Stack, build_stack, make_alert, make_en
 from kernel.contracts import Alert
 from safeguards.api import create_app
 from safeguards.audit import AuditLog
-from safeguards.services import Safeguards
 from safeguards.settings import SafeguardSettings
+from safeguards.wiring import Safeguards
 from sim.local_services import LocalRedis, free_port
 
 T = TypeVar("T")

@@ -3,7 +3,7 @@
 An importer is a generator: lines in, HotlistEntry out. A malformed row never raises: it
 becomes a Rejection (1-based line number, machine-readable code, detail, raw text) in the
 ImportStats the caller passed; an immigration-related row becomes a refusal (counted,
-never stored). The import service (hotlists.service) decides from the counters whether
+never stored). The import service (hotlists.import_run) decides from the counters whether
 the file is good enough to replace the serving list.
 """
 

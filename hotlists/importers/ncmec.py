@@ -16,7 +16,7 @@ An alert holding text that is not UTF-8 (undecodable bytes, or a lone-surrogate 
 escape), in any field or field name, is rejected (bad_encoding).
 
 Every entry is priority 1, category amber_alert: urgent entries tolerate one extra
-differing character by default (hotlists.policy).
+differing character by default (hotlists.match_policy).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 from kernel.settings import Settings
 from recognizers.base import PlateCandidate
 from recognizers.frame_reader import read_frame
-from recognizers.serials import leading_graphic, standard_issue
+from recognizers.issuer_glyphs import leading_graphic, standard_issue
 
 
 @pytest.mark.parametrize(

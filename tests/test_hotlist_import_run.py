@@ -25,16 +25,16 @@ from hotlist_helpers import version_keys
 from connectors.kafka import delete_topics, read_all
 from flows.hotlist_join import join_reads
 from hotlists.events import HotlistUpdate, KafkaUpdatePublisher, MemoryUpdatePublisher
-from hotlists.importers import ccic
-from hotlists.importers.ncic import format_record
-from hotlists.matching import match_plates
-from hotlists.service import (
+from hotlists.import_run import (
     Importer,
     ImportFailedError,
     ImportInterruptedError,
     ListShrinkError,
     TooManyBadRowsError,
 )
+from hotlists.importers import ccic
+from hotlists.importers.ncic import format_record
+from hotlists.matching import match_plates
 from hotlists.store import EmptyHotlistError, HotlistStore
 from hotlists.watch import FolderWatcher
 from kernel.contracts import HotlistSource, PlateRead
