@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.resources
 import math
-import string
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -30,11 +29,35 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
-import onnxruntime as ort
-import pyclipper
 from numpy.typing import NDArray
 
 from recognizers.base import Alternatives, Box, PlateCandidate
+from recognizers.boxes import (
+    Polygon,
+    box_in_frame,
+    box_score,
+    centre_in,
+    crop_polygon,
+    cut_by_edge,
+    joined_pairs,
+    min_box,
+    polygon_bounds,
+    side_lengths,
+    text_bands,
+    unclip,
+    widen,
+)
+from recognizers.ctc import (
+    PLATE_CHARS,
+    REC_H,
+    ctc_alternatives,
+    ctc_emissions,
+    ctc_greedy,
+    decode_path,
+    load_charset,
+    rec_tensor,
+    rec_width,
+)
 from recognizers.det_runtime import DetPrecision, DetRuntime, load_det_runtime, ort_session
 from recognizers.plate_text import (
     TextRead,
@@ -47,13 +70,18 @@ from recognizers.plate_text import (
 )
 from recognizers.small_print import MIN_KEPT, TAIL_LENGTHS, char_heights, small_tail
 
+# ctc_greedy, rec_tensor and rec_width are recognizers.ctc's, re-exported for the callers
+# that take them from here (recognizers/training, benchmarks.stages).
 __all__ = [
     "DET_MODEL_NAME",
     "DET_SOURCE_MODEL_NAME",
     "REC_MODEL_NAME",
     "LineRead",
     "PPOCRRecognizer",
+    "ctc_greedy",
     "default_model_path",
+    "rec_tensor",
+    "rec_width",
 ]
 
 # The detector as shipped: PP-OCRv4 det with its scalar affine and hard-swish ops folded
@@ -62,9 +90,6 @@ __all__ = [
 DET_MODEL_NAME = "ch_PP-OCRv4_det_folded.onnx"
 DET_SOURCE_MODEL_NAME = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL_NAME = "PP-OCRv6_rec_small.onnx"
-
-# 4 x 2 corners (x, y): top-left, top-right, bottom-right, bottom-left.
-Polygon = NDArray[np.float32]
 
 # (x/255 - 0.5) / 0.5 on BGR, as RapidOCR feeds PP-OCR det (its v4 and v6 configs alike).
 # PaddleOCR's usual ImageNet mean/std read fewer plates with v6 det: US dev photos 63.9%
@@ -79,8 +104,6 @@ _UNCLIP_RATIO = 1.5  # DB's expansion: offset = area * ratio / perimeter
 _MIN_SIDE = 3  # px at detector scale; smaller regions are specks
 _MAX_CANDIDATES = 200
 
-_REC_H = 48
-_REC_MAX_W = 320  # the width the model was trained at; wider crops are squeezed
 _REC_BATCH = 8
 _REC_BATCH_SPREAD = 1.15  # widest / narrowest crop in one batch (so <= ~13% padding)
 
@@ -98,11 +121,6 @@ _WIDEN = 0.5
 # ever extended (202 tries; 6 of 158 shorter reads were), yet those second reads were
 # over a third of the recogniser's input columns (recogniser 50 -> 32 ms per frame).
 _WIDEN_SHORTER_THAN = 7
-# The detector splits a plate number at a wide space or a centre graphic ("59 CADI",
-# "1A MW240", "002 [logo] HHM"): neighbouring boxes on one line, of about the same
-# height and at most this x their height apart, are also read as one.
-_JOIN_GAP = 1.6
-_JOIN_HEIGHT_RATIO = 0.75  # shorter / taller box height
 # Zoomed second look (PPOCRRecognizer._zoom_in): for plate-like reads under this
 # confidence (the default alert threshold: reads that could not alert on their own),
 # the box grown by (x, y) x its size, enlarged to text this many px tall, and a closer
@@ -121,18 +139,6 @@ _ZOOM_SIMILAR = 0.5
 _ZOOM_SHORTER_THAN = 6
 _ZOOM_SHORT_MARGIN = (0.8, 0.8)
 _ZOOM_SHORT_TEXT_H = (56, 72)
-# Detecting only where a frame moved (PPOCRRecognizer.detect's regions): text within this
-# many px of a region's top or bottom edge (or a word gap of its left or right one) may
-# be cut, and is detected again in a full-width band reaching this x its height above
-# and below it.
-_EDGE_PX = 2
-_TEXT_BAND = 1.0
-# Each character's likeliest plate characters (A-Z, 0-9) are kept as its alternatives,
-# up to this many and down to this probability: fitting a read to a serial format
-# (recognizers/serial_formats.py) chooses among them.
-_ALTERNATIVES = 3
-_MIN_ALTERNATIVE_P = 0.01
-_PLATE_CHARS = frozenset(string.ascii_uppercase + string.digits)
 
 
 class LineRead(NamedTuple):
@@ -163,80 +169,6 @@ def default_model_path(name: str, model_dir: Path | None = None) -> Path:
     raise FileNotFoundError(f"OCR model not found: {' or '.join(map(str, candidates))}")
 
 
-def _load_charset(session: ort.InferenceSession) -> list[str]:
-    """Index -> character of the CTC output, as PaddleOCR's CTCLabelDecode builds it.
-
-    Index 0 is the CTC blank, then the model's "character" metadata list (one per line),
-    then a space PaddleOCR appends (use_space_char). Checked against the output width.
-    """
-    meta = session.get_modelmeta().custom_metadata_map
-    if "character" not in meta:
-        raise ValueError("recognition model has no 'character' metadata")
-    chars = ["<blank>", *meta["character"].split("\n"), " "]
-    width = session.get_outputs()[0].shape[-1]
-    if isinstance(width, int) and width != len(chars):
-        raise ValueError(f"charset has {len(chars)} entries but the model outputs {width}")
-    return chars
-
-
-def _order_corners(pts: NDArray[np.float32]) -> Polygon:
-    """4 corners as top-left, top-right, bottom-right, bottom-left."""
-    by_x = pts[np.argsort(pts[:, 0], kind="stable")]
-    left = by_x[:2][np.argsort(by_x[:2, 1], kind="stable")]
-    right = by_x[2:][np.argsort(by_x[2:, 1], kind="stable")]
-    return np.array([left[0], right[0], right[1], left[1]], np.float32)
-
-
-def _min_box(points: NDArray[np.float32]) -> tuple[Polygon, float]:
-    """Min-area rectangle of points: (ordered corners, its shorter side)."""
-    rect = cv2.minAreaRect(points.reshape(-1, 1, 2).astype(np.float32))
-    return _order_corners(cv2.boxPoints(rect)), float(min(rect[1]))
-
-
-def _box_score(prob: NDArray[np.float32], corners: Polygon) -> float:
-    """Mean text probability inside the polygon (PaddleOCR's "fast" score)."""
-    h, w = prob.shape
-    x0 = int(np.clip(np.floor(corners[:, 0].min()), 0, w - 1))
-    x1 = int(np.clip(np.ceil(corners[:, 0].max()), 0, w - 1))
-    y0 = int(np.clip(np.floor(corners[:, 1].min()), 0, h - 1))
-    y1 = int(np.clip(np.ceil(corners[:, 1].max()), 0, h - 1))
-    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
-    shifted = (corners - np.array([x0, y0], np.float32)).round().astype(np.int32)
-    cv2.fillPoly(mask, [shifted], 1)
-    return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
-
-
-def _unclip(corners: Polygon, ratio: float) -> NDArray[np.float32] | None:
-    """Grow the polygon by area * ratio / perimeter (DB's kernels are shrunk text)."""
-    area = abs(cv2.contourArea(corners))
-    perimeter = cv2.arcLength(corners.reshape(-1, 1, 2), True)
-    if perimeter <= 0:
-        return None
-    offset = pyclipper.PyclipperOffset()
-    offset.AddPath(corners.round().astype(np.int64).tolist(), pyclipper.JT_ROUND,
-                   pyclipper.ET_CLOSEDPOLYGON)  # fmt: skip
-    grown = offset.Execute(area * ratio / perimeter)
-    if len(grown) != 1:
-        return None
-    return np.asarray(grown[0], np.float32)
-
-
-def _polygon_bounds(poly: Polygon, shape: tuple[int, ...]) -> Box:
-    """Axis-aligned (x, y, w, h) of a polygon, clipped to an image of `shape`."""
-    x0 = int(max(0, math.floor(poly[:, 0].min())))
-    y0 = int(max(0, math.floor(poly[:, 1].min())))
-    x1 = int(min(shape[1], math.ceil(poly[:, 0].max())))
-    y1 = int(min(shape[0], math.ceil(poly[:, 1].max())))
-    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
-
-
-def _side_lengths(poly: Polygon) -> tuple[float, float]:
-    """(width, height) of an ordered quadrilateral: the longer of each opposite pair."""
-    w = max(np.linalg.norm(poly[0] - poly[1]), np.linalg.norm(poly[3] - poly[2]))
-    h = max(np.linalg.norm(poly[0] - poly[3]), np.linalg.norm(poly[1] - poly[2]))
-    return float(w), float(h)
-
-
 def _width_batches(widths: dict[int, int]) -> list[list[int]]:
     """Crop indices grouped into batches of similar width (see _REC_BATCH_SPREAD)."""
     batches: list[list[int]] = []
@@ -253,130 +185,6 @@ def _width_batches(widths: dict[int, int]) -> list[list[int]]:
     return batches
 
 
-def _widen(poly: Polygon, k: float, shape: tuple[int, ...]) -> Polygon:
-    """The polygon with its left and right edges moved out by k x its height, along
-    its own baseline direction (so a tilted text line stays tilted), clipped to the image."""
-    _, h = _side_lengths(poly)
-    along = poly[1] - poly[0]
-    along = along / max(1e-6, float(np.linalg.norm(along)))
-    shift = (k * h * along).astype(np.float32)
-    out = poly.copy()
-    out[[0, 3]] -= shift
-    out[[1, 2]] += shift
-    out[:, 0] = np.clip(out[:, 0], 0, shape[1])
-    out[:, 1] = np.clip(out[:, 1], 0, shape[0])
-    return out
-
-
-def joined_pairs(polys: Sequence[Polygon]) -> list[Polygon]:
-    """One box around each pair of boxes that look like two parts of one text line:
-    heights within _JOIN_HEIGHT_RATIO, vertical overlap of most of the shorter one, and a
-    horizontal gap of at most _JOIN_GAP x the taller height. Left part first."""
-    spans = []
-    for poly in polys:
-        x0, x1 = float(poly[:, 0].min()), float(poly[:, 0].max())
-        y0, y1 = float(poly[:, 1].min()), float(poly[:, 1].max())
-        spans.append((x0, x1, y0, y1, _side_lengths(poly)[1]))
-    joined: list[Polygon] = []
-    for i, (_, ax1, ay0, ay1, ah) in enumerate(spans):
-        for j, (bx0, _, by0, by1, bh) in enumerate(spans):
-            if i == j or bx0 < ax1 - 0.25 * ah:  # b must start right of a's end
-                continue
-            if min(ah, bh) < _JOIN_HEIGHT_RATIO * max(ah, bh):
-                continue
-            overlap = min(ay1, by1) - max(ay0, by0)
-            if overlap < 0.6 * min(ay1 - ay0, by1 - by0):
-                continue
-            if bx0 - ax1 > _JOIN_GAP * max(ah, bh):
-                continue
-            points = np.concatenate([polys[i], polys[j]]).astype(np.float32)
-            joined.append(_min_box(points)[0])
-    return joined
-
-
-def crop_polygon(image: NDArray[np.uint8], poly: Polygon) -> NDArray[np.uint8]:
-    """The text inside `poly`, rectified to an upright rectangle (perspective warp).
-
-    The warp follows the detected box exactly: a tight crop keeps the state name and
-    slogan (separate detections) out of the plate number's crop.
-    """
-    w, h = _side_lengths(poly)
-    w, h = max(1, round(w)), max(1, round(h))
-    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-    m = cv2.getPerspectiveTransform(poly.astype(np.float32), dst)
-    return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_CUBIC,
-                               borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-
-
-def rec_width(crop: NDArray[np.uint8]) -> int:
-    """Width of a crop at the recogniser's height, aspect kept, at most _REC_MAX_W."""
-    return min(_REC_MAX_W, math.ceil(_REC_H * crop.shape[1] / max(1, crop.shape[0])))
-
-
-def rec_tensor(crops: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
-    """BGR crops as the recognition model takes them: height 48, width by aspect, scaled
-    to -1..1, padded with 0 (mid grey) to the widest, a multiple of 8 (at least 32).
-    Training (recognizers/training) feeds the model through this too."""
-    width = max(32, -(-max(rec_width(c) for c in crops) // 8) * 8)
-    batch = np.zeros((len(crops), 3, _REC_H, width), np.float32)
-    for i, crop in enumerate(crops):
-        rw = rec_width(crop)
-        resized = cv2.resize(crop, (rw, _REC_H), interpolation=cv2.INTER_LINEAR)
-        batch[i, :, :, :rw] = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
-    return batch
-
-
-def ctc_emissions(probs: NDArray[np.float32]) -> list[tuple[int, int, int]]:
-    """Greedy CTC path: (charset index, first step, last step) of each character it
-    emits, merging repeated steps and dropping blanks (index 0)."""
-    out: list[tuple[int, int, int]] = []
-    prev = -1
-    for step, idx in enumerate(probs.argmax(axis=1).tolist()):
-        if idx != 0 and idx == prev:
-            out[-1] = (idx, out[-1][1], step)
-        elif idx != 0:
-            out.append((idx, step, step))
-        prev = idx
-    return out
-
-
-def ctc_greedy(probs: NDArray[np.float32], charset: Sequence[str]) -> tuple[str, tuple[float, ...]]:
-    """Greedy CTC: merge repeated steps, drop blanks; a character's probability is the
-    highest softmax over the steps that emitted it."""
-    return _decode(probs, ctc_emissions(probs), charset)
-
-
-def ctc_alternatives(
-    probs: NDArray[np.float32],
-    emitted: Sequence[tuple[int, int, int]],
-    columns: NDArray[np.intp],
-    chars: Sequence[str],
-) -> Alternatives:
-    """Per emitted character: the likeliest of `chars` (the charset entries at
-    `columns`) over the steps that emitted it, each at its highest softmax there."""
-    if not emitted:
-        return ()
-    sub = probs[:, columns]
-    out = []
-    for _, a, b in emitted:
-        seg = sub[a : b + 1].max(axis=0)
-        top = np.argsort(-seg)[:_ALTERNATIVES]
-        out.append(tuple((chars[i], float(seg[i])) for i in top if seg[i] >= _MIN_ALTERNATIVE_P))
-    return tuple(out)
-
-
-def _decode(
-    probs: NDArray[np.float32], emitted: Sequence[tuple[int, int, int]], charset: Sequence[str]
-) -> tuple[str, tuple[float, ...]]:
-    """ctc_greedy's text and probabilities from an already computed CTC path."""
-    best_p = probs.max(axis=1)
-    text = "".join(charset[idx] for idx, _, _ in emitted)
-    conf = tuple(
-        float(min(1.0, max(0.0, best_p[a : b + 1].max()))) for _, a, b in emitted
-    )
-    return text, conf
-
-
 def without_small_print(
     crop: NDArray[np.uint8], emitted: Sequence[tuple[int, int, int]], step_px: float,
     line: LineRead,
@@ -388,7 +196,7 @@ def without_small_print(
     plate = [i for i, ch in enumerate(text) if ch.isascii() and ch.isalnum()]
     if len(plate) < MIN_KEPT + min(TAIL_LENGTHS):
         return line
-    resized = cv2.resize(crop, (rec_width(crop), _REC_H), interpolation=cv2.INTER_LINEAR)
+    resized = cv2.resize(crop, (rec_width(crop), REC_H), interpolation=cv2.INTER_LINEAR)
     spans = [(emitted[i][1], emitted[i][2]) for i in plate]
     k = small_tail(char_heights(resized, spans, step_px))
     if not k:
@@ -426,8 +234,8 @@ class PPOCRRecognizer:
         self._det = load_det_runtime(det_path, det_runtime, threads, det_precision)
         self._rec = ort_session(Path(rec_model or default_model_path(REC_MODEL_NAME)), threads)
         self._rec_input = self._rec.get_inputs()[0].name
-        self._charset = _load_charset(self._rec)
-        plate_columns = [i for i, c in enumerate(self._charset) if c in _PLATE_CHARS]
+        self._charset = load_charset(self._rec)
+        plate_columns = [i for i, c in enumerate(self._charset) if c in PLATE_CHARS]
         self._plate_columns = np.array(plate_columns, np.intp)
         self._plate_chars = [self._charset[i] for i in plate_columns]
 
@@ -491,7 +299,7 @@ class PPOCRRecognizer:
         text is found in them, for a share of the time (flows/frame_filter.py finds
         where a frame moved). None means the whole image. Text a region's edge cuts
         (a clock whose seconds changed, "44:10 CAM-1" of a longer overlay line) is
-        detected again in a band the image's width across its line (_TEXT_BAND), so it
+        detected again in a band the image's width across its line (TEXT_BAND), so it
         is read whole, as it would be in the whole image.
         """
         image = _as_bgr(image)
@@ -506,11 +314,11 @@ class PPOCRRecognizer:
             for region in regions:
                 for poly in self._detect_at(image, region, max_side, scale):
                     polys.append(poly)
-                    if _cut_by_edge(poly, region, image.shape):
+                    if cut_by_edge(poly, region, image.shape):
                         cut.append(poly)
             if cut:
-                bands = _text_bands(cut, image.shape)
-                polys = [p for p in polys if not any(_centre_in(p, b) for b in bands)]
+                bands = text_bands(cut, image.shape)
+                polys = [p for p in polys if not any(centre_in(p, b) for b in bands)]
                 for band in bands:
                     polys += self._detect_at(image, band, max_side, scale)
         # Top to bottom, then left to right: a stable order for callers and tests.
@@ -543,13 +351,13 @@ class PPOCRRecognizer:
         contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         polys: list[Polygon] = []
         for contour in contours[:_MAX_CANDIDATES]:
-            corners, short = _min_box(contour.reshape(-1, 2).astype(np.float32))
-            if short < _MIN_SIDE or _box_score(prob, corners) < _BOX_THRESH:
+            corners, short = min_box(contour.reshape(-1, 2).astype(np.float32))
+            if short < _MIN_SIDE or box_score(prob, corners) < _BOX_THRESH:
                 continue
-            grown = _unclip(corners, _UNCLIP_RATIO)
+            grown = unclip(corners, _UNCLIP_RATIO)
             if grown is None:
                 continue
-            corners, short = _min_box(grown)
+            corners, short = min_box(grown)
             if short < _MIN_SIDE + 2:
                 continue
             corners = corners / scale
@@ -581,7 +389,7 @@ class PPOCRRecognizer:
             step_px = tensor.shape[3] / out.shape[1]
             for i, probs in zip(chunk, out, strict=True):
                 emitted = ctc_emissions(probs)  # once: for the text and for its heights
-                text, conf = _decode(probs, emitted, self._charset)
+                text, conf = decode_path(probs, emitted, self._charset)
                 alternatives = ctc_alternatives(
                     probs, emitted, self._plate_columns, self._plate_chars
                 )
@@ -607,7 +415,7 @@ class PPOCRRecognizer:
     ) -> list[TextRead]:
         polys = []
         for poly in self.detect(image, max_side, regions):
-            w, h = _side_lengths(poly)
+            w, h = side_lengths(poly)
             if h >= _MIN_TEXT_HEIGHT and _MIN_TEXT_ASPECT * h <= w <= _MAX_TEXT_ASPECT * h:
                 polys.append(poly)
         polys += joined_pairs(polys)
@@ -625,7 +433,7 @@ class PPOCRRecognizer:
             and len(normalise(r.raw_text)) < _WIDEN_SHORTER_THAN
         ]
         if again:
-            wide_polys = [_widen(polys[i], _WIDEN, image.shape) for i in again]
+            wide_polys = [widen(polys[i], _WIDEN, image.shape) for i in again]
             wide_reads = self.recognize([crop_polygon(image, p) for p in wide_polys])
             for i, poly, line in zip(again, wide_polys, wide_reads, strict=True):
                 wide = _text_read(line, poly, image.shape)
@@ -678,7 +486,7 @@ class PPOCRRecognizer:
                 best = again
         if best is None:
             return read
-        box = _box_in_frame(best.box, origin, k)
+        box = box_in_frame(best.box, origin, k)
         surer = _read_confidence(best) > _read_confidence(read)
         fused = fuse_looks(read, best, box if surer else read.box)
         if fused is not None:
@@ -698,7 +506,7 @@ class PPOCRRecognizer:
             reads, origin, k = look
             for again in reads:
                 if prefer_wider(read, again):
-                    box = _box_in_frame(again.box, origin, k)
+                    box = box_in_frame(again.box, origin, k)
                     return TextRead(again.raw_text, again.char_probs, box, again.alternatives)
         return read
 
@@ -711,7 +519,7 @@ class PPOCRRecognizer:
     ) -> tuple[list[TextRead], tuple[int, int], float] | None:
         """Reads of the region around `box` (grown by `margin` x its size on each side),
         enlarged so its text is about `text_h` px tall; with the region's origin and
-        the enlargement, to map their boxes back (_box_in_frame). None if the region is
+        the enlargement, to map their boxes back (box_in_frame). None if the region is
         too small to read."""
         x, y, w, h = box
         mx, my = margin
@@ -732,56 +540,8 @@ class PPOCRRecognizer:
         return choose_candidates(self.read_regions(image, regions))
 
 
-def _box_in_frame(box: Box, origin: tuple[int, int], k: float) -> Box:
-    """A box of a crop taken at `origin` and enlarged `k` times, in the frame's pixels."""
-    bx, by, bw, bh = box
-    x, y = origin
-    return (x + int(bx / k), y + int(by / k), max(1, int(bw / k)), max(1, int(bh / k)))
-
-
-def _cut_by_edge(poly: Polygon, region: Box, shape: tuple[int, ...]) -> bool:
-    """Whether `poly` may continue past an edge of `region` that is not an edge of the
-    image: it reaches the top or bottom edge, or comes within a word gap (its own height)
-    of the left or right one ("CAM-12" inside, its line's clock outside)."""
-    x, y, w, h = region
-    rows, cols = shape[:2]
-    xs, ys = poly[:, 0], poly[:, 1]
-    gap = float(ys.max() - ys.min())
-    return bool(
-        (x > 0 and xs.min() <= x + gap)
-        or (y > 0 and ys.min() <= y + _EDGE_PX)
-        or (x + w < cols and xs.max() >= x + w - gap)
-        or (y + h < rows and ys.max() >= y + h - _EDGE_PX)
-    )
-
-
-def _text_bands(polys: Sequence[Polygon], shape: tuple[int, ...]) -> list[Box]:
-    """Full-width bands around the lines of `polys` (each _TEXT_BAND x its height above
-    and below), overlapping bands merged."""
-    rows, cols = shape[:2]
-    spans = []
-    for poly in polys:
-        top, bottom = float(poly[:, 1].min()), float(poly[:, 1].max())
-        grow = _TEXT_BAND * (bottom - top)
-        spans.append((max(0, int(top - grow)), min(rows, int(bottom + grow) + 1)))
-    spans.sort()
-    merged: list[list[int]] = []
-    for top, bottom in spans:
-        if merged and top <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], bottom)
-        else:
-            merged.append([top, bottom])
-    return [(0, top, cols, bottom - top) for top, bottom in merged]
-
-
-def _centre_in(poly: Polygon, box: Box) -> bool:
-    cx, cy = (float(v) for v in poly.mean(axis=0))
-    x, y, w, h = box
-    return x <= cx < x + w and y <= cy < y + h
-
-
 def _text_read(line: LineRead, poly: Polygon, shape: tuple[int, ...]) -> TextRead:
-    return TextRead(line.text, line.char_probs, _polygon_bounds(poly, shape), line.alternatives)
+    return TextRead(line.text, line.char_probs, polygon_bounds(poly, shape), line.alternatives)
 
 
 def _read_confidence(read: TextRead) -> float:
