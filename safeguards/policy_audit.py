@@ -36,7 +36,7 @@ ACTION = "policy_changed"
 _MAX_ATTEMPTS = 20
 RETENTION_TERMS = ("retention_days", "allow_retention_above_30_days",
                    "retention_justification")
-# Retention is the one term a running process cannot apply in full (see services.py).
+# Retention is the one term a running process cannot apply in full (see wiring.py).
 RETENTION_NOTE = ("searches use the new retention from the next request, never more than "
                   "the running stores keep; reads and alerts already stored keep the expiry "
                   "they were written with, and a running `alpr retention ingest` writes with "

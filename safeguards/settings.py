@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from alpr.config import Settings
+from kernel.settings import Settings
 
 __all__ = ["SafeguardSettings"]
 
@@ -22,27 +22,32 @@ __all__ = ["SafeguardSettings"]
 class SafeguardSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALPR_SG_")
 
-    # Reads, alerts, agencies, users. Empty: the flow's ALPR_REDIS_URL.
-    redis_url: str = ""
-    # The audit trail. Empty: the same Redis as the data (acceptable only when that
-    # server runs with appendfsync always, which require_durable_audit checks).
-    audit_redis_url: str = ""
-    require_durable_audit: bool = True
-    # The hotlists (transparency, historical hits). Empty: the flow's ALPR_REDIS_URL,
-    # where the importers put them, whichever Redis the safeguards' own data is in.
-    hotlist_redis_url: str = ""
-    policy_file: Path | None = None
+    redis_url: str = Field("", description=(
+        "Redis of the reads, alerts, agencies and users; empty: `ALPR_REDIS_URL`"))
+    audit_redis_url: str = Field("", description=(
+        "Redis of the audit trail; empty: the data Redis (acceptable only when that server "
+        "runs with appendfsync always, which `ALPR_SG_REQUIRE_DURABLE_AUDIT` checks)"))
+    require_durable_audit: bool = Field(True, description=(
+        "refuse to start against an audit Redis without `--appendonly yes --appendfsync "
+        "always`"))
+    hotlist_redis_url: str = Field("", description=(
+        "Redis of the hotlists (transparency, historical hits); empty: `ALPR_REDIS_URL`, "
+        "where the importers put them, whichever Redis the safeguards' own data is in"))
+    policy_file: Path | None = Field(None, description=(
+        "the site's policy (contract terms); empty: `safeguards/default_policy.yaml`. "
+        "Re-read on every request"))
 
-    # HTTP API.
-    host: str = "127.0.0.1"
-    port: int = 8088
-    max_body_bytes: int = Field(16 * 1024, ge=1024)
+    host: str = Field("127.0.0.1", description="address the HTTP API listens on")
+    port: int = Field(8088, description="port of the HTTP API")
+    max_body_bytes: int = Field(16 * 1024, ge=1024, description=(
+        "larger request bodies are refused with 413 (audited)"))
 
-    # Index bucket width: index keys outlive a read by at most this long (and are
-    # filtered out meanwhile). One hour keeps the number of keys per search small.
-    index_bucket_s: int = Field(3600, ge=1)
-    # Kafka consumer group of the ingest and historical-hit consumers.
-    kafka_group: str = "alpr-safeguards"
+    # One hour keeps the number of keys per search small.
+    index_bucket_s: int = Field(3600, ge=1, description=(
+        "index bucket width: index keys outlive a read by at most this long (and are "
+        "filtered out meanwhile)"))
+    kafka_group: str = Field("alpr-safeguards", description=(
+        "Kafka consumer group of the ingest and historical-hit consumers"))
 
     def data_redis_url(self) -> str:
         return self.redis_url or Settings().redis_url
