@@ -50,17 +50,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from importlib import resources
 from itertools import chain
 from typing import Any
@@ -69,8 +66,18 @@ import redis
 from pydantic import ValidationError
 
 from hotlists.categories import entry_refusal
+from hotlists.import_lock import ImportLock, LockHeartbeat, lock_of, reply_text
 from hotlists.match_policy import MAX_EXTRA_LIMIT, SourcePolicy, load_policies
 from hotlists.plates import canonical, index_keys, normalise_plate
+from hotlists.store_types import (
+    EmptyHotlistError,
+    ImportInProgressError,
+    ImportLockLostError,
+    ImportResult,
+    RefusedEntryError,
+    SourceStatus,
+    SwitchOverUnknownError,
+)
 from kernel.contracts import HotlistEntry, HotlistSource
 
 __all__ = [
@@ -105,121 +112,6 @@ _BEATS_PER_TTL = 5
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _text(value: Any) -> str:
-    """Redis replies are bytes or str depending on the client's decode_responses."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-class EmptyHotlistError(ValueError):
-    """An import with no (live) entries: refused unless allow_empty=True, because an
-    empty file far more often means a broken feed than an empty list."""
-
-
-class ImportInProgressError(RuntimeError):
-    """Another import of the same source holds the lock."""
-
-
-class ImportLockLostError(RuntimeError):
-    """The import lock expired (its heartbeat could not reach Redis for lock_ttl) or was
-    taken over: this import is abandoned, the old version keeps serving."""
-
-
-class RefusedEntryError(ValueError):
-    """The entry is of a kind this system never stores (immigration enforcement)."""
-
-
-class SwitchOverUnknownError(RuntimeError):
-    """The switch-over was sent but its reply lost, and Redis could not be asked after:
-    `version` may or may not be serving (the cause, a redis error, says why)."""
-
-    def __init__(self, source: HotlistSource, version: int) -> None:
-        super().__init__(f"the switch-over of {source} to version {version} was sent but "
-                         "not confirmed, and Redis could not be asked whether it ran")
-        self.source = source
-        self.version = version
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    source: HotlistSource
-    version: int
-    entries: int  # distinct (plate, entry_id) pairs now serving
-    received: int  # entries read from the iterable
-    skipped_expired: int  # already expired at import time: never stored
-    previous_version: int | None
-    seconds: float
-    refused: int = 0  # immigration-related: never stored
-    # Plates new since the previous version; None: no previous version, or not counted
-    # (Redis failed after the switch-over).
-    added: int | None = None
-    index_depth: int = 0  # deepest misread index built (0: exact/equivalence only)
-
-
-@dataclass(frozen=True, slots=True)
-class ImportLock:
-    """A source's import lock as Redis holds it: who took it and whether it is still
-    refreshed. A stale lock (no heartbeat for over half its TTL) belongs to an import
-    that was killed or cut off from Redis; it frees itself in `expires_in_ms`."""
-
-    host: str | None  # None: a lock without a holder record (set by hand or an old importer)
-    pid: int | None
-    started_at: int | None  # epoch ms
-    expires_in_ms: int | None  # None: the lock has no TTL (not set by an importer)
-    silent_ms: int | None  # since its holder last refreshed it; None: unknown
-    stale: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        """One line for operators, e.g. `held by host h pid 12 since ..., last heartbeat
-        1 s ago`; for a stale lock, that it is stale and when it frees itself."""
-        holder = f"host {self.host} pid {self.pid}" if self.host else "an unknown holder"
-        since = f" since {_iso(self.started_at)}" if self.started_at else ""
-        expires = (f"it expires in {math.ceil(self.expires_in_ms / 1000)} s"
-                   if self.expires_in_ms is not None else "it has no expiry")
-        if self.silent_ms is None:
-            return f"held by {holder}{since}; {expires}"
-        silent = round(self.silent_ms / 1000)
-        if self.stale:
-            return (f"held by {holder}{since} but stale: no heartbeat for {silent} s, that "
-                    f"import was cut off or killed; {expires}, then imports run again")
-        return (f"held by {holder}{since}, last heartbeat {silent} s ago; if that import "
-                f"was cut off, {expires}")
-
-
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
-    source: HotlistSource
-    version: int | None
-    entries: int
-    imported_at: int | None  # epoch ms when the version went live
-    updated_at: int | None  # epoch ms of the last upsert/remove, if any
-    importing: bool  # an import holds the lock and refreshes it: it is running right now
-    index_depth: int = 0  # misread index depth the version was built with
-    report: dict[str, Any] | None = None  # the import report of the serving version
-    last_attempt: dict[str, Any] | None = None  # outcome of the latest import try
-    import_lock: ImportLock | None = None  # the lock's holder, live or stale
-    # A version an import began but never finished (it is not served; the next import
-    # deletes it), when no live import is writing it.
-    cut_off_version: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source.value,
-            "version": self.version,
-            "entries": self.entries,
-            "imported_at": self.imported_at,
-            "updated_at": self.updated_at,
-            "importing": self.importing,
-            "index_depth": self.index_depth,
-            "report": self.report,
-            "last_attempt": self.last_attempt,
-            "import_lock": self.import_lock.as_dict() if self.import_lock else None,
-            "cut_off_version": self.cut_off_version,
-        }
 
 
 # --- Lua: the scripts live in hotlists/lua/ (shipped as package data) ------------------
@@ -377,7 +269,7 @@ class HotlistStore:
         if version == 0:
             raise ImportInProgressError(self._refusal(src))
         active_before = int(begun[1]) or None
-        heartbeat = _Heartbeat(
+        heartbeat = LockHeartbeat(
             lambda: self._refresh_lock(keys=[keys.lock], args=[token, self.lock_ttl_ms]),
             every_s=self.lock_ttl_ms / 1000 / _BEATS_PER_TTL,
             name=f"hotlist-lock-{src.value}",
@@ -682,7 +574,7 @@ class HotlistStore:
         pipe.get(keys.lock)
         pipe.pttl(keys.lock)
         value, pttl = pipe.execute()
-        return _lock_of(value, pttl)
+        return lock_of(value, pttl)
 
     def _refusal(self, src: HotlistSource) -> str:
         """Why an import was refused, naming the import that holds the lock."""
@@ -704,12 +596,12 @@ class HotlistStore:
         bounded SCAN+UNLINK per round trip, so lookups keep running in between."""
         layout = self.redis.hget(keys.meta(version), "layout")
         deleted = int(self._unlink_version(args=[keys.version_prefix(version)]))
-        if layout is None or _text(layout) != _LAYOUT:
+        if layout is None or reply_text(layout) != _LAYOUT:
             pattern = _glob_escape(keys.version_prefix(version)) + "*"
             cursor = "0"
             while True:
                 cursor_raw, n = self._delete_step(args=[cursor, pattern, self.delete_scan_count])
-                cursor, deleted = _text(cursor_raw), deleted + int(n)
+                cursor, deleted = reply_text(cursor_raw), deleted + int(n)
                 if cursor == "0":
                     break
         self.redis.srem(keys.versions, version)
@@ -790,12 +682,12 @@ class HotlistStore:
         out: dict[str, list[HotlistEntry]] = {}
         for source_raw, flat_records, flat_links in raw:
             try:
-                source = HotlistSource(_text(source_raw))
+                source = HotlistSource(reply_text(source_raw))
             except ValueError:
                 continue
-            records = {_text(flat_records[i]): flat_records[i + 1]
+            records = {reply_text(flat_records[i]): flat_records[i + 1]
                        for i in range(0, len(flat_records), 2)}
-            links = {_text(flat_links[i]): _text(flat_links[i + 1]).split(",")
+            links = {reply_text(flat_links[i]): reply_text(flat_links[i + 1]).split(",")
                      for i in range(0, len(flat_links), 2)}
             parsed: dict[str, list[HotlistEntry]] = {}
             for key in (wanted & records.keys()) | links.keys():
@@ -841,7 +733,7 @@ class HotlistStore:
         keys = _Keys(HotlistSource(source))
         if not self.redis.exists(keys.meta(version)):
             return None
-        plates = sorted(_text(p) for p in self.redis.smembers(keys.added(version)))
+        plates = sorted(reply_text(p) for p in self.redis.smembers(keys.added(version)))
         if not plates and self.redis.hget(keys.meta(version), "state") is None:
             return None
         now = _now_ms() if now_ms is None else now_ms
@@ -864,7 +756,7 @@ class HotlistStore:
         if active is None:
             return
         now = _now_ms() if now_ms is None else now_ms
-        for _, value in self.redis.hscan_iter(keys.entries(_text(active)), count=_READ_CHUNK):
+        for _, value in self.redis.hscan_iter(keys.entries(reply_text(active)), count=_READ_CHUNK):
             yield from _parse_records(keys.source, value, now)
 
     # --- status and import reports --------------------------------------------------
@@ -885,7 +777,7 @@ class HotlistStore:
     def status(self) -> dict[HotlistSource, SourceStatus]:
         """Serving version, entry count, import time and report of every source with
         data or with an import attempt."""
-        names = {_text(s) for s in self.redis.smembers(SOURCES_KEY)}
+        names = {reply_text(s) for s in self.redis.smembers(SOURCES_KEY)}
         valid = {s.value for s in HotlistSource}
         pipe = self.redis.pipeline(transaction=False)
         for src in HotlistSource:
@@ -902,28 +794,29 @@ class HotlistStore:
             pipe.pttl(k.lock)
         replies = pipe.execute()
         actives, pendings, attempts = replies[0::5], replies[1::5], replies[2::5]
-        locks = [_lock_of(v, t) for v, t in zip(replies[3::5], replies[4::5], strict=True)]
+        locks = [lock_of(v, t) for v, t in zip(replies[3::5], replies[4::5], strict=True)]
         for src, active in zip(known, actives, strict=True):
-            pipe.hgetall(_Keys(src).meta(_text(active)) if active is not None else "-")
+            pipe.hgetall(_Keys(src).meta(reply_text(active)) if active is not None else "-")
         metas = pipe.execute() if known else []
         result: dict[HotlistSource, SourceStatus] = {}
         for src, active, pend, attempt, lock, meta in zip(
             known, actives, pendings, attempts, locks, metas, strict=True
         ):
-            m = {_text(k): _text(v) for k, v in meta.items()}
+            m = {reply_text(k): reply_text(v) for k, v in meta.items()}
             importing = lock is not None and not lock.stale
             result[src] = SourceStatus(
                 source=src,
-                version=int(_text(active)) if active is not None else None,
+                version=int(reply_text(active)) if active is not None else None,
                 entries=int(m.get("count", 0)),
                 imported_at=int(m["imported_at"]) if "imported_at" in m else None,
                 updated_at=int(m["updated_at"]) if "updated_at" in m else None,
                 importing=importing,
                 index_depth=int(m.get("depth", 0)),
                 report=json.loads(m["report"]) if "report" in m else None,
-                last_attempt=json.loads(_text(attempt)) if attempt is not None else None,
+                last_attempt=json.loads(reply_text(attempt)) if attempt is not None else None,
                 import_lock=lock,
-                cut_off_version=int(_text(pend)) if pend is not None and not importing else None,
+                cut_off_version=(int(reply_text(pend)) if pend is not None and not importing
+                                 else None),
             )
         return result
 
@@ -963,7 +856,7 @@ def _parse_records(source: HotlistSource, value: Any, now: int) -> list[HotlistE
     if not value:
         return []
     out: list[HotlistEntry] = []
-    for line in _text(value).split("\n"):
+    for line in reply_text(value).split("\n"):
         try:
             data = json.loads(line)
             entry = HotlistEntry.model_validate({**data, "source": source})
@@ -982,54 +875,3 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
-class _Heartbeat:
-    """Refreshes an import's lock every `every_s` from a thread of its own, so the lock
-    stays while the import lives however slowly its feed is read, and frees itself
-    lock_ttl after the importer dies or loses Redis."""
-
-    def __init__(self, refresh: Callable[[], Any], *, every_s: float, name: str) -> None:
-        self._refresh = refresh
-        self._every_s = every_s
-        self._stopped = threading.Event()
-        threading.Thread(target=self._run, name=name, daemon=True).start()
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self._every_s):
-            try:
-                if not int(self._refresh()):
-                    return  # lost or taken over: the import's next write finds out
-            except redis.RedisError:
-                pass  # the import's own calls fail and say so; beat again next time
-
-    def stop(self) -> None:
-        # Not joined: a beat stuck on a hung Redis ends at the client's timeout, and a
-        # late one only extends a lock that is still this import's.
-        self._stopped.set()
-
-
-def _lock_of(value: Any, pttl: int) -> ImportLock | None:
-    """The lock as status shows it, from its value and PTTL (-2: gone, -1: no TTL)."""
-    if value is None or pttl == -2:
-        return None
-    try:
-        holder = json.loads(_text(value))
-    except ValueError:
-        holder = None
-    if not isinstance(holder, dict):
-        holder = {}  # a lock set by hand or by an older importer: holder unknown
-    ttl = holder.get("ttl_ms")
-    silent = max(0, ttl - pttl) if isinstance(ttl, int) and pttl >= 0 else None
-    pid, started = holder.get("pid"), holder.get("started_at")
-    return ImportLock(
-        host=str(holder["host"]) if holder.get("host") else None,
-        pid=pid if isinstance(pid, int) else None,
-        started_at=started if isinstance(started, int) else None,
-        expires_in_ms=pttl if pttl >= 0 else None,
-        silent_ms=silent,
-        # Over half the TTL without a heartbeat (one every fifth): the holder is gone.
-        stale=silent is not None and silent > ttl // 2,
-    )
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
