@@ -39,7 +39,8 @@ def _read_timed(
     from kernel.settings import Settings
     from recognizers import load_recognizer
     from recognizers.frame_reader import read_frame
-    from sim.plate_render import Conditions, random_plate, render_frame
+    from sim.plate_render import random_plate
+    from sim.scene import Conditions, render_frame
 
     settings = Settings()
     recognizer = load_recognizer(settings)

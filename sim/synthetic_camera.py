@@ -27,14 +27,8 @@ from kernel.contracts import (
     HEADER_SCHEMA,
     SCHEMA_VERSION,
 )
-from sim.plate_render import (
-    DEFAULT_EPOCH_MS,
-    Conditions,
-    encode_jpeg,
-    plate_truth,
-    random_plate,
-    render_frame,
-)
+from sim.plate_render import plate_truth, random_plate
+from sim.scene import DEFAULT_EPOCH_MS, Conditions, encode_jpeg, render_frame
 
 __all__ = [
     "SyntheticFrame",

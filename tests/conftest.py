@@ -42,7 +42,8 @@ from sim.local_services import (  # noqa: E402
     kafka_bootstrap,
     tansu_binary,
 )
-from sim.plate_render import Conditions, random_plate, render_frame  # noqa: E402
+from sim.plate_render import random_plate  # noqa: E402
+from sim.scene import Conditions, render_frame  # noqa: E402
 
 
 @pytest.fixture(scope="session")

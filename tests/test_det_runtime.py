@@ -1,6 +1,6 @@
 """The detector runs on OpenVINO (default) or onnxruntime and finds the same text.
 
-Fed: synthetic camera frames (sim.plate_render, clean and severe, two plates
+Fed: synthetic camera frames (sim.scene, clean and severe, two plates
 each) through the shipped detector on both runtimes. Must hold: the probability maps
 agree but for text edges (OpenVINO may run bf16 on this CPU), the text masks differ in
 at most 5% of their pixels, the reads of the whole recogniser are the same and their

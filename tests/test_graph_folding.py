@@ -1,6 +1,6 @@
 """The shipped, graph-folded detector computes what the exported PP-OCRv4 detector does.
 
-Fed: synthetic camera frames (sim.plate_render, clear and severe), through both
+Fed: synthetic camera frames (sim.scene, clear and severe), through both
 models on onnxruntime. Must hold: the probability maps agree within 1e-4 everywhere and
 the text masks at the detector's threshold are identical, so every box, read and alert
 is the same; the folded model really has fewer element-wise ops; and re-running the
@@ -23,7 +23,8 @@ from recognizers.ppocr_onnx import (
     PPOCRRecognizer,
     default_model_path,
 )
-from sim.plate_render import Conditions, random_plate, render_frame
+from sim.plate_render import random_plate
+from sim.scene import Conditions, render_frame
 from tools.graph_folding import fold_detector_graph
 
 onnx = pytest.importorskip("onnx", reason="the onnx package (dev extra) reads model graphs")

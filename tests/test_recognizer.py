@@ -31,7 +31,8 @@ from recognizers.plate_text import (
     reject_reason,
 )
 from recognizers.ppocr_onnx import LineRead, PPOCRRecognizer
-from sim.plate_render import Conditions, random_plate, render_frame
+from sim.plate_render import random_plate
+from sim.scene import Conditions, render_frame
 
 # --------------------------------------------------------------------------- frames
 

@@ -17,13 +17,11 @@ from sim.plate_render import (
     PLATE_FORMATS,
     PLATE_STYLES,
     TTF_FONTS,
-    Conditions,
-    encode_jpeg,
     plate_truth,
     random_plate,
-    render_frame,
     render_plate,
 )
+from sim.scene import Conditions, encode_jpeg, render_frame
 from sim.synthetic_camera import (
     SyntheticFrame,
     camera_partitions,
