@@ -33,6 +33,7 @@ from benchmarks.pipeline import percentile
 from kernel.settings import Settings
 from recognizers import BACKENDS, load_recognizer
 from recognizers.frame_reader import read_frame
+from recognizers.training.data import SPLITS, split_of
 
 _LOOSE = str.maketrans("OI", "01")
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -77,10 +78,14 @@ def ground_truth(folder: Path) -> list[tuple[Path, str]]:
 
 
 def evaluate(
-    folder: Path, settings: Settings, backend: str | None, limit: int | None
+    folder: Path, settings: Settings, backend: str | None, limit: int | None,
+    split: str | None = None,
 ) -> list[ImageResult]:
     recognizer = load_recognizer(settings, backend)
-    items = ground_truth(folder)[:limit]
+    items = ground_truth(folder)
+    if split is not None:  # the plate reader's own split (recognizers/training/data.py)
+        items = [(path, truth) for path, truth in items if split_of(truth) == split]
+    items = items[:limit]
     results = []
     for i, (path, truth) in enumerate(items):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -166,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path, help="folders of NAME.jpg + NAME.txt")
     parser.add_argument("--limit", type=int, default=None, help="first N images per folder")
+    parser.add_argument("--split", choices=SPLITS, default=None,
+                        help="only the images of this split of the plate reader's training "
+                             "(by plate; report `test`, which nothing was trained or tuned on)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--backend", default=None, choices=BACKENDS,
                         help="default: ALPR_RECOGNIZER_BACKEND (ppocr-onnx)")
@@ -177,10 +185,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "settings": settings.model_dump(mode="json", exclude={"topics"}),
         "backend": args.backend or settings.recognizer_backend,
         "date": time.strftime("%Y-%m-%d"),
+        "split": args.split or "all",
         "folders": {},
     }
     for folder in args.folders:
-        results = evaluate(folder, settings, args.backend, args.limit)
+        results = evaluate(folder, settings, args.backend, args.limit, args.split)
         summary = summarise(results, settings)
         print_report(folder, summary)
         print()

@@ -46,6 +46,8 @@ class Observation:
     char_confidences: tuple[float, ...]
     crop_jpeg: bytes = b""
     box: tuple[int, int, int, int] | None = None  # x, y, w, h in the frame
+    state: str = ""  # the state its plate's text names, "" if none was read
+    state_confidence: float = 0.0
 
 
 @dataclass
@@ -83,6 +85,9 @@ class PassPolicy:
     live_lag_ms: int = 10_000
     # Behind (replay, backlog): a camera silent this long in wall time is closed anyway.
     stale_idle_ms: int = 120_000
+    # A pass's read carries the state its frames read only this surely: hotlist matching
+    # never matches an entry of another state, so an unsure state must not block an alert.
+    state_min_confidence: float = 0.90
 
 
 def similarity(a: str, b: str) -> float:
@@ -195,9 +200,13 @@ class PassTracker:
         best = max(p.observations, key=lambda o: (o.text == result.text, o.confidence))
         meta = p.first.meta
         read_id = p.read_id if correction_of is None else stable_id(p.read_id, result.text)
+        state, state_confidence = vote_state(p.observations)
+        sure = state_confidence >= self.policy.state_min_confidence
         return PlateRead(
             read_id=read_id,
             plate=result.text,
+            state=state if sure else None,
+            state_confidence=round(state_confidence, 4) if sure else None,
             confidence=round(result.confidence, 4),
             char_confidences=[round(c, 4) for c in result.char_confidences],
             camera_id=self.camera_id,
@@ -212,6 +221,23 @@ class PassTracker:
             lane=meta.lane,
             alertable=result.confidence >= self.policy.alert_min_confidence,
         )
+
+
+def vote_state(observations: list[Observation]) -> tuple[str, float]:
+    """The state the pass's frames name most (each frame by its plate's size and its own
+    confidence) and how sure: its best frame's confidence times its share of the frames
+    that read a state (frames naming another state lower it; frames naming none do not)."""
+    weight: dict[str, float] = {}
+    best: dict[str, float] = {}
+    for o in observations:
+        if o.state:
+            w = float(max(1, o.box[3])) if o.box else 1.0
+            weight[o.state] = weight.get(o.state, 0.0) + w * o.state_confidence
+            best[o.state] = max(best.get(o.state, 0.0), o.state_confidence)
+    if not weight:
+        return "", 0.0
+    state = max(weight, key=lambda s: (weight[s], s))
+    return state, best[state] * weight[state] / sum(weight.values())
 
 
 def _frame_vote(o: Observation) -> FrameVote:

@@ -166,6 +166,8 @@ def recognise(settings: Settings, frame: DecodedFrame) -> list[Observation]:
             char_confidences=tuple(c.char_confidences),
             crop_jpeg=_crop_jpeg(view, c.box),
             box=c.box,
+            state=c.state,
+            state_confidence=c.state_confidence,
         )
         for c in candidates
     ]
@@ -277,6 +279,7 @@ def build_flow(settings: Settings | None = None) -> Dataflow:
         max_open=s.max_open_passes,
         settle_confidence=s.alert_min_confidence,
         alert_min_confidence=s.alert_min_confidence,
+        state_min_confidence=s.state_min_confidence,
     )
     flow = Dataflow("alpr")
     source = KafkaSource(

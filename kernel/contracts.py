@@ -58,7 +58,10 @@ class PlateRead(_Record):
     schema_version: str = SCHEMA_VERSION
     read_id: str
     plate: str
-    state: str | None = None
+    state: str | None = Field(
+        None, description="issuing state read from the plate's own text (two letters)")
+    state_confidence: float | None = Field(
+        None, description="0..1; hotlist matching uses the state only when sure")
     confidence: float
     char_confidences: list[float]
     camera_id: str
@@ -100,6 +103,10 @@ class MatchInfo(_Record):
     hotlist_plate: str
     read_plate: str
     differing_positions: list[int] = Field(default_factory=list)
+    read_state: str | None = None
+    entry_state: str | None = None
+    state_agrees: bool | None = Field(
+        None, description="None when the read or the entry has no state: check it by eye")
 
 
 class AlertStatus(StrEnum):
@@ -151,11 +158,15 @@ def alert_id(read: PlateRead, entry: HotlistEntry) -> str:
 
 def make_alert(read: PlateRead, entry: HotlistEntry, match: MatchInfo, produced: int) -> Alert:
     """The alert of `read` matching `entry`, produced at epoch ms `produced`."""
+    # Read state against entry state: a same-serial plate of another state is a known
+    # cause of wrong stops, so the dispatcher sees whether they agree.
+    agrees = read.state == entry.state if read.state and entry.state else None
     return Alert(
         alert_id=alert_id(read, entry),
         read=read,
         entry=entry,
-        match=match,
+        match=match.model_copy(update={
+            "read_state": read.state, "entry_state": entry.state, "state_agrees": agrees}),
         produced_at=produced,
         latency_ms=max(0, produced - read.last_seen),
     )

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         "open passes per camera; the oldest is closed early past this (bounds state)"))
     alert_min_confidence: float = Field(0.80, ge=0, le=1, description=(
         "reads below this are published but never alert on their own"))
+    state_min_confidence: float = Field(0.90, ge=0, le=1, description=(
+        "a read carries the issuing state read from its plate's text only this surely; "
+        "hotlist matching never matches an entry of another state, so an unsure state "
+        "must not block an alert"))
     standard_issue_serials: bool = Field(True, description=(
         "read I, O and Q as 1, 0, 0 where US standard-issue serials never use those "
         "letters (`recognizers/issuer_glyphs.py`)"))

@@ -54,6 +54,8 @@ class PlateCandidate:
         digits there with their probabilities, likeliest first; empty when the recogniser
         gives none (the PaddleOCR backend). Used to fit a read to a serial format
         (recognizers/serial_formats.py).
+    state, state_confidence: the US state named by the text printed on the plate around
+        the serial (its name or a slogan only it uses), and how sure that is.
     """
 
     text: str
@@ -62,6 +64,8 @@ class PlateCandidate:
     box: Box
     raw_text: str
     char_alternatives: Alternatives = ()
+    state: str = ""  # two-letter issuing state read from the plate's own text, "" if none
+    state_confidence: float = 0.0  # 0..1 (recognizers/states.py)
 
     def __post_init__(self) -> None:
         if len(self.char_confidences) != len(self.text):

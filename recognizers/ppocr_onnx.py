@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.resources
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import NamedTuple
@@ -60,6 +61,8 @@ from recognizers.ctc import (
 )
 from recognizers.det_runtime import DetPrecision, DetRuntime, load_det_runtime, ort_session
 from recognizers.plate_text import (
+    MAX_PLATE_LEN,
+    MIN_PLATE_LEN,
     TextRead,
     choose_candidates,
     fuse_looks,
@@ -69,6 +72,7 @@ from recognizers.plate_text import (
     reject_reason,
 )
 from recognizers.small_print import MIN_KEPT, TAIL_LENGTHS, char_heights, small_tail
+from recognizers.states import read_state
 
 # ctc_greedy, rec_tensor and rec_width are recognizers.ctc's, re-exported for the callers
 # that take them from here (recognizers/training, benchmarks.stages).
@@ -137,6 +141,12 @@ _ZOOM_SIMILAR = 0.5
 # margins and not at others; two found it at all tried. US dev +1 image, EU unchanged,
 # ~+10 ms per frame on average (benchmarks/RESULTS.md).
 _ZOOM_SHORTER_THAN = 6
+# Plate-region look (PPOCRRecognizer._plate_region_reads): a plate-like line read again
+# from its box grown by (x, y) x its size on each side (a US serial is about 80% of its
+# plate's width and 45% of its height); the whole read wins if at most this much less sure.
+_REGION_READ = False
+_REGION_GROW = (0.12, 0.6)
+_REGION_MARGIN = 0.0
 _ZOOM_SHORT_MARGIN = (0.8, 0.8)
 _ZOOM_SHORT_TEXT_H = (56, 72)
 
@@ -408,7 +418,34 @@ class PPOCRRecognizer:
         `regions`: where to look (see detect); None, everywhere."""
         image = _as_bgr(image)
         reads = self._read_once(image, self.det_max_side, regions)
-        return [self._zoom_in(image, r) for r in reads]
+        reads = [self._zoom_in(image, r) for r in reads]
+        return self._plate_region_reads(image, reads) if _REGION_READ else reads
+
+    def _plate_region_reads(
+        self, image: NDArray[np.uint8], reads: list[TextRead]
+    ) -> list[TextRead]:
+        """Plate-like reads read again from the plate around them, as a whole.
+
+        The plate reader was trained on whole plates (recognizers/training): around a
+        serial's text line it sees the plate as it learned it (the serial's full extent,
+        the state name, the frame), where the detector's line can stop short of an end
+        character. The line's box, grown to the plate's proportions, is read; the whole
+        read replaces the line's when it is as sure (the box stays the line's)."""
+        picked = [i for i, r in enumerate(reads)
+                  if reject_reason(r.raw_text) is None
+                  and MIN_PLATE_LEN <= len(normalise(r.raw_text)) <= MAX_PLATE_LEN]
+        if not picked:
+            return reads
+        crops = [_plate_region(image, reads[i].box) for i in picked]
+        out = list(reads)
+        for i, line in zip(picked, self.recognize(crops), strict=True):
+            whole = TextRead(line.text, line.char_probs, reads[i].box, line.alternatives)
+            text = normalise(whole.raw_text)
+            if (reject_reason(whole.raw_text) is None
+                    and MIN_PLATE_LEN <= len(text) <= MAX_PLATE_LEN
+                    and _read_confidence(whole) >= _read_confidence(reads[i]) - _REGION_MARGIN):
+                out[i] = whole
+        return out
 
     def _read_once(
         self, image: NDArray[np.uint8], max_side: int, regions: Sequence[Box] | None = None
@@ -536,8 +573,27 @@ class PPOCRRecognizer:
         self, image: NDArray[np.uint8], regions: Sequence[Box] | None = None
     ) -> list[PlateCandidate]:
         """Plate candidates in a BGR frame (in `regions` of it, if given), most
-        plate-like first ([] if none)."""
-        return choose_candidates(self.read_regions(image, regions))
+        plate-like first ([] if none), each with the state its plate's text names (if a
+        line on the plate names one)."""
+        reads = self.read_regions(image, regions)
+        lines = [(normalise(r.raw_text), _read_confidence(r), r.box) for r in reads]
+        out = []
+        for candidate in choose_candidates(reads):
+            found = read_state(candidate.box, lines)
+            out.append(candidate if found is None else replace(
+                candidate, state=found.state, state_confidence=found.confidence))
+        return out
+
+
+def _plate_region(image: NDArray[np.uint8], box: Box) -> NDArray[np.uint8]:
+    """The plate around a serial's line box: grown by _REGION_GROW (x, y) x its size on
+    each side, within the image."""
+    x, y, w, h = box
+    gx, gy = _REGION_GROW
+    x0, y0 = max(0, round(x - gx * w)), max(0, round(y - gy * h))
+    x1 = min(image.shape[1], round(x + w + gx * w))
+    y1 = min(image.shape[0], round(y + h + gy * h))
+    return image[y0:y1, x0:x1]
 
 
 def _text_read(line: LineRead, poly: Polygon, shape: tuple[int, ...]) -> TextRead:

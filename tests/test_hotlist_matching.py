@@ -41,6 +41,8 @@ def test_exact_and_ocr_equivalent_matches(store: HotlistStore) -> None:
     assert exact[0].match.model_dump() == {
         "method": "exact", "hotlist_plate": "ABC1234", "read_plate": "ABC1234",
         "differing_positions": [],
+        # The states are the alert's to compare (kernel.contracts.make_alert).
+        "read_state": None, "entry_state": None, "state_agrees": None,
     }
     look_alike = one(store, "A8C1234")  # B read as 8
     assert ids(look_alike) == ["stolen-1"]

@@ -1,0 +1,91 @@
+"""The plate reader's training data and model surgery (recognizers/training/).
+
+Fed: labelled folders written here (good, malformed, missing images), plate texts, and
+the shipped PP-OCRv6 recogniser. Must hold: every image of a plate lands on one side of
+the split, the same on every run; a bad label is an error naming its file, never a
+silently skipped image; cutting the classifier to plate characters changes no plate
+read of the shipped model.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from recognizers.ppocr_onnx import REC_MODEL_NAME, PPOCRRecognizer, default_model_path
+from recognizers.training.data import by_split, read_folder, split_of
+from recognizers.training.model import PLATE_CHARS, charset_of, plate_head
+from sim.plate_render import render_plate
+
+
+def _label(folder: Path, name: str, line: str, image: bool = True) -> None:
+    if image:
+        (folder / f"{name}.png").write_bytes(b"\x89PNG")
+    (folder / f"{name}.txt").write_text(line)
+
+
+def test_the_split_is_by_plate_stable_and_near_its_shares() -> None:
+    rng = np.random.default_rng(1)
+    plates = ["".join(rng.choice(list(PLATE_CHARS), 7)) for _ in range(3000)]
+    shares = Counter(split_of(p) for p in plates)
+    assert abs(shares["train"] / 3000 - 0.70) < 0.03
+    assert abs(shares["val"] / 3000 - 0.15) < 0.03
+    assert [split_of(p) for p in plates[:50]] == [split_of(p) for p in plates[:50]]
+    with pytest.raises(ValueError, match="three percentages"):
+        split_of("ABC123", (80, 30, 0))
+
+
+def test_every_image_of_a_plate_is_on_one_side(tmp_path: Path) -> None:
+    for i in range(40):
+        _label(tmp_path, f"a{i}", f"a{i}.png\t0\t0\t10\t5\tPLATE{i % 8}\tCO")
+    sides = by_split(read_folder(tmp_path))
+    seen: dict[str, set[str]] = {}
+    for side, plates in sides.items():
+        for p in plates:
+            seen.setdefault(p.plate, set()).add(side)
+    assert len(seen) == 8 and all(len(s) == 1 for s in seen.values())
+    assert sum(len(v) for v in sides.values()) == 40
+    assert {p.state for v in sides.values() for p in v} == {"CO"}
+
+
+@pytest.mark.parametrize(("line", "image", "error"), [
+    ("x.png\t0\t0\t10", True, "at least 6"),
+    ("x.png\t0\t0\tten\t5\tABC123", True, "four whole numbers"),
+    ("x.png\t0\t0\t10\t5\tAB-123", True, "letters and digits"),
+    ("x.png\t0\t0\t10\t5\tABC123", False, "missing"),
+])
+def test_a_bad_label_is_an_error_naming_its_file(
+    tmp_path: Path, line: str, image: bool, error: str
+) -> None:
+    _label(tmp_path, "ok", "ok.png\t0\t0\t10\t5\tGOOD1")
+    _label(tmp_path, "x", line, image)
+    with pytest.raises((ValueError, FileNotFoundError), match=error) as info:
+        read_folder(tmp_path)
+    assert "x." in str(info.value)
+
+
+def test_cutting_the_classifier_to_plate_characters_changes_no_plate_read(
+    tmp_path: Path,
+) -> None:
+    source = default_model_path(REC_MODEL_NAME)
+    pruned = plate_head(onnx.load(str(source)))
+    assert charset_of(pruned) == ["<blank>", *PLATE_CHARS, " "]
+    path = tmp_path / "plate_rec.onnx"
+    onnx.save(pruned, str(path))
+    assert path.stat().st_size < 0.7 * source.stat().st_size
+
+    rng = np.random.default_rng(5)
+    texts = ["ABC1234", "7KQX214", "XYZ98", "M4NT3", "JH8842"]
+    crops = [np.asarray(render_plate(t, rng, style=0))[28:-28, 8:-8] for t in texts]
+    full = PPOCRRecognizer(rec_model=source)
+    plate_only = PPOCRRecognizer(rec_model=path)
+    before = [r.text for r in full.recognize(crops)]
+    after = [r.text for r in plate_only.recognize(crops)]
+    assert any(t.replace(" ", "") in texts for t in before), before  # the crops are legible
+    for b, a in zip(before, after, strict=True):
+        if all(c in PLATE_CHARS for c in b):
+            assert a == b
