@@ -18,6 +18,7 @@ misread as truth -> read.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import statistics
@@ -47,6 +48,9 @@ class ImageResult:
     confidence: float
     candidates: tuple[str, ...]
     ms: float
+    truth_state: str = ""  # the label's issuing state, "" where it has none
+    state: str = ""  # the best candidate's state read, "" if none
+    state_confidence: float = 0.0
 
     @property
     def exact(self) -> bool:
@@ -61,8 +65,8 @@ class ImageResult:
         return self.truth in self.candidates
 
 
-def ground_truth(folder: Path) -> list[tuple[Path, str]]:
-    """(image path, plate) for every NAME.txt with its NAME.jpg, sorted by name."""
+def ground_truth(folder: Path) -> list[tuple[Path, str, str]]:
+    """(image path, plate, state or "") for every NAME.txt with its image, by name."""
     out = []
     for txt in sorted(folder.glob("*.txt")):
         fields = txt.read_text().strip().split("\t")
@@ -71,7 +75,8 @@ def ground_truth(folder: Path) -> list[tuple[Path, str]]:
         image = folder / fields[0]
         if not image.is_file():
             raise FileNotFoundError(f"{txt} names {image}, which is missing")
-        out.append((image, fields[5].strip().upper()))
+        state = fields[6].strip().upper() if len(fields) > 6 else ""
+        out.append((image, fields[5].strip().upper(), state))
     if not out:
         raise FileNotFoundError(f"no NAME.txt ground truth files in {folder}")
     return out
@@ -84,10 +89,10 @@ def evaluate(
     recognizer = load_recognizer(settings, backend)
     items = ground_truth(folder)
     if split is not None:  # the plate reader's own split (recognizers/training/data.py)
-        items = [(path, truth) for path, truth in items if split_of(truth) == split]
+        items = [item for item in items if split_of(item[1]) == split]
     items = items[:limit]
     results = []
-    for i, (path, truth) in enumerate(items):
+    for i, (path, truth, truth_state) in enumerate(items):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f"{path}: not a readable image")
@@ -100,7 +105,9 @@ def evaluate(
         results.append(ImageResult(
             name=path.name, truth=truth, read=best.text if best else "",
             confidence=best.confidence if best else 0.0,
-            candidates=tuple(c.text for c in candidates), ms=ms,
+            candidates=tuple(c.text for c in candidates), ms=ms, truth_state=truth_state,
+            state=best.state if best else "",
+            state_confidence=best.state_confidence if best else 0.0,
         ))
     return results
 
@@ -122,6 +129,40 @@ def calibration(results: Sequence[ImageResult], thresholds: Sequence[float]) -> 
     return rows
 
 
+RELIABILITY_BINS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001)
+
+
+def reliability(results: Sequence[ImageResult]) -> list[dict]:
+    """The reliability curve: per confidence bin, how many best reads fell in it and how
+    many of them were exactly right. A calibrated reader's share right sits in its bin."""
+    rows = []
+    for lo, hi in itertools.pairwise(RELIABILITY_BINS):
+        inside = [r for r in results if r.read and lo <= r.confidence < hi]
+        rows.append({"from": lo, "to": min(hi, 1.0), "reads": len(inside),
+                     "right": sum(r.exact for r in inside) / len(inside) if inside else None})
+    return rows
+
+
+def state_figures(results: Sequence[ImageResult], sure: float) -> dict[str, Any] | None:
+    """Of the images whose label carries a state: the share whose best read names it,
+    names another, or names none; and the same for states read at least `sure`ly (what a
+    published read carries)."""
+    labelled = [r for r in results if r.truth_state]
+    if not labelled:
+        return None
+    published = [r for r in labelled if r.state and r.state_confidence >= sure]
+    return {
+        "images": len(labelled),
+        "right": 100 * sum(r.state == r.truth_state for r in labelled) / len(labelled),
+        "wrong": 100 * sum(bool(r.state) and r.state != r.truth_state for r in labelled)
+                 / len(labelled),
+        "published_share": 100 * len(published) / len(labelled),
+        "published_precision": (100 * sum(r.state == r.truth_state for r in published)
+                                / len(published)) if published else None,
+        "threshold": sure,
+    }
+
+
 def summarise(results: Sequence[ImageResult], settings: Settings) -> dict[str, Any]:
     n = len(results)
     times = [r.ms for r in results]
@@ -135,6 +176,8 @@ def summarise(results: Sequence[ImageResult], settings: Settings) -> dict[str, A
         "ms_p50": statistics.median(times),
         "ms_p95": percentile(times, 95),
         "calibration": calibration(results, thresholds),
+        "reliability": reliability(results),
+        "state": state_figures(results, settings.state_min_confidence),
         "alert_threshold": settings.alert_min_confidence,
         "misreads": [
             {"image": r.name, "truth": r.truth, "read": r.read,
@@ -160,6 +203,17 @@ def print_report(folder: Path, summary: dict[str, Any]) -> None:
         mark = "  <- alert threshold" if row["threshold"] == summary["alert_threshold"] else ""
         print(f"  >= {row['threshold']:.2f}: {100 * row['coverage']:5.1f}% read, "
               f"precision {precision}{mark}")
+    print("\nreliability (confidence bin -> best reads in it, share exactly right):")
+    for row in summary["reliability"]:
+        right = "-" if row["right"] is None else f"{100 * row['right']:.1f}%"
+        print(f"  {row['from']:.2f}-{row['to']:.2f}: {row['reads']:4d} reads, {right} right")
+    state = summary["state"]
+    if state:
+        precision = state["published_precision"]
+        print(f"\nstate (of {state['images']} labelled): {state['right']:.1f}% right, "
+              f"{state['wrong']:.1f}% wrong; published (>= {state['threshold']:.2f}) for "
+              f"{state['published_share']:.1f}%, precision "
+              f"{'-' if precision is None else f'{precision:.1f}%'}")
     if summary["misreads"]:
         print("\nmisreads (truth -> read, confidence, truth among candidates):")
         for m in summary["misreads"]:

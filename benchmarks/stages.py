@@ -70,7 +70,7 @@ def measure(folder: Path, settings: Settings) -> dict[str, Any]:
     recognise = _Timed(counting)
     recognizer._det = det
     recognizer.recognize = recognise  # type: ignore[method-assign]
-    images = [cv2.imread(str(path)) for path, _ in ground_truth(folder)]
+    images = [cv2.imread(str(path)) for path, _, _ in ground_truth(folder)]
     for image in images[:WARM_UP]:
         read_frame(recognizer, image, settings)
     rows: list[dict[str, float]] = []
