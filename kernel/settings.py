@@ -123,6 +123,10 @@ class Settings(BaseSettings):
         "a folder holding only the export `ch_PP-OCRv4_det_infer.onnx` still works, ~15% "
         "slower) and `PP-OCRv6_rec_small.onnx`; empty: the ones shipped in "
         "`recognizers/models/` and the `rapidocr` wheel"))
+    rec_model: Path | None = Field(None, description=(
+        "the recognition model file, overriding the one in `ALPR_MODEL_DIR` or shipped: "
+        "e.g. the plate-trained reader `recognizers/models/plate_rec.onnx` "
+        "(`python -m recognizers.training`, its MODEL_CARD.md)"))
     recognizer_backend: str = Field("ppocr-onnx", description=(
         "`ppocr-onnx` (the shipped models) or `paddleocr`: the optional PaddleOCR package "
         "(`pip install '.[paddle]'`) with its models in the local folders below"))

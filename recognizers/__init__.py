@@ -54,6 +54,9 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
         default_model_path,
     )
 
+    if settings.rec_model is not None and not settings.rec_model.is_file():
+        raise FileNotFoundError(
+            f"recognition model not found: {settings.rec_model} (ALPR_REC_MODEL)")
     try:
         det_model = default_model_path(DET_MODEL_NAME, settings.model_dir)
     except FileNotFoundError:
@@ -62,7 +65,7 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
         det_model = default_model_path(DET_SOURCE_MODEL_NAME, settings.model_dir)
     return PPOCRRecognizer(
         det_model=det_model,
-        rec_model=default_model_path(REC_MODEL_NAME, settings.model_dir),
+        rec_model=settings.rec_model or default_model_path(REC_MODEL_NAME, settings.model_dir),
         det_max_side=settings.det_max_side,
         threads=settings.ort_threads,
         det_runtime=settings.det_runtime,

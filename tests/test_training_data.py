@@ -16,6 +16,8 @@ import numpy as np
 import onnx
 import pytest
 
+from kernel.settings import Settings
+from recognizers import load_recognizer
 from recognizers.ppocr_onnx import REC_MODEL_NAME, PPOCRRecognizer, default_model_path
 from recognizers.training.data import by_split, read_folder, split_of
 from recognizers.training.model import PLATE_CHARS, charset_of, plate_head
@@ -89,3 +91,18 @@ def test_cutting_the_classifier_to_plate_characters_changes_no_plate_read(
     for b, a in zip(before, after, strict=True):
         if all(c in PLATE_CHARS for c in b):
             assert a == b
+
+
+def test_the_reader_loads_from_an_explicit_path_and_a_missing_one_is_named(
+    tmp_path: Path,
+) -> None:
+    # Fed: ALPR_REC_MODEL pointing at a plate-only model, then at a file that is not there.
+    # Must hold: the recogniser reads with the model given; a missing one is an error
+    # naming the path and the setting, not an onnxruntime traceback.
+    path = tmp_path / "plate_rec.onnx"
+    onnx.save(plate_head(onnx.load(str(default_model_path(REC_MODEL_NAME)))), str(path))
+    recognizer = load_recognizer(Settings(rec_model=path))
+    assert recognizer._charset == ["<blank>", *PLATE_CHARS, " "]
+    missing = tmp_path / "nope.onnx"
+    with pytest.raises(FileNotFoundError, match=f"{missing}.*ALPR_REC_MODEL"):
+        load_recognizer(Settings(rec_model=missing))
