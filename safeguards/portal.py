@@ -130,8 +130,8 @@ _STYLE = """
 "DejaVu Sans",sans-serif;color:#1a1a1a;background:#f6f6f4}
 *{box-sizing:border-box}body{margin:0}
 main{max-width:60rem;margin:0 auto;padding:1rem 1rem 3rem}
-header.top{background:#12355b;color:#fff;padding:1rem}
-header.top .inner{max-width:60rem;margin:0 auto}
+header.top{background:#12355b;color:#fff;padding:1rem 0}
+header.top .inner{max-width:60rem;margin:0 auto;padding:0 1rem}
 header.top h1{margin:0;font-size:1.6rem}header.top p{margin:.2rem 0 0}
 h2{font-size:1.3rem;margin:2rem 0 .6rem;border-bottom:2px solid #12355b;padding-bottom:.2rem}
 h3{font-size:1.05rem;margin:1rem 0 .3rem}
@@ -158,7 +158,7 @@ footer{margin-top:2rem;font-size:.9rem}
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(str(value), quote=False)  # text only, never an attribute
 
 
 def _n(value: int) -> str:
@@ -175,13 +175,16 @@ def _figure(label: str, value: str, definition: str) -> str:
             "</li>")
 
 
-def _table(head: tuple[str, ...], rows: list[tuple[str, ...]], empty: str) -> str:
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]], empty: str, *,
+           counts: bool = True) -> str:
+    """A table; with `counts`, every column after the first is a number (right-aligned)."""
     if not rows:
         return f"<p>{_e(empty)}</p>"
-    cells = "".join(f'<th scope="col"{" class=n" if i else ""}>{_e(h)}</th>'
+    n = " class=n" if counts else ""
+    cells = "".join(f'<th scope="col"{n if i else ""}>{_e(h)}</th>'
                     for i, h in enumerate(head))
     body = "".join("<tr>" + "".join(
-        f'<td{" class=n" if i else ""}>{_e(c)}</td>' for i, c in enumerate(row)) + "</tr>"
+        f'<td{n if i else ""}>{_e(c)}</td>' for i, c in enumerate(row)) + "</tr>"
         for row in rows)
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -273,7 +276,7 @@ def render_portal(report: TransparencyReport, policy: Policy, figures: PortalFig
             f'</span><span class="value">{false / total:.0%} false hits</span>'
             f'<span class="def">{_n(false)} of {_n(total)} closed hits</span>'
             f'<dl class="policy">{rows}</dl></div>')
-    changes = [(_date(c["ts"]), ", ".join(c["terms"]) or "none",
+    changes = [(_date(c["ts"]), ", ".join(t.replace("_", " ") for t in c["terms"]) or "none",
                 ", ".join(c["added"]) or "-", ", ".join(c["removed"]) or "-",
                 c["sha256"][:12]) for c in reversed(figures.policy_changes)]
     head = figures.head
@@ -318,7 +321,7 @@ memorandum of understanding with {_e(owner)}. Federal agencies have no access.</
 <p class="note">Every change to a term of the policy in force, as the audit trail
 recorded it (newest first).</p>
 {_table(("When", "Terms changed", "MOU agencies added", "MOU agencies removed",
-         "Policy file sha256"), changes, "No policy change recorded yet.")}
+         "Policy file sha256"), changes, "No policy change recorded yet.", counts=False)}
 </section>
 <section><h2>Current audit trail head</h2>
 <p class="note">Every search, verification and change is a record of a hash-chained audit

@@ -79,6 +79,7 @@ def served(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def screenshot(page: object, name: str) -> None:
+def screenshot(page: object, name: str, *, full_page: bool = False) -> None:
     if SCREENSHOTS:
-        page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=False)  # type: ignore[attr-defined]
+        page.screenshot(path=str(Path(SCREENSHOTS) / name),  # type: ignore[attr-defined]
+                        full_page=full_page)
