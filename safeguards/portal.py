@@ -169,6 +169,16 @@ def _date(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _some(items: list[str], what: str, *, replace_underscores: bool = False) -> str:
+    """A change log cell: the names, or how many when a whole list was recorded at once
+    (the first policy a trail sees lists every term and agency as added)."""
+    if not items:
+        return "-"
+    if len(items) > 8:
+        return f"{len(items)} {what} (the whole list)"
+    return ", ".join(i.replace("_", " ") if replace_underscores else i for i in items)
+
+
 def _figure(label: str, value: str, definition: str) -> str:
     return (f'<li class="figure"><span class="label">{_e(label)}</span>'
             f'<span class="value">{_e(value)}</span><span class="def">{_e(definition)}</span>'
@@ -276,8 +286,8 @@ def render_portal(report: TransparencyReport, policy: Policy, figures: PortalFig
             f'</span><span class="value">{false / total:.0%} false hits</span>'
             f'<span class="def">{_n(false)} of {_n(total)} closed hits</span>'
             f'<dl class="policy">{rows}</dl></div>')
-    changes = [(_date(c["ts"]), ", ".join(t.replace("_", " ") for t in c["terms"]) or "none",
-                ", ".join(c["added"]) or "-", ", ".join(c["removed"]) or "-",
+    changes = [(_date(c["ts"]), _some(c["terms"], "terms", replace_underscores=True),
+                _some(c["added"], "agencies"), _some(c["removed"], "agencies"),
                 c["sha256"][:12]) for c in reversed(figures.policy_changes)]
     head = figures.head
     head_html = ("<p>The trail is empty.</p>" if head is None or head.seq == 0 else
