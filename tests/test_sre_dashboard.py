@@ -26,8 +26,13 @@ import redis
 from prometheus_client import REGISTRY
 
 import flows.metrics  # noqa: F401 - registers the flow's metrics
-from alpr.launcher import FlowTopics, flow_env, start_flow_processes, stop_processes
-from alpr.launcher import wait_until_ready
+from alpr.launcher import (
+    FlowTopics,
+    flow_env,
+    start_flow_processes,
+    stop_processes,
+    wait_until_ready,
+)
 from connectors.kafka import make_producer, read_all
 from hotlists.store import HotlistStore
 from kernel.contracts import HotlistEntry, HotlistSource
