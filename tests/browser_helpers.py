@@ -8,21 +8,18 @@ cannot, `.venv/chromium-missing` says why and the browser tests skip with that r
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import uvicorn
 from fastapi import FastAPI
+from tool_paths import find_tool
 
 from kernel.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_MISSING = ROOT / ".venv" / "chromium-missing"
 # No first-run, sync, update or background traffic: the tests reach loopback only.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -32,16 +29,8 @@ SCREENSHOTS = os.environ.get("ALPR_SCREENSHOTS_DIR", "")
 
 
 def chromium_path() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else "")
-    if path:
-        return path
-    if CHROMIUM_MISSING.exists():
-        pytest.skip(f"chromium unavailable: {CHROMIUM_MISSING.read_text().strip()}")
-    if os.environ.get("CI"):
-        pytest.fail("chromium missing in CI: `make test` installs it with apt-get")
-    pytest.skip("chromium not installed (make test installs Debian's chromium package)")
-    raise AssertionError  # unreachable: skip raises
+    return find_tool("chromium", env="CHROMIUM", marker="chromium-missing",
+                     how="installs Debian's chromium package with apt-get")
 
 
 @contextmanager

@@ -11,9 +11,7 @@ nobody looks at).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -24,6 +22,7 @@ from typing import Any
 import pytest
 import redis
 from prometheus_client import REGISTRY
+from tool_paths import find_tool
 
 import flows.metrics  # noqa: F401 - registers the flow's metrics
 from alpr.launcher import (
@@ -41,7 +40,6 @@ from sim.synthetic_camera import generate_passes, iter_frames, publish_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "alpr-sre.json"
-PROMETHEUS_MISSING = ROOT / ".venv" / "prometheus-missing"
 RATE_INTERVAL = "1m"  # what Grafana's $__rate_interval stands for here
 
 
@@ -72,15 +70,8 @@ def test_every_panel_names_only_metrics_the_code_exports() -> None:
 
 
 def _prometheus() -> str:
-    path = os.environ.get("PROMETHEUS") or shutil.which("prometheus")
-    if path:
-        return path
-    if PROMETHEUS_MISSING.exists():
-        pytest.skip(f"prometheus unavailable: {PROMETHEUS_MISSING.read_text().strip()}")
-    if os.environ.get("CI"):
-        pytest.fail("prometheus missing in CI: `make test` installs it into .venv/bin")
-    pytest.skip("prometheus not installed (make test extracts Debian's prometheus package)")
-    raise AssertionError
+    return find_tool("prometheus", env="PROMETHEUS", marker="prometheus-missing",
+                     how="extracts Debian's prometheus package into .venv/bin")
 
 
 def _query(port: int, expr: str) -> list[dict[str, Any]]:
