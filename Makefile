@@ -10,7 +10,7 @@ DURATION ?= 90
 # The lock tool itself is pinned, so `make lock` resolves the same way on every machine.
 UV_VERSION := 0.13.9
 
-.PHONY: demo test test-latest lint install lock
+.PHONY: demo test test-latest lint install lock chromium
 
 $(VENV)/.installed: $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,20 @@ $(VENV)/bin/promtool: | $(VENV)/.installed
 	    echo "warning: promtool unavailable, its tests will skip ($(VENV)/prometheus-missing)"; \
 	  fi; rm -rf $$tmp
 
-test: lint $(VENV)/bin/promtool
+# The browser tests drive Debian's chromium (never a downloaded build). Installed with
+# apt-get when missing; where apt cannot, .venv/chromium-missing says why and those tests
+# skip with that reason.
+chromium: | $(VENV)/.installed
+	@if [ -x /usr/bin/chromium ]; then rm -f $(VENV)/chromium-missing; \
+	elif { apt-get install -y -qq chromium || \
+	       { apt-get update -qq && apt-get install -y -qq chromium; }; } \
+	       >$(VENV)/chromium-apt.log 2>&1; then rm -f $(VENV)/chromium-missing; \
+	else echo "apt-get install chromium failed: $$(tail -n 1 $(VENV)/chromium-apt.log)" \
+	       > $(VENV)/chromium-missing; \
+	  echo "warning: chromium unavailable, the browser tests will skip ($(VENV)/chromium-missing)"; \
+	fi
+
+test: lint $(VENV)/bin/promtool chromium
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -ra
 
 # Refresh the lock after changing a range in pyproject.toml, or to take new releases on

@@ -2,7 +2,8 @@
 
 Starts a Kafka-protocol broker (tansu) and a redis-server on free loopback ports (or uses
 the addresses given), loads a demo hotlist, runs the synthetic camera and the dataflow,
-and prints each alert as the dispatch console receives it.
+and prints each alert as the dispatch console receives it; the dispatch console itself
+(a page) is served too, and its address and a login printed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
+from alpr.demo_console import dispatch_console
 from alpr.launcher import FlowTopics, start_flow_processes, stop_processes, wait_until_ready
 from connectors.kafka import make_producer
 from hotlists.store import HotlistStore
@@ -159,7 +161,9 @@ def run_demo(
             )
             camera.start()
             try:
-                _console(bootstrap, topics, duration_s, stop, flows, counts, log_dir)
+                with dispatch_console(bootstrap, redis_address, topics.alerts) as desk:
+                    print(desk.banner(), flush=True)
+                    _console(bootstrap, topics, duration_s, stop, flows, counts, log_dir)
             finally:
                 stop.set()
                 camera.join(timeout=10)

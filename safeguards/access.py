@@ -65,6 +65,7 @@ SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 class Role(StrEnum):
     SEARCH = "search"
     VERIFY = "verify"  # verify or dismiss alerts: owning agency only
+    DISPATCH = "dispatch"  # see live alerts in the dispatch console: owning agency only
 
 
 class AgencyKind(StrEnum):
@@ -345,6 +346,8 @@ class AccessRegistry:
         role_set = {Role(r) for r in roles}
         if Role.VERIFY in role_set and agency.kind != AgencyKind.OWNER:
             raise RegistryError("only the owning agency's users verify alerts")
+        if Role.DISPATCH in role_set and agency.kind != AgencyKind.OWNER:
+            raise RegistryError("only the owning agency's users see live alerts")
         token = f"{TOKEN_PREFIX}.{user_id}.{secrets.token_urlsafe(32)}"
         created = self.client.hsetnx(self._user_key(user_id), "agency_id", agency_id)
         if not created:

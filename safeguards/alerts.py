@@ -55,6 +55,7 @@ class Verification(BaseModel):
     agency: str
     at: int  # epoch ms
     audit_seq: int | None = None
+    hit_outcome: str | None = None  # how the hit ended (verification.HitOutcome)
 
 
 class AlertStore:

@@ -3,7 +3,8 @@
     POST /search                           guarded search (bearer token)
     POST /alerts/{alert_id}/verification   verify or dismiss an alert (bearer token)
     GET  /transparency                     public statistics, JSON
-    GET  /transparency.html                the same as a plain page
+    GET  /transparency.html, /             the portal page (safeguards/portal.py)
+    GET  /console                          the dispatch console (safeguards/console.py)
     GET  /healthz                          data and audit Redis reachable
 
 Refusals are JSON `{"error": code, "detail": message, "audit_seq": n}`: 401 bad or
@@ -27,7 +28,7 @@ from typing import Annotated, Any
 import redis
 from fastapi import FastAPI, Header, Path, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -35,11 +36,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from safeguards.alerts import Verification
 from safeguards.audit import Metric
+from safeguards.console import Console
 from safeguards.gate import Refusal
 from safeguards.policy import DAY_MS, PolicyError
+from safeguards.portal import add_public_pages
 from safeguards.search import SearchRequest, SearchResponse
 from safeguards.settings import SafeguardSettings
-from safeguards.transparency import TransparencyReport, render_html
+from safeguards.transparency import TransparencyReport
 from safeguards.verification import VerificationRequest
 from safeguards.wiring import Safeguards
 
@@ -163,15 +166,17 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
+def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024,
+               console: Console | None = None) -> FastAPI:
     app = FastAPI(
         title="ALPR safeguards",
         version="1",
         description=__doc__,
-        docs_url="/docs",
+        docs_url=None,  # served by add_public_pages from local files, not a CDN
         redoc_url=None,
     )
     app.state.safeguards = sg
+    app.state.console = console
 
     def client_of(request: Request) -> str:
         return request.client.host if request.client else ""
@@ -258,10 +263,6 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
         """The public transparency statistics, computed now from live data."""
         return sg.transparency.report()
 
-    @app.get("/transparency.html", response_class=HTMLResponse, tags=["transparency"])
-    def transparency_html() -> HTMLResponse:
-        return HTMLResponse(render_html(sg.transparency.report()))
-
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
         status: dict[str, Any] = {}
@@ -273,6 +274,9 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
         return JSONResponse({"ok": True, **status, "policy": _policy_status(sg)})
 
+    add_public_pages(app, sg)
+    if console is not None:
+        app.include_router(console.router())
     return app
 
 
@@ -298,16 +302,22 @@ def build_app(settings: SafeguardSettings | None = None) -> FastAPI:
     from safeguards.admin import Admin
 
     Admin(sg.access, sg.audit, "system:startup").ensure_defaults()
-    return create_app(sg, max_body_bytes=settings.max_body_bytes)
+    return create_app(sg, max_body_bytes=settings.max_body_bytes,
+                      console=Console.from_settings(sg, settings))
 
 
 def main(settings: SafeguardSettings | None = None) -> None:
     import uvicorn
 
     settings = settings or SafeguardSettings()
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
-                # Headers and request lines are bounded too, not only bodies.
-                h11_max_incomplete_event_size=16 * 1024, log_level="info")
+    app = build_app(settings)
+    app.state.console.start()  # follows alpr.alerts for the dispatch console
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port,
+                    # Headers and request lines are bounded too, not only bodies.
+                    h11_max_incomplete_event_size=16 * 1024, log_level="info")
+    finally:
+        app.state.console.stop()
 
 
 if __name__ == "__main__":

@@ -382,7 +382,8 @@ def user_add(
     user_id: Annotated[str, typer.Argument(help="Login id: a-z 0-9 _ -")],
     agency: Annotated[str, typer.Option(help="Agency id (see `alpr agency list`).")],
     name: Annotated[str, typer.Option(help="Full name.")] = "",
-    role: Annotated[list[str] | None, typer.Option(help="search (default) or verify.")]
+    role: Annotated[list[str] | None, typer.Option(
+        help="search (default), verify or dispatch (the dispatch console); repeatable.")]
     = None,
     employer: Annotated[str, typer.Option(help="Employer if not the agency (task forces).")]
     = "",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from datetime import date
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_RETENTION_DAYS",
     "Policy",
     "PolicyError",
+    "PortalText",
     "ProhibitedPurpose",
     "agency_id_for",
     "load_policy",
@@ -74,6 +76,22 @@ class ProhibitedPurpose(BaseModel):
     keywords: list[str] = Field(min_length=1)
 
 
+class PortalText(BaseModel):
+    """The transparency portal's own words (the Denver portal's sections): shown as
+    written. `effective_date` is the portal's "Last Updated"; figures say "as of" the
+    time they were computed. Empty texts fall back to the page's defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    effective_date: date | None = None
+    overview: str = ""
+    acceptable_use_policy: str = ""
+    access_policy: str = ""
+    hotlist_policy: str = ""
+    non_law_enforcement_access: str = ""
+    owned_cameras: int | None = Field(None, ge=0, description="cameras the agency owns")
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,6 +113,7 @@ class Policy(BaseModel):
     hotlists_alerted_on: list[str] = Field(default_factory=list)
     whats_detected: str = ""
     whats_not_detected: str = ""
+    portal: PortalText = PortalText()
 
     @field_validator("mou_agencies")
     @classmethod

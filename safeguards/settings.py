@@ -49,6 +49,18 @@ class SafeguardSettings(BaseSettings):
     kafka_group: str = Field("alpr-safeguards", description=(
         "Kafka consumer group of the ingest and historical-hit consumers"))
 
+    # The dispatch console (safeguards/console.py).
+    console_idle_timeout_s: int = Field(900, ge=10, description=(
+        "a dispatch console session ends after this long without a click or key press "
+        "(the page then drops every plate it showed)"))
+    console_backlog_h: float = Field(12, gt=0, description=(
+        "the console shows alerts produced this long ago and since (read again from "
+        "`alpr.alerts` when the API starts)"))
+    console_unsure_below: float = Field(0.8, ge=0, le=1, description=(
+        "a read character with a confidence below this is marked unsure on the console"))
+    console_kafka: bool = Field(True, description=(
+        "`alpr serve` follows `alpr.alerts` (at `ALPR_KAFKA_BOOTSTRAP`) for the console"))
+
     def data_redis_url(self) -> str:
         return self.redis_url or Settings().redis_url
 

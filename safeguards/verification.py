@@ -14,9 +14,10 @@ does not end at `verified`, nor do the statistics count it, for a verification u
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Literal, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from safeguards.access import Role
 from safeguards.alerts import AlertStore, CheckResult, Outcome, Verification
@@ -24,10 +25,24 @@ from safeguards.audit import REQUESTED, Metric
 from safeguards.gate import Gate, Refusal
 from safeguards.retention import now_ms
 
-__all__ = ["VerificationRequest", "VerificationService"]
+__all__ = ["HitOutcome", "VerificationRequest", "VerificationService"]
 
 ACTION = "alert_verification"
 _ALERT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class HitOutcome(StrEnum):
+    """How the hit ended, counted per list on the transparency portal. A confirmed hit
+    and a vehicle not located were right (verified); the others were not (dismissed)."""
+
+    CONFIRMED = "confirmed"
+    VEHICLE_NOT_LOCATED = "vehicle_not_located"
+    MISREAD = "misread"
+    WRONG_STATE = "wrong_state"
+    NO_LONGER_WANTED = "no_longer_wanted"
+
+
+VERIFIED_HIT_OUTCOMES = frozenset({HitOutcome.CONFIRMED, HitOutcome.VEHICLE_NOT_LOCATED})
 
 
 class VerificationRequest(BaseModel):
@@ -39,6 +54,18 @@ class VerificationRequest(BaseModel):
     check_result: CheckResult
     image_matches: bool = Field(description="The plate image matches the read.")
     note: str = Field("", max_length=500)
+    hit_outcome: HitOutcome | None = Field(None, description=(
+        "how the hit ended (dispatch console): confirmed and vehicle_not_located go with "
+        "outcome verified, the others with dismissed"))
+
+    @model_validator(mode="after")
+    def _hit_outcome_agrees(self) -> VerificationRequest:
+        if self.hit_outcome is not None and (
+                (self.hit_outcome in VERIFIED_HIT_OUTCOMES)
+                != (self.outcome is Outcome.VERIFIED)):
+            raise ValueError(f"hit outcome {self.hit_outcome.value} does not go with "
+                             f"outcome {self.outcome.value}")
+        return self
 
 
 class VerificationService:
@@ -84,7 +111,7 @@ class VerificationService:
             alert_id=alert_id, outcome=request.outcome, check_system=request.check_system,
             check_result=request.check_result, image_matches=request.image_matches,
             note=request.note, user_id=principal.user_id, agency=principal.agency_id,
-            at=now_ms())
+            at=now_ms(), hit_outcome=request.hit_outcome and request.hit_outcome.value)
         # Write-ahead: the attempt is on the trail before the data Redis sees it, so a
         # write that times out here and lands when a hung Redis resumes is covered.
         requested = self.gate.record(actor=principal.user_id, agency=principal.agency_id,

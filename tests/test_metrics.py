@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import urllib.request
-from pathlib import Path
 
 import bytewax.connectors.kafka  # noqa: F401  (its metrics share the registry in a flow process)
-import pytest
+from tool_paths import find_tool
 
 from flows import metrics
 from sim.local_services import free_port
 
-# `make test` writes this where apt could not give it Debian's prometheus package.
-PROMETHEUS_MISSING = Path(__file__).resolve().parents[1] / ".venv" / "prometheus-missing"
-
 
 def _promtool() -> str:
-    path = os.environ.get("PROMTOOL") or shutil.which("promtool")
-    if path:
-        return path
-    if PROMETHEUS_MISSING.exists():
-        pytest.skip(f"promtool unavailable: {PROMETHEUS_MISSING.read_text().strip()}")
-    if os.environ.get("CI"):
-        pytest.fail("promtool missing in CI: `make test` installs it into .venv/bin")
-    pytest.skip("promtool not installed (make test fetches it from Debian's prometheus package)")
+    return find_tool("promtool", env="PROMTOOL", marker="prometheus-missing",
+                     how="extracts Debian's prometheus package into .venv/bin")
 
 
 def test_metrics_endpoint_passes_promtool() -> None:
