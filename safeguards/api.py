@@ -298,6 +298,10 @@ def build_app(settings: SafeguardSettings | None = None) -> FastAPI:
     from safeguards.admin import Admin
 
     Admin(sg.access, sg.audit, "system:startup").ensure_defaults()
+    # An expired read must not linger in the data Redis's AOF or snapshot.
+    from safeguards.persistence import DiskSweeper
+
+    DiskSweeper(sg.data, settings.disk_sweep_s).start()
     return create_app(sg, max_body_bytes=settings.max_body_bytes)
 
 
