@@ -270,8 +270,13 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024) -> FastAPI:
             status["audit"] = bool(sg.audit.client.ping())
             status["audit_durability"] = sg.audit.durability()
         except Exception as exc:  # any failure means unhealthy
-            return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
-        return JSONResponse({"ok": True, **status, "policy": _policy_status(sg)})
+            # The error's class only: its text names the Redis address.
+            return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
+        # Checked on every probe, not only at start: `CONFIG SET appendfsync no` on a
+        # running audit Redis makes the API unhealthy at once.
+        durable = status["audit_durability"] == {"appendonly": "yes", "appendfsync": "always"}
+        return JSONResponse({"ok": durable, **status, "policy": _policy_status(sg)},
+                            status_code=200 if durable else 503)
 
     return app
 

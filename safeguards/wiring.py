@@ -106,7 +106,7 @@ class Safeguards:
         costs = {} if token_cost is None else {"token_cost": token_cost}
         access = AccessRegistry(data_client, policy_source, signer=signer,
                                 token_ttl_s=settings.token_ttl_days * 86_400, **costs)
-        gate = Gate(access, audit_log)
+        gate = Gate(access, audit_log, durability_check_s=1.0 if durable else 0.0)
         return cls(
             data=data_client, reads=reads, alerts=alerts, access=access,
             audit=audit_log, gate=gate,
