@@ -46,7 +46,10 @@ class Gate:
     def _check_durable(self) -> None:
         now = time.monotonic()
         if self.durability_check_s and now - self._durable_checked_at >= self.durability_check_s:
-            self.audit.ensure_durable()  # AuditNotDurableError: an AuditError
+            try:
+                self.audit.ensure_durable()  # AuditNotDurableError: an AuditError
+            except redis.RedisError as exc:  # the audit Redis down or hung
+                raise AuditError(f"audit Redis unavailable: {exc}") from exc
             self._durable_checked_at = now
 
     def record(self, *, actor: str, agency: str, action: str, decision: str,

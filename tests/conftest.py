@@ -102,13 +102,17 @@ def server() -> Iterator[LocalRedis]:
         yield srv
 
 
-@pytest.fixture
-def client(server: LocalRedis) -> Iterator[redis.Redis]:
-    """A client of `server`, emptied before each test."""
-    c = server.client()
+def _emptied(srv: LocalRedis) -> Iterator[redis.Redis]:
+    c = srv.client()
     c.flushall()
     yield c
     c.close()
+
+
+@pytest.fixture
+def client(server: LocalRedis) -> Iterator[redis.Redis]:
+    """A client of `server`, emptied before each test."""
+    yield from _emptied(server)
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +126,7 @@ def data_server() -> Iterator[LocalRedis]:
 @pytest.fixture
 def data_client(data_server: LocalRedis) -> Iterator[redis.Redis]:
     """A client of `data_server`, emptied before each test."""
-    c = data_server.client()
-    c.flushall()
-    yield c
-    c.close()
+    yield from _emptied(data_server)
 
 
 @pytest.fixture

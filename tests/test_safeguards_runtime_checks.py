@@ -61,3 +61,19 @@ def test_healthz_does_not_show_the_redis_address(data_client: redis.Redis,
     res = TestClient(create_app(stack.sg)).get("/healthz")
     assert res.status_code == 503
     assert "127.0.0.1" not in res.text and ":1" not in res.text and str(port) not in res.text
+
+
+def test_a_token_past_its_expiry_is_refused(stack: Stack, data_client: redis.Redis) -> None:
+    """Fed: det's token checked by a registry whose clock reads 91 days later (tokens
+    last 90). Must survive: 401 token_expired; the same token is fine today."""
+    import pytest
+
+    from safeguards.access import AccessDeniedError, AccessRegistry
+    from safeguards.retention import now_ms
+
+    later = AccessRegistry(data_client, stack.sg.access.policy, signer=stack.sg.access.signer,
+                           clock=lambda: now_ms() + 91 * 86_400_000)
+    assert stack.sg.access.authenticate(stack.tokens["det"]).user_id == "det"
+    with pytest.raises(AccessDeniedError) as exc:
+        later.authenticate(stack.tokens["det"])
+    assert (exc.value.code, exc.value.status) == ("token_expired", 401)
