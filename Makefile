@@ -64,7 +64,7 @@ test: lint $(VENV)/bin/promtool chromium
 lock: $(VENV)/.installed
 	$(PY) -m pip install --quiet uv==$(UV_VERSION)
 	printf 'setuptools>=77\n' | $(VENV)/bin/uv pip compile pyproject.toml - --extra dev \
-	  --universal --python-version 3.11 --generate-hashes --no-header \
+	  --universal --python-version 3.11 --generate-hashes \
 	  --output-file $(LOCK)
 
 # The suite against the newest releases within pyproject.toml's ranges, in a venv of its

@@ -26,9 +26,7 @@ terms) uses that same reading.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import re
 import secrets
 import threading
@@ -40,6 +38,7 @@ from enum import StrEnum
 import redis
 
 from safeguards import KEY_PREFIX
+from safeguards.admin_auth import RecordSigner, hash_secret, secret_matches
 from safeguards.policy import Policy, PolicyError, agency_id_for
 from safeguards.retention import now_ms
 
@@ -99,6 +98,7 @@ class Agency:
     mou_reference: str
     enabled: bool
     added_at: int
+    signed: bool = False  # carries a valid `sig` (made through `alpr`, not Redis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +110,8 @@ class User:
     roles: frozenset[str]
     enabled: bool
     created_at: int
+    signed: bool = False
+    expires_at: int = 0  # the token's; 0 = no expiry (records made before expiry existed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,24 +127,8 @@ class Principal:
     policy: Policy = field(repr=False, compare=False)
 
 
-def _hash_token(token: str, n: int = SCRYPT_N) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(token.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${n}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def _token_matches(token: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
-        digest = hashlib.scrypt(token.encode(), salt=salt, n=int(n), r=int(r), p=int(p),
-                                dklen=len(expected))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(digest, expected)
+_hash_token = hash_secret
+_token_matches = secret_matches
 
 
 def _decode(row: dict) -> dict[str, str]:
@@ -159,6 +145,8 @@ class AccessRegistry:
         prefix: str = KEY_PREFIX,
         clock: Callable[[], int] = now_ms,
         token_cost: int = SCRYPT_N,
+        signer: RecordSigner,
+        token_ttl_s: int = 90 * 86_400,
     ) -> None:
         if token_cost < 2**10 or token_cost & (token_cost - 1):
             raise ValueError("token_cost must be a power of two >= 1024")
@@ -168,6 +156,13 @@ class AccessRegistry:
         self._policy_source: Callable[[], Policy] = (
             (lambda: policy) if isinstance(policy, Policy) else policy)
         self._token_cost = token_cost
+        # Agency and user records are signed with a key kept outside Redis: a record
+        # written straight into Redis is refused (`record_not_signed`).
+        self.signer = signer
+        self._token_ttl_ms = token_ttl_s * 1000
+        # Checked against when the claimed user is unknown: the same scrypt work as a
+        # wrong secret, so timing does not tell which user ids exist.
+        self._dummy_hash = _hash_token(secrets.token_urlsafe(16), token_cost)
         self.prefix = prefix
         self._clock = clock
         # sha256(token) -> the stored hash it was checked against: skips scrypt on repeat
@@ -212,7 +207,8 @@ class AccessRegistry:
         if missing:
             pipe = self.client.pipeline(transaction=True)
             for agency_id, mapping in missing:
-                pipe.hset(self._agency_key(agency_id), mapping=mapping)
+                pipe.hset(self._agency_key(agency_id),
+                          mapping=self.signer.sign("agency", agency_id, mapping))
                 pipe.sadd(f"{self.prefix}agencies", agency_id)
             pipe.execute()
         return len(missing)
@@ -244,7 +240,9 @@ class AccessRegistry:
     def add_agency(self, name: str, kind: AgencyKind | str, mou_reference: str = "") -> Agency:
         agency_id, mapping = self._validated(name, kind, mou_reference)
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self._agency_key(agency_id), mapping=mapping)
+        pipe.delete(self._agency_key(agency_id))
+        pipe.hset(self._agency_key(agency_id),
+                  mapping=self.signer.sign("agency", agency_id, mapping))
         pipe.sadd(f"{self.prefix}agencies", agency_id)
         pipe.execute()
         agency = self.agency(agency_id)
@@ -254,14 +252,23 @@ class AccessRegistry:
     def agency(self, agency_id: str) -> Agency | None:
         return self._agency_of(agency_id, self.client.hgetall(self._agency_key(agency_id)))
 
-    @staticmethod
-    def _agency_of(agency_id: str, raw: dict) -> Agency | None:
+    def _agency_of(self, agency_id: str, raw: dict) -> Agency | None:
         row = _decode(raw)
         if not row:
             return None
         return Agency(agency_id, row.get("name", ""), row.get("kind", ""),
                       row.get("mou_reference", ""), row.get("enabled") == "1",
-                      int(row.get("added_at", "0") or 0))
+                      int(row.get("added_at", "0") or 0),
+                      self.signer.valid("agency", agency_id, row))
+
+    def _resign(self, kind: str, key: str, record_id: str, changes: dict[str, str]) -> None:
+        """Change fields of a signed record and sign it again (a record that was not
+        signed stays refused: its other fields keep no valid signature to carry on)."""
+        row = _decode(self.client.hgetall(key))
+        if not self.signer.valid(kind, record_id, row):
+            raise RegistryError(f"the {kind} record {record_id!r} is not signed with the "
+                                "record key (written outside `alpr`): recreate it")
+        self.client.hset(key, mapping=self.signer.sign(kind, record_id, {**row, **changes}))
 
     def agencies(self) -> list[Agency]:
         ids = sorted(m.decode() if isinstance(m, bytes) else m
@@ -286,7 +293,8 @@ class AccessRegistry:
             except AccessDeniedError as exc:
                 raise RegistryError(f"{agency.name!r} cannot be enabled: {exc.message}"
                                     ) from exc
-        self.client.hset(self._agency_key(agency_id), "enabled", "1" if enabled else "0")
+        self._resign("agency", self._agency_key(agency_id), agency_id,
+                     {"enabled": "1" if enabled else "0"})
         agency = self.agency(agency_id)
         assert agency is not None
         return agency
@@ -303,6 +311,9 @@ class AccessRegistry:
     def _check_agency_allowed(agency: Agency, policy: Policy) -> None:
         """Raise AccessDeniedError unless the agency may use the system under `policy`."""
         aid = agency.agency_id
+        if not agency.signed:
+            raise AccessDeniedError("agency_record_not_signed", 403, "your agency's record "
+                                    "was not made by an administrator", agency_id=aid)
         if marker := policy.federal_marker(agency.name):
             raise AccessDeniedError("federal_agency", 403, f"federal bodies ({marker}) have "
                                     "no access to this data", agency_id=aid)
@@ -352,12 +363,14 @@ class AccessRegistry:
         created = self.client.hsetnx(self._user_key(user_id), "agency_id", agency_id)
         if not created:
             raise RegistryError(f"user {user_id!r} exists (use rotate-token)")
+        now = self._clock()
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self._user_key(user_id), mapping={
+        pipe.hset(self._user_key(user_id), mapping=self.signer.sign("user", user_id, {
             "name": name or user_id, "agency_id": agency_id, "employer": employer,
             "roles": ",".join(sorted(r.value for r in role_set)), "enabled": "1",
-            "token_hash": _hash_token(token, self._token_cost), "created_at": str(self._clock()),
-        })
+            "token_hash": _hash_token(token, self._token_cost), "created_at": str(now),
+            "token_expires_at": str(now + self._token_ttl_ms),
+        }))
         pipe.sadd(f"{self.prefix}users", user_id)
         pipe.execute()
         user = self.user(user_id)
@@ -368,8 +381,9 @@ class AccessRegistry:
         if self.user(user_id) is None:
             raise RegistryError(f"no user {user_id!r}")
         token = f"{TOKEN_PREFIX}.{user_id}.{secrets.token_urlsafe(32)}"
-        self.client.hset(self._user_key(user_id), "token_hash",
-                        _hash_token(token, self._token_cost))
+        self._resign("user", self._user_key(user_id), user_id, {
+            "token_hash": _hash_token(token, self._token_cost),
+            "token_expires_at": str(self._clock() + self._token_ttl_ms)})
         return token
 
     def user(self, user_id: str) -> User | None:
@@ -379,7 +393,9 @@ class AccessRegistry:
         return User(user_id, row.get("name", ""), row.get("agency_id", ""),
                     row.get("employer", ""),
                     frozenset(r for r in row.get("roles", "").split(",") if r),
-                    row.get("enabled") == "1", int(row.get("created_at", "0") or 0))
+                    row.get("enabled") == "1", int(row.get("created_at", "0") or 0),
+                    self.signer.valid("user", user_id, row),
+                    int(row.get("token_expires_at", "0") or 0))
 
     def users(self) -> list[User]:
         ids = sorted(m.decode() if isinstance(m, bytes) else m
@@ -389,7 +405,8 @@ class AccessRegistry:
     def set_user_enabled(self, user_id: str, enabled: bool) -> User:
         if self.user(user_id) is None:
             raise RegistryError(f"no user {user_id!r}")
-        self.client.hset(self._user_key(user_id), "enabled", "1" if enabled else "0")
+        self._resign("user", self._user_key(user_id), user_id,
+                     {"enabled": "1" if enabled else "0"})
         user = self.user(user_id)
         assert user is not None
         return user
@@ -416,9 +433,16 @@ class AccessRegistry:
             raise AccessDeniedError("malformed_token", 401, "invalid credentials")
         row = _decode(self.client.hgetall(self._user_key(user_id)))
         stored = row.get("token_hash", "")
-        if not stored or not self._check_token(token, stored):
-            # Same answer for unknown user and wrong secret: no user enumeration.
+        # An unknown user costs the same scrypt as a wrong secret: same answer, same time.
+        if not self._check_token(token, stored or self._dummy_hash) or not stored:
             raise AccessDeniedError("invalid_token", 401, "invalid credentials",
+                                    user_id=user_id)
+        if not self.signer.valid("user", user_id, row):
+            raise AccessDeniedError("user_record_not_signed", 401, "invalid credentials",
+                                    user_id=user_id)
+        if int(row.get("token_expires_at", "0") or 0) < self._clock():
+            raise AccessDeniedError("token_expired", 401, "this token has expired: ask an "
+                                    "administrator for a new one (rotate-token)",
                                     user_id=user_id)
         agency_id = row.get("agency_id", "")
         if row.get("enabled") != "1":

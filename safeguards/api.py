@@ -271,8 +271,13 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024,
             status["audit"] = bool(sg.audit.client.ping())
             status["audit_durability"] = sg.audit.durability()
         except Exception as exc:  # any failure means unhealthy
-            return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
-        return JSONResponse({"ok": True, **status, "policy": _policy_status(sg)})
+            # The error's class only: its text names the Redis address.
+            return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
+        # Checked on every probe, not only at start: `CONFIG SET appendfsync no` on a
+        # running audit Redis makes the API unhealthy at once.
+        durable = status["audit_durability"] == {"appendonly": "yes", "appendfsync": "always"}
+        return JSONResponse({"ok": durable, **status, "policy": _policy_status(sg)},
+                            status_code=200 if durable else 503)
 
     add_public_pages(app, sg)
     if console is not None:
@@ -302,6 +307,10 @@ def build_app(settings: SafeguardSettings | None = None) -> FastAPI:
     from safeguards.admin import Admin
 
     Admin(sg.access, sg.audit, "system:startup").ensure_defaults()
+    # An expired read must not linger in the data Redis's AOF or snapshot.
+    from safeguards.persistence import DiskSweeper
+
+    DiskSweeper(sg.data, settings.disk_sweep_s).start()
     return create_app(sg, max_body_bytes=settings.max_body_bytes,
                       console=Console.from_settings(sg, settings))
 

@@ -53,6 +53,11 @@ PolicyOpt = Annotated[Path | None, typer.Option(
     "--policy", envvar="ALPR_SG_POLICY_FILE", help="Policy YAML (default: the built-in one).")]
 OperatorOpt = Annotated[str | None, typer.Option(
     help="Who is making the change (audited). Default: the login name.")]
+AdminOpt = Annotated[Path | None, typer.Option(
+    "--admin-token-file", envvar="ALPR_ADMIN_TOKEN_FILE",
+    help="File holding your admin token from `alpr admin add` ('-': read it from stdin).")]
+TotpOpt = Annotated[str | None, typer.Option(
+    "--totp", envvar="ALPR_ADMIN_TOTP", help="The current code of your authenticator.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 class _FailsClearly(FailsClearly):
@@ -79,6 +84,8 @@ audit_app = typer.Typer(help="The audit trail: verify the hash chain, export CSV
 agency_app = typer.Typer(help="Agencies allowed to search (owner and MOU agencies).",
                          no_args_is_help=True, cls=_Group)
 user_app = typer.Typer(help="Users and their tokens.", no_args_is_help=True, cls=_Group)
+admin_app = typer.Typer(help="Administrators (token + TOTP) and the record key, both kept "
+                        "outside Redis.", no_args_is_help=True, cls=_Group)
 retention_app = typer.Typer(help="Retained reads: Kafka consumers and topic retention.",
                             no_args_is_help=True, cls=_Group)
 
@@ -284,8 +291,8 @@ def agency_list(redis_url: RedisOpt = None, audit_url: AuditOpt = None,
         return
     for a in rows:
         # An enabled entry the policy refuses (off the MOU list, federal) has no access.
-        state = ("DISABLED" if not a.enabled else "enabled" if sg.access.allowed(a, current)
-                 else "NO-ACCESS")
+        state = ("UNSIGNED" if not a.signed else "DISABLED" if not a.enabled
+                 else "enabled" if sg.access.allowed(a, current) else "NO-ACCESS")
         typer.echo(f"{a.agency_id:<50} {a.kind:<5} {state:<9} {a.name}")
 
 
@@ -294,12 +301,12 @@ def agency_add(
     name: Annotated[str, typer.Argument(help="Agency name as on the MOU.")],
     mou_reference: Annotated[str, typer.Option(help="Reference of the signed MOU.")],
     redis_url: RedisOpt = None, audit_url: AuditOpt = None, policy: PolicyOpt = None,
-    operator: OperatorOpt = None,
+    admin: AdminOpt = None, totp: TotpOpt = None,
 ) -> None:
     """Register an MOU agency the policy lists (off its mou_agencies, federal or without
     an MOU reference: refused)."""
     sg = _services(redis_url, audit_url, policy)
-    admin = _admin(sg, operator)
+    admin = _admin(sg, admin, totp)
     try:
         agency, missed = _change(lambda: admin.add_agency(name, AgencyKind.MOU,
                                                           mou_reference))
@@ -312,19 +319,20 @@ def agency_add(
 
 @agency_app.command("seed")
 def agency_seed(redis_url: RedisOpt = None, audit_url: AuditOpt = None,
-                policy: PolicyOpt = None, operator: OperatorOpt = None) -> None:
+                policy: PolicyOpt = None, admin: AdminOpt = None, totp: TotpOpt = None) -> None:
     """Register the owning agency and the policy's MOU agencies that are missing."""
     sg = _services(redis_url, audit_url, policy)
-    added, missed = _change(_admin(sg, operator).ensure_defaults)
+    added, missed = _change(_admin(sg, admin, totp).ensure_defaults)
     typer.echo(f"added {added} agencies")
     _exit_if_unaudited(missed)
 
 
 def _set_agency(agency_id: str, enabled: bool, redis_url: str | None, audit_url: str | None,
-                policy: Path | None, operator: str | None) -> None:
+                policy: Path | None, admin: Path | None,
+                totp: str | None) -> None:
     sg = _services(redis_url, audit_url, policy)
     try:
-        agency, missed = _change(lambda: _admin(sg, operator).set_agency_enabled(
+        agency, missed = _change(lambda: _admin(sg, admin, totp).set_agency_enabled(
             agency_id, enabled))
     except RegistryError as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -335,22 +343,53 @@ def _set_agency(agency_id: str, enabled: bool, redis_url: str | None, audit_url:
 
 @agency_app.command("disable")
 def agency_disable(agency_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
-                   policy: PolicyOpt = None, operator: OperatorOpt = None) -> None:
+                   policy: PolicyOpt = None, admin: AdminOpt = None, totp: TotpOpt = None) -> None:
     """Disable an agency: its users are refused from the next request on."""
-    _set_agency(agency_id, False, redis_url, audit_url, policy, operator)
+    _set_agency(agency_id, False, redis_url, audit_url, policy, admin, totp)
 
 
 @agency_app.command("enable")
 def agency_enable(agency_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
-                  policy: PolicyOpt = None, operator: OperatorOpt = None) -> None:
+                  policy: PolicyOpt = None, admin: AdminOpt = None, totp: TotpOpt = None) -> None:
     """Enable an agency again."""
-    _set_agency(agency_id, True, redis_url, audit_url, policy, operator)
+    _set_agency(agency_id, True, redis_url, audit_url, policy, admin, totp)
 
 
-def _admin(sg: Safeguards, operator: str | None) -> Any:
+def _admin(sg: Safeguards, token_file: Path | None, totp: str | None) -> Any:
+    """The Admin of the administrator these credentials prove (token + TOTP, checked
+    against the administrators file), or exit 1: refused, and audited."""
     from safeguards.admin import Admin
+    from safeguards.admin_auth import AdminAuthError, AdminDirectory
 
-    return Admin(sg.access, sg.audit, _operator(operator))
+    admins_file = SafeguardSettings().admins_file
+    if admins_file is None:
+        typer.echo("cannot start: ALPR_SG_ADMINS_FILE is not set (`alpr admin add`)",
+                   err=True)
+        raise typer.Exit(2)
+    token = _read_secret(token_file) if token_file else None
+    directory = AdminDirectory(admins_file)
+    try:
+        admin_id = directory.authenticate(token, totp)
+    except AdminAuthError as exc:
+        sg.audit.append(actor="anonymous", agency="-", action="admin_login",
+                        decision="refused:admin_authentication",
+                        details={"claimed_admin": exc.claimed, "refusal": str(exc),
+                                 "client": _operator(None)})
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    return Admin(sg.access, sg.audit, f"admin:{admin_id}")
+
+
+def _read_secret(path: Path) -> str:
+    """A secret from a file, or from stdin for '-': never from the command line, where
+    `ps` shows it to every local user."""
+    if str(path) == "-":
+        return sys.stdin.readline().strip()
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        typer.echo(f"cannot read {path}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from exc
 
 
 _T = TypeVar("_T")
@@ -388,13 +427,13 @@ def user_add(
     employer: Annotated[str, typer.Option(help="Employer if not the agency (task forces).")]
     = "",
     redis_url: RedisOpt = None, audit_url: AuditOpt = None, policy: PolicyOpt = None,
-    operator: OperatorOpt = None,
+    admin: AdminOpt = None, totp: TotpOpt = None,
 ) -> None:
     """Create a user and print the token ONCE (only its hash is stored)."""
     sg = _services(redis_url, audit_url, policy)
     try:
         roles = [Role(r) for r in (role or [Role.SEARCH.value])]
-        (user, token), missed = _change(lambda: _admin(sg, operator).add_user(
+        (user, token), missed = _change(lambda: _admin(sg, admin, totp).add_user(
             user_id, agency, name=name, roles=roles, employer=employer))
     except (RegistryError, ValueError) as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -405,10 +444,10 @@ def user_add(
 
 
 def _set_user(user_id: str, enabled: bool, redis_url: str | None, audit_url: str | None,
-              operator: str | None) -> None:
+              admin: Path | None, totp: str | None) -> None:
     sg = _services(redis_url, audit_url, None)
     try:
-        user, missed = _change(lambda: _admin(sg, operator).set_user_enabled(user_id,
+        user, missed = _change(lambda: _admin(sg, admin, totp).set_user_enabled(user_id,
                                                                             enabled))
     except RegistryError as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -419,25 +458,25 @@ def _set_user(user_id: str, enabled: bool, redis_url: str | None, audit_url: str
 
 @user_app.command("disable")
 def user_disable(user_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
-                 operator: OperatorOpt = None) -> None:
+                 admin: AdminOpt = None, totp: TotpOpt = None) -> None:
     """Revoke a user's access from the next request on."""
-    _set_user(user_id, False, redis_url, audit_url, operator)
+    _set_user(user_id, False, redis_url, audit_url, admin, totp)
 
 
 @user_app.command("enable")
 def user_enable(user_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
-                operator: OperatorOpt = None) -> None:
+                admin: AdminOpt = None, totp: TotpOpt = None) -> None:
     """Restore a user's access."""
-    _set_user(user_id, True, redis_url, audit_url, operator)
+    _set_user(user_id, True, redis_url, audit_url, admin, totp)
 
 
 @user_app.command("rotate-token")
 def user_rotate(user_id: str, redis_url: RedisOpt = None, audit_url: AuditOpt = None,
-                operator: OperatorOpt = None) -> None:
+                admin: AdminOpt = None, totp: TotpOpt = None) -> None:
     """Issue a new token (the old one stops working); printed once."""
     sg = _services(redis_url, audit_url, None)
     try:
-        token, missed = _change(lambda: _admin(sg, operator).rotate_token(user_id))
+        token, missed = _change(lambda: _admin(sg, admin, totp).rotate_token(user_id))
     except RegistryError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -450,8 +489,62 @@ def user_list(redis_url: RedisOpt = None, audit_url: AuditOpt = None) -> None:
     """Users, their agency, roles and state."""
     sg = _services(redis_url, audit_url, None)
     for u in sg.access.users():
-        state = "enabled" if u.enabled else "DISABLED"
+        # A record not signed with the record key was written outside `alpr`: no access.
+        state = ("UNSIGNED" if not u.signed else "enabled" if u.enabled else "DISABLED")
         typer.echo(f"{u.user_id:<24} {u.agency_id:<40} {','.join(sorted(u.roles)):<14} {state}")
+
+
+@admin_app.command("keygen")
+def admin_keygen(out: Annotated[Path | None, typer.Option(
+        help="Where to write it (default: ALPR_SG_RECORD_KEY_FILE).")] = None) -> None:
+    """Write a new record key (signs agency and user records); refuses to overwrite."""
+    from safeguards.admin_auth import generate_record_key
+
+    path = out or SafeguardSettings().record_key_file
+    if path is None:
+        typer.echo("--out or ALPR_SG_RECORD_KEY_FILE is required", err=True)
+        raise typer.Exit(2)
+    try:
+        generate_record_key(path)
+    except FileExistsError as exc:
+        typer.echo(f"refused: {path} exists (a new key would invalidate every record)",
+                   err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"record key written to {path} (mode 0600)")
+
+
+@admin_app.command("add")
+def admin_add(admin_id: Annotated[str, typer.Argument(help="Administrator id: a-z 0-9 _ -")],
+              redis_url: RedisOpt = None, audit_url: AuditOpt = None) -> None:
+    """Create an administrator in ALPR_SG_ADMINS_FILE (whoever may write that file is
+    the root of trust); prints its token and TOTP secret ONCE. Audited."""
+    from safeguards.admin_auth import AdminDirectory
+
+    admins_file = SafeguardSettings().admins_file
+    if admins_file is None:
+        typer.echo("ALPR_SG_ADMINS_FILE is not set", err=True)
+        raise typer.Exit(2)
+    sg = _services(redis_url, audit_url, None)
+    request = sg.audit.append(actor=_operator(None), agency="-", action="admin_add",
+                              decision="requested", details={"admin_id": admin_id})
+    try:
+        token, secret = AdminDirectory(admins_file).add(admin_id)
+    except ValueError as exc:
+        sg.audit.append(actor=_operator(None), agency="-", action="admin_add",
+                        decision="refused:registry", details={
+                            "admin_id": admin_id, "request_seq": request.seq,
+                            "refusal": str(exc)})
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    sg.audit.append(actor=_operator(None), agency="-", action="admin_add",
+                    decision="allowed", details={"admin_id": admin_id,
+                                                 "request_seq": request.seq})
+    import pyotp
+
+    typer.echo(f"administrator {admin_id}; token (shown once, keep it in a 0600 file):")
+    typer.echo(token)
+    typer.echo("TOTP (add it to an authenticator app):")
+    typer.echo(pyotp.TOTP(secret).provisioning_uri(admin_id, issuer_name="alpr safeguards"))
 
 
 # --- serve, retention, transparency ----------------------------------------------------
@@ -542,4 +635,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(agency_app, name="agency")
     app.add_typer(user_app, name="user")
+    app.add_typer(admin_app, name="admin")
     app.add_typer(retention_app, name="retention")

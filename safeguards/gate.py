@@ -8,7 +8,8 @@ unaudited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import redis
@@ -37,11 +38,26 @@ class Refusal(Exception):
 class Gate:
     access: AccessRegistry
     audit: AuditLog
+    # Re-check the audit Redis's durability at most this often while serving (0: never):
+    # one that stops fsyncing while the API runs refuses requests from then on.
+    durability_check_s: float = 0.0
+    _durable_checked_at: float = field(default=-1e9, repr=False)
+
+    def _check_durable(self) -> None:
+        now = time.monotonic()
+        if self.durability_check_s and now - self._durable_checked_at >= self.durability_check_s:
+            try:
+                self.audit.ensure_durable()  # AuditNotDurableError: an AuditError
+            except redis.RedisError as exc:  # the audit Redis down or hung
+                raise AuditError(f"audit Redis unavailable: {exc}") from exc
+            self._durable_checked_at = now
 
     def record(self, *, actor: str, agency: str, action: str, decision: str,
                details: dict[str, Any], metrics: tuple[str, ...] = ()) -> AuditRecord:
-        """Audit an allowed action; a failure to audit refuses it (503)."""
+        """Audit an allowed action; a failure to audit refuses it (503), and so does an
+        audit Redis that no longer fsyncs every write."""
         try:
+            self._check_durable()
             return self.audit.append(actor=actor, agency=agency, action=action,
                                      decision=decision, details=details, metrics=metrics)
         except AuditError as exc:
@@ -52,10 +68,12 @@ class Gate:
         self, *, action: str, code: str, status: int, message: str, details: dict[str, Any],
         actor: str = "", agency: str = "", metrics: tuple[str, ...] = (),
     ) -> NoReturn:
+        # Refusals of nobody in particular (no valid credentials) are audited but not
+        # counted: anyone could inflate the public "searches refused" figure with them.
         record = self.record(
             actor=actor or "anonymous", agency=agency or "-", action=action,
             decision=f"refused:{code}", details={**details, "refusal": message},
-            metrics=metrics)
+            metrics=metrics if actor else ())
         raise Refusal(status, code, message, record.seq)
 
     def _who_failed(self, exc: AccessDeniedError, token: str | None, details: dict[str, Any]

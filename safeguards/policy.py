@@ -32,11 +32,16 @@ __all__ = [
     "ProhibitedPurpose",
     "agency_id_for",
     "load_policy",
+    "mixed_script_word",
     "normalise_text",
     "read_policy",
+    "skeleton",
 ]
 
 DAY_S = 86_400
+# Letters of a case number that say it names no case ("TEST-1", "NA-1", "XXX-2").
+_PLACEHOLDER_CASE_WORDS = frozenset({"TEST", "TESTING", "NA", "NONE", "NULL", "XXX", "XX",
+                                     "X", "TBD", "ABC", "ASDF", "QWERTY", "DUMMY", "FAKE"})
 DAY_MS = DAY_S * 1000
 # Denver: "Flock data is only retained for 30 days."
 MAX_RETENTION_DAYS = 30
@@ -46,17 +51,61 @@ class PolicyError(ValueError):
     """The policy file is invalid or breaks a contract term."""
 
 
+@lru_cache(maxsize=1)
+def _ascii_look_alikes() -> dict[str, str]:
+    """Each non-ASCII character that Unicode's confusables data (UTS #39, shipped by
+    confusable-homoglyphs) says looks like one ASCII letter or digit -> that character,
+    lower case: Cyrillic "о" -> "o", Greek "ι" -> "i"."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    found: dict[str, str] = {}
+    for char, homoglyphs in confusables_data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for glyph in homoglyphs:
+            c = glyph["c"]
+            if len(c) == 1 and c.isascii() and c.isalnum():
+                found[char] = c.casefold()
+                break
+    return found
+
+
+def skeleton(text: str) -> str:
+    """Text as the screen compares it: compatibility forms folded and marks stripped
+    (NFKD: "immigrátion" -> "immigration"), format characters (zero-width spaces)
+    dropped, case folded, then every non-ASCII character that looks like an ASCII one
+    replaced by it (UTS #39 confusables: "deроrtation" with Cyrillic о and р ->
+    "deportation", Greek/Cyrillic "ΙСЕ" -> "ice")."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Mn", "Me", "Cf"))
+    look_alikes = _ascii_look_alikes()
+    return "".join(look_alikes.get(ch, ch) for ch in text.casefold())
+
+
 def normalise_text(text: str) -> str:
     """Lower-case words separated by single spaces, for keyword screening.
 
-    NFKC folds look-alike forms (full-width letters), format characters (zero-width
-    spaces) are dropped and dots removed so "I.C.E." reads "ice" and "U.S." "us"; any
-    other non-alphanumeric character separates words ("ex-partner" -> "ex partner").
+    The `skeleton` first (look-alike letters, marks, zero-width characters), then dots
+    removed so "I.C.E." reads "ice" and "U.S." "us"; any other non-alphanumeric
+    character separates words ("ex-partner" -> "ex partner").
     """
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").replace(".", "")
-    words = re.split(r"[^0-9a-z]+", text.casefold())
+    text = skeleton(text).replace(".", "")
+    words = re.split(r"[^0-9a-z]+", text)
     return " ".join(w for w in words if w)
+
+
+def mixed_script_word(text: str) -> str | None:
+    """The first word of `text` that mixes scripts after marks are stripped (Latin
+    with Cyrillic look-alikes, say), or None. A name written wholly in another script
+    passes; a word spelt to slip past the screen does not."""
+    from confusable_homoglyphs.confusables import is_mixed_script
+
+    stripped = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in stripped if unicodedata.category(ch) not in ("Mn", "Me"))
+    for word in re.split(r"[\s.,;:!?()\[\]\"'/-]+", stripped):
+        if word and is_mixed_script(word):
+            return word
+    return None
 
 
 def agency_id_for(name: str) -> str:
@@ -110,6 +159,7 @@ class Policy(BaseModel):
     max_searches_per_user_per_hour: int = Field(120, ge=1)
     case_number_pattern: str = r"^[A-Z0-9][A-Z0-9-]{3,31}$"
     min_reason_chars: int = Field(15, ge=1)
+    min_reason_words: int = Field(3, ge=1)
     hotlists_alerted_on: list[str] = Field(default_factory=list)
     whats_detected: str = ""
     whats_not_detected: str = ""
@@ -203,7 +253,18 @@ class Policy(BaseModel):
         return re.compile(self.case_number_pattern)
 
     def case_number_ok(self, case_number: str) -> bool:
-        return self._case_number_re.fullmatch(case_number) is not None
+        """The pattern, at least one digit that is not a zero, and no placeholder
+        ("0000", "TEST", "N-A"): a case number names a case."""
+        if self._case_number_re.fullmatch(case_number) is None:
+            return False
+        if not re.search(r"[1-9]", case_number):
+            return False
+        letters = re.sub(r"[^A-Z]", "", case_number.upper())
+        return letters not in _PLACEHOLDER_CASE_WORDS
+
+    def reason_words(self, reason: str) -> int:
+        """How many words of two or more letters the reason holds."""
+        return len(re.findall(r"[^\W\d_]{2,}", reason))
 
     def federal_marker(self, name: str) -> str | None:
         """The marker that makes `name` a federal body, or None."""
@@ -230,7 +291,10 @@ class Policy(BaseModel):
     def _first_match(self, text: str) -> tuple[str, str] | None:
         padded = f" {normalise_text(text)} "
         for purpose_id, keyword, needle in self._screen_phrases:
-            if needle and f" {needle} " in padded:
+            # A keyword ending in "*" is a stem: "deport*" also matches "deporting".
+            hit = (f" {needle}" in padded if keyword.endswith("*")
+                   else f" {needle} " in padded)
+            if needle and hit:
                 return purpose_id, keyword
         return None
 

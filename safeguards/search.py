@@ -24,7 +24,7 @@ from safeguards.access import Principal, Role
 from safeguards.audit import Metric
 from safeguards.gate import Gate
 from safeguards.patterns import PlatePattern, PlatePatternError
-from safeguards.policy import DAY_MS, Policy
+from safeguards.policy import DAY_MS, Policy, mixed_script_word
 from safeguards.retention import ReadStore, now_ms
 
 __all__ = ["SearchHit", "SearchRequest", "SearchResponse", "SearchService"]
@@ -170,16 +170,26 @@ class SearchService:
         if offence not in policy.permitted_offences:
             refuse("offence_not_permitted", 422, f"offence {request.offence!r} is not a "
                    f"permitted category; permitted: {', '.join(policy.permitted_offences)}")
-        if purpose := policy.screen(request.reason):
-            keyword = policy.matched_keyword(request.reason)
-            refuse("prohibited_purpose", 403, f"the reason points at a prohibited purpose: "
-                   f"{_label(policy, purpose)} (matched {keyword!r})")
+        for name, text in (("reason", request.reason), ("case number", request.case_number),
+                           ("offence", request.offence)):
+            # Look-alike letters from another script inside a word are spelt to slip
+            # past the screen: refused, whatever they spell.
+            if word := mixed_script_word(text):
+                refuse("mixed_script", 422, f"the {name} mixes scripts in {word!r}: "
+                       "write it in one script")
+            if purpose := policy.screen(text):
+                keyword = policy.matched_keyword(text)
+                refuse("prohibited_purpose", 403, f"the {name} points at a prohibited "
+                       f"purpose: {_label(policy, purpose)} (matched {keyword!r})")
         if not policy.case_number_ok(request.case_number.upper()):
             refuse("invalid_case_number", 422, "a case number is required (letters, digits "
-                   "and dashes, 4-32 characters)")
-        if len(request.reason) < policy.min_reason_chars:
-            refuse("reason_too_short", 422, f"the reason must say why (at least "
-                   f"{policy.min_reason_chars} characters)")
+                   "and dashes, 4-32 characters, at least one digit other than 0; no "
+                   "placeholder such as TEST)")
+        if (len(request.reason) < policy.min_reason_chars
+                or policy.reason_words(request.reason) < policy.min_reason_words):
+            refuse("reason_too_short", 422, f"the reason must say why in words (at least "
+                   f"{policy.min_reason_chars} characters and {policy.min_reason_words} "
+                   "words)")
         try:
             pattern = PlatePattern.parse(request.plate, min_literal=policy.min_literal_plate_chars)
         except PlatePatternError as exc:

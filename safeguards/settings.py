@@ -1,6 +1,7 @@
 """Settings of the safeguards services: environment variables `ALPR_SG_<NAME>`.
 
-The audit trail lives in its own Redis (`ALPR_SG_AUDIT_REDIS_URL`), run with
+The audit trail lives in its own Redis (`ALPR_SG_AUDIT_REDIS_URL`, never the data
+Redis: `persistence.ensure_separate`), run with
 `--appendonly yes --appendfsync always` so an acknowledged audit record is on disk
 before the search it records returns. The API refuses to start against an audit Redis
 that does not say so (`require_durable_audit`), because an audit that a power cut can
@@ -15,6 +16,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernel.settings import Settings
+from safeguards.admin_auth import RecordSigner
 
 __all__ = ["SafeguardSettings"]
 
@@ -25,8 +27,8 @@ class SafeguardSettings(BaseSettings):
     redis_url: str = Field("", description=(
         "Redis of the reads, alerts, agencies and users; empty: `ALPR_REDIS_URL`"))
     audit_redis_url: str = Field("", description=(
-        "Redis of the audit trail; empty: the data Redis (acceptable only when that server "
-        "runs with appendfsync always, which `ALPR_SG_REQUIRE_DURABLE_AUDIT` checks)"))
+        "Redis of the audit trail: a server of its own, never the data Redis (refused at "
+        "start: its append-only file would keep every read past retention); required"))
     require_durable_audit: bool = Field(True, description=(
         "refuse to start against an audit Redis without `--appendonly yes --appendfsync "
         "always`"))
@@ -46,6 +48,17 @@ class SafeguardSettings(BaseSettings):
     index_bucket_s: int = Field(3600, ge=1, description=(
         "index bucket width: index keys outlive a read by at most this long (and are "
         "filtered out meanwhile)"))
+    disk_sweep_s: int = Field(3600, ge=60, le=86_400, description=(
+        "how often `alpr serve` rewrites the data Redis's AOF / RDB snapshot so that an "
+        "expired read leaves its disk within this long"))
+    record_key_file: Path | None = Field(None, description=(
+        "HMAC key (hex, `alpr admin keygen`) that signs agency and user records; kept "
+        "outside Redis, readable by the API and the administrators only. Required"))
+    admins_file: Path | None = Field(None, description=(
+        "administrators' token hashes and TOTP secrets (JSON, mode 0600, `alpr admin "
+        "add`); outside Redis. Required by the `alpr agency` / `alpr user` changes"))
+    token_ttl_days: int = Field(90, ge=1, le=365, description=(
+        "a user's token expires this many days after it was issued (rotate-token)"))
     kafka_group: str = Field("alpr-safeguards", description=(
         "Kafka consumer group of the ingest and historical-hit consumers"))
 
@@ -65,7 +78,16 @@ class SafeguardSettings(BaseSettings):
         return self.redis_url or Settings().redis_url
 
     def audit_url(self) -> str:
-        return self.audit_redis_url or self.data_redis_url()
+        if not self.audit_redis_url:
+            raise ValueError("ALPR_SG_AUDIT_REDIS_URL is not set: the audit trail needs a "
+                             "Redis server of its own (appendonly yes, appendfsync always)")
+        return self.audit_redis_url
+
+    def record_signer(self) -> RecordSigner:
+        if self.record_key_file is None:
+            raise ValueError("ALPR_SG_RECORD_KEY_FILE is not set: agency and user records "
+                             "are signed with a key kept outside Redis (`alpr admin keygen`)")
+        return RecordSigner.from_file(self.record_key_file)
 
     def hotlist_url(self) -> str:
         return self.hotlist_redis_url or Settings().redis_url

@@ -17,9 +17,11 @@ import redis
 from hotlists.store import HotlistStore
 from kernel.redis_client import redis_from_url
 from safeguards.access import AccessRegistry
+from safeguards.admin_auth import RecordSigner
 from safeguards.alerts import AlertStore
 from safeguards.audit import AuditLog
 from safeguards.gate import Gate
+from safeguards.persistence import ensure_separate
 from safeguards.policy import Policy, load_policy
 from safeguards.policy_audit import AuditedPolicy
 from safeguards.retention import ReadStore
@@ -63,18 +65,23 @@ class Safeguards:
         retention_s: int | None = None,
         bucket_s: int | None = None,
         token_cost: int | None = None,
+        signer: RecordSigner | None = None,
     ) -> Safeguards:
         """Build everything. `retention_s` overrides the policy's retention downwards
         only (tests use seconds); above the policy it is refused like any other.
-        `token_cost` lowers the scrypt cost of new tokens (tests only). The hotlists are
-        read from `hotlists`, else from `data` when that is given, else from
-        settings.hotlist_url()."""
+        `token_cost` lowers the scrypt cost of new tokens (tests only); `signer`
+        (default: settings.record_signer()) signs and checks the registry's records.
+        The hotlists are read from `hotlists`, else from `data` when that is given, else
+        from settings.hotlist_url()."""
         settings = settings or SafeguardSettings()
+        signer = signer or settings.record_signer()
         policy_file = settings.policy_file
         data_client = data or redis_from_url(settings.data_redis_url())
         audit_client = audit or redis_from_url(settings.audit_url())
         hotlist_store = HotlistStore(hotlists or (data if data is not None else
                                                   redis_from_url(settings.hotlist_url())))
+        # The audit's AOF keeps everything forever: never on the reads' server.
+        ensure_separate(data_client, audit_client)
         audit_log = AuditLog(audit_client)
         # Every request re-reads the site's policy file (the terms in force are the ones
         # on disk), and a change to it is audited once (`policy_changed`); a Policy
@@ -96,9 +103,10 @@ class Safeguards:
                           max_retention_s=startup.max_retention_s)
         alerts = AlertStore(data_client, retention, bucket_s=bucket,
                             max_retention_s=startup.max_retention_s)
-        access = (AccessRegistry(data_client, policy_source) if token_cost is None
-                  else AccessRegistry(data_client, policy_source, token_cost=token_cost))
-        gate = Gate(access, audit_log)
+        costs = {} if token_cost is None else {"token_cost": token_cost}
+        access = AccessRegistry(data_client, policy_source, signer=signer,
+                                token_ttl_s=settings.token_ttl_days * 86_400, **costs)
+        gate = Gate(access, audit_log, durability_check_s=1.0 if durable else 0.0)
         return cls(
             data=data_client, reads=reads, alerts=alerts, access=access,
             audit=audit_log, gate=gate,

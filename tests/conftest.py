@@ -6,7 +6,9 @@
   by it.
 - `server` / `client`: a durable redis-server (AOF, fsync always) per test module, as the
   safeguards' audit needs, and a client of it flushed before each test.
-- `stack` / `http`: the safeguards services on `client` (data and audit alike) and a
+- `data_server` / `data_client`: a plain redis-server per module, the safeguards' data
+  Redis (never the audit's server).
+- `stack` / `http`: the safeguards services on `data_client` (data) and `client` (audit) and a
   TestClient of their API; modules that need seeded data or other API limits override
   them.
 - `kafka`: bootstrap servers, `$KAFKA_BOOTSTRAP` if set, else a tansu broker for the
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import pyotp
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -32,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from safeguard_builders import Stack, build_stack  # noqa: E402
+from safeguard_builders import TEST_SIGNER, AdminFiles, Stack, build_stack  # noqa: E402
 
+from safeguards.admin_auth import AdminDirectory  # noqa: E402
 from safeguards.api import create_app  # noqa: E402
 from sim.local_services import (  # noqa: E402
     KAFKA_BOOTSTRAP_ENV,
@@ -44,6 +48,31 @@ from sim.local_services import (  # noqa: E402
 )
 from sim.plate_render import random_plate  # noqa: E402
 from sim.scene import Conditions, render_frame  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def admin_files(tmp_path_factory: pytest.TempPathFactory) -> AdminFiles:
+    """The record key (the test stacks' own) and an administrators file with one
+    administrator, `root`, whose token is in a file: what `alpr admin` makes."""
+    base = tmp_path_factory.mktemp("admin")
+    key = base / "record.key"
+    key.write_text(TEST_SIGNER.key.hex())
+    admins = base / "admins.json"
+    token, totp = AdminDirectory(admins, token_cost=2**10).add("root")
+    token_file = base / "admin.token"
+    token_file.write_text(token)
+    return AdminFiles(key, admins, token_file, totp)
+
+
+@pytest.fixture(autouse=True)
+def admin_env(admin_files: AdminFiles, monkeypatch: pytest.MonkeyPatch) -> AdminFiles:
+    """Every `alpr` command in a test runs with the test record key and as the test
+    administrator (token file and a TOTP code current at the test's start)."""
+    monkeypatch.setenv("ALPR_SG_RECORD_KEY_FILE", str(admin_files.record_key))
+    monkeypatch.setenv("ALPR_SG_ADMINS_FILE", str(admin_files.admins))
+    monkeypatch.setenv("ALPR_ADMIN_TOKEN_FILE", str(admin_files.token_file))
+    monkeypatch.setenv("ALPR_ADMIN_TOTP", pyotp.TOTP(admin_files.totp_secret).now())
+    return admin_files
 
 
 @pytest.fixture(scope="session")
@@ -73,18 +102,36 @@ def server() -> Iterator[LocalRedis]:
         yield srv
 
 
-@pytest.fixture
-def client(server: LocalRedis) -> Iterator[redis.Redis]:
-    """A client of `server`, emptied before each test."""
-    c = server.client()
+def _emptied(srv: LocalRedis) -> Iterator[redis.Redis]:
+    c = srv.client()
     c.flushall()
     yield c
     c.close()
 
 
 @pytest.fixture
-def stack(client: redis.Redis) -> Stack:
-    return build_stack(client, client)
+def client(server: LocalRedis) -> Iterator[redis.Redis]:
+    """A client of `server`, emptied before each test."""
+    yield from _emptied(server)
+
+
+@pytest.fixture(scope="module")
+def data_server() -> Iterator[LocalRedis]:
+    """The safeguards' data Redis (reads, users, agencies): a server of its own, never
+    the audit's (the safeguards refuse to start on one server for both)."""
+    with LocalRedis() as srv:
+        yield srv
+
+
+@pytest.fixture
+def data_client(data_server: LocalRedis) -> Iterator[redis.Redis]:
+    """A client of `data_server`, emptied before each test."""
+    yield from _emptied(data_server)
+
+
+@pytest.fixture
+def stack(data_client: redis.Redis, client: redis.Redis) -> Stack:
+    return build_stack(data_client, client)
 
 
 @pytest.fixture

@@ -11,12 +11,15 @@ from safeguards.policy import default_policy_path
 from sim.local_services import LocalRedis
 
 
-def site_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalRedis) -> Path:
-    """A site policy (a copy of the default) and the environment of `alpr` and the API."""
+def site_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalRedis,
+                data_server: LocalRedis) -> Path:
+    """A site policy (a copy of the default) and the environment of `alpr` and the API:
+    the audit trail on `server`, the data on `data_server`."""
     path = tmp_path / "policy.yaml"
     path.write_text(default_policy_path().read_text(encoding="utf-8"), encoding="utf-8")
-    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
-        monkeypatch.setenv(f"ALPR_SG_{name}", server.url)
+    for name in ("REDIS_URL", "HOTLIST_REDIS_URL"):
+        monkeypatch.setenv(f"ALPR_SG_{name}", data_server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_POLICY_FILE", str(path))
     return path
 

@@ -4,6 +4,7 @@ entries and alerts, a ready stack with users, and a snapshot of the data keys.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis
 
@@ -12,13 +13,17 @@ from kernel.contracts import make_alert as _make_alert
 from safeguards import KEY_PREFIX
 from safeguards.access import Role
 from safeguards.admin import Admin
+from safeguards.admin_auth import RecordSigner
 from safeguards.policy import Policy
 from safeguards.retention import now_ms
 from safeguards.wiring import Safeguards
 
-__all__ = ["Stack", "build_stack", "data_snapshot", "make_alert", "make_entry", "make_read"]
+__all__ = ["TEST_SIGNER", "AdminFiles", "Stack", "build_stack", "data_snapshot", "make_alert",
+           "make_entry", "make_read", "signed_edit"]
 
 TEST_TOKEN_COST = 2**10
+# The record key of the test stacks (a site's is in ALPR_SG_RECORD_KEY_FILE).
+TEST_SIGNER = RecordSigner(b"k" * 32)
 OWNER_ID = "denver-co-pd"
 MOU_ID = "aurora-co-pd"
 
@@ -56,6 +61,16 @@ def data_snapshot(client: redis.Redis, prefix: str = KEY_PREFIX) -> dict[bytes, 
     return {k: client.dump(k) for k in keys}
 
 
+@dataclass(frozen=True)
+class AdminFiles:
+    """What `alpr admin keygen` / `alpr admin add root` leave for the tests."""
+
+    record_key: Path
+    admins: Path
+    token_file: Path
+    totp_secret: str
+
+
 @dataclass
 class Stack:
     sg: Safeguards
@@ -72,7 +87,8 @@ def build_stack(data: redis.Redis, audit: redis.Redis, *, policy: Policy | None 
     # Cheap token hashes: the cost is not what these tests are about (and is stored with
     # each hash, so verification is the production code path).
     sg = Safeguards.build(data=data, audit=audit, policy=policy, retention_s=retention_s,
-                          bucket_s=bucket_s, token_cost=TEST_TOKEN_COST)
+                          bucket_s=bucket_s, token_cost=TEST_TOKEN_COST,
+                          signer=TEST_SIGNER)
     admin = Admin(sg.access, sg.audit, "test")
     admin.ensure_defaults()
     stack = Stack(sg)
@@ -81,3 +97,12 @@ def build_stack(data: redis.Redis, audit: redis.Redis, *, policy: Policy | None 
                                 ("aur", MOU_ID, [Role.SEARCH])):
         _, stack.tokens[user] = admin.add_user(user, agency, roles=roles)
     return stack
+
+
+def signed_edit(data: redis.Redis, record_kind: str, record_id: str, **fields: str) -> None:
+    """Edit an agency or user record straight in Redis and sign it with the test record
+    key: what someone holding the key could do, so the checks behind the signature are
+    still tested."""
+    key = f"{KEY_PREFIX}{record_kind}:{record_id}"
+    row = {k.decode(): v.decode() for k, v in data.hgetall(key).items()}
+    data.hset(key, mapping=TEST_SIGNER.sign(record_kind, record_id, {**row, **fields}))

@@ -11,7 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from policy_helpers import edit, site_policy
-from safeguard_builders import MOU_ID, OWNER_ID, Stack, build_stack
+from safeguard_builders import MOU_ID, OWNER_ID, TEST_SIGNER, Stack, build_stack, signed_edit
 
 from safeguards.access import (
     AccessDeniedError,
@@ -95,11 +95,10 @@ def test_no_default_agency_is_mistaken_for_federal() -> None:
     assert [n for n in policy.mou_agencies if policy.federal_marker(n)] == []
 
 
-def test_federal_agency_written_straight_into_redis_is_still_refused(
-    stack: Stack, client: redis.Redis
-) -> None:
-    # Somebody bypasses the registry: the check runs again on every request.
-    client.hset(f"alpr:sg:agency:{MOU_ID}", "name", "FBI Safe Streets Task Force")
+def test_federal_agency_written_straight_into_redis_is_still_refused(stack: Stack) -> None:
+    # Somebody with the record key bypasses the registry: the check runs again on every
+    # request (without the key the record is refused as unsigned).
+    signed_edit(stack.sg.data, "agency", MOU_ID, name="FBI Safe Streets Task Force")
     with pytest.raises(AccessDeniedError) as exc:
         stack.sg.access.authenticate(stack.tokens["aur"])
     assert (exc.value.code, exc.value.status) == ("federal_agency", 403)
@@ -109,66 +108,69 @@ def test_federal_agent_on_a_denver_task_force_gets_no_account(stack: Stack) -> N
     with pytest.raises(RegistryError, match="federal"):
         admin(stack).add_user("agent1", OWNER_ID, employer="FBI Denver")
     # ... and a user whose employer is edited to a federal one afterwards is refused.
-    stack.sg.access.client.hset("alpr:sg:user:det", "employer", "HSI Denver")
+    signed_edit(stack.sg.data, "user", "det", employer="HSI Denver")
     with pytest.raises(AccessDeniedError) as exc:
         stack.sg.access.authenticate(stack.tokens["det"])
     assert exc.value.code == "federal_user"
 
 
-def test_agency_without_mou_is_refused(stack: Stack, client: redis.Redis) -> None:
+def test_agency_without_mou_is_refused(stack: Stack) -> None:
     with pytest.raises(RegistryError, match="MOU"):
         admin(stack).add_agency("Greeley CO PD", AgencyKind.MOU, "")
     with pytest.raises(RegistryError):
         admin(stack).add_agency("Greeley CO PD", AgencyKind.OWNER, "x")
     # An MOU entry whose reference was removed, or any other kind, loses access.
-    client.hset(f"alpr:sg:agency:{MOU_ID}", "mou_reference", "")
+    signed_edit(stack.sg.data, "agency", MOU_ID, mou_reference="")
     with pytest.raises(AccessDeniedError) as exc:
         stack.sg.access.authenticate(stack.tokens["aur"])
     assert exc.value.code == "agency_without_mou"
-    client.hset(f"alpr:sg:agency:{MOU_ID}", mapping={"mou_reference": "x", "kind": "partner"})
+    signed_edit(stack.sg.data, "agency", MOU_ID, mou_reference="x", kind="partner")
     with pytest.raises(AccessDeniedError):
         stack.sg.access.authenticate(stack.tokens["aur"])
 
 
-def test_an_agency_the_policy_refuses_cannot_be_enabled(stack: Stack, client: redis.Redis,
-                                                       server: LocalRedis,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_agency_the_policy_refuses_cannot_be_enabled(
+    data_server: LocalRedis, stack: Stack, server: LocalRedis,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from alpr.cli import app
 
-    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
-        monkeypatch.setenv(f"ALPR_SG_{name}", server.url)
+    for name in ("REDIS_URL", "HOTLIST_REDIS_URL"):
+        monkeypatch.setenv(f"ALPR_SG_{name}", data_server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     admin(stack).set_agency_enabled(MOU_ID, False)
-    client.hset(f"alpr:sg:agency:{MOU_ID}", "name", "DEA Aurora Task Force")
-    result = CliRunner().invoke(app, ["agency", "enable", MOU_ID, "--operator", "sgt-k"])
+    signed_edit(stack.sg.data, "agency", MOU_ID, name="DEA Aurora Task Force")
+    result = CliRunner().invoke(app, ["agency", "enable", MOU_ID])
     assert result.exit_code == 1 and "refused" in result.output and "federal" in result.output
     assert stack.sg.access.agency(MOU_ID).enabled is False
     last = list(stack.sg.audit.records())[-1]
     assert (last.actor, last.action, last.decision) == (
-        "cli:sgt-k", "agency_enable", "refused:registry")
-    client.hset(f"alpr:sg:agency:{MOU_ID}", mapping={"name": "Aurora CO PD",
-                                                     "mou_reference": ""})
+        "admin:root", "agency_enable", "refused:registry")
+    signed_edit(stack.sg.data, "agency", MOU_ID, name="Aurora CO PD", mou_reference="")
     with pytest.raises(RegistryError, match="memorandum"):
         admin(stack).set_agency_enabled(MOU_ID, True)
 
 
-def test_new_mou_agency_gets_access(stack: Stack, client: redis.Redis) -> None:
+def test_new_mou_agency_gets_access(stack: Stack, data_client: redis.Redis) -> None:
     # The policy's MOU list comes first: an agency it does not name is refused...
     with pytest.raises(RegistryError, match="not on the policy's MOU list"):
         admin(stack).add_agency("Greeley CO PD", AgencyKind.MOU, "MOU-2025-17")
     # ... and one the site added to its policy can be registered and used.
     policy = load_policy(mou_agencies=[*load_policy().mou_agencies, "Greeley CO PD"])
-    access = AccessRegistry(client, policy, token_cost=2**10)
+    access = AccessRegistry(data_client, policy, token_cost=2**10, signer=TEST_SIGNER)
     site = Admin(access, stack.sg.audit, "test-operator")
     agency = site.add_agency("Greeley CO PD", AgencyKind.MOU, "MOU-2025-17")
     _, token = site.add_user("gr1", agency.agency_id)
     assert access.authenticate(token).agency_name == "Greeley CO PD"
 
 
-def test_tokens_are_only_stored_hashed(stack: Stack, client: redis.Redis) -> None:
+@pytest.mark.parametrize("store", ["data", "audit"])
+def test_tokens_are_only_stored_hashed(stack: Stack, store: str) -> None:
     token = stack.tokens["det"]
     secret = token.rsplit(".", 1)[1]
+    client = stack.sg.data if store == "data" else stack.sg.audit.client
     for key in client.scan_iter(match="*", count=1000):
         kind = client.type(key)
         values = (client.hgetall(key).values() if kind == b"hash" else
@@ -176,11 +178,11 @@ def test_tokens_are_only_stored_hashed(stack: Stack, client: redis.Redis) -> Non
                   [f for _, e in client.xrange(key) for f in e.values()] if kind == b"stream"
                   else [])
         assert not any(secret.encode() in v for v in values), key
-    assert client.hget("alpr:sg:user:det", "token_hash").startswith(b"scrypt$")
+    assert stack.sg.data.hget("alpr:sg:user:det", "token_hash").startswith(b"scrypt$")
 
 
 def test_production_tokens_use_full_scrypt_cost(client: redis.Redis) -> None:
-    registry = AccessRegistry(client, load_policy())
+    registry = AccessRegistry(client, load_policy(), signer=TEST_SIGNER)
     registry.ensure_defaults()
     _, token = registry.add_user("prod1", OWNER_ID)
     assert client.hget("alpr:sg:user:prod1", "token_hash").startswith(b"scrypt$16384$8$1$")
@@ -258,15 +260,16 @@ DISMISS = {"outcome": "dismissed", "check_system": "NCIC", "check_result": "not_
            "image_matches": False}
 
 
-def test_agency_taken_off_the_mou_list_loses_access_at_once(
+def test_agency_taken_off_the_mou_list_loses_access_at_once(data_server: LocalRedis,
+                                                            data_client: redis.Redis,
     client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
     from alpr.cli import app
 
-    policy_file = site_policy(tmp_path, monkeypatch, server)
-    stack = build_stack(client, client)  # a running API: built once, before the edit
+    policy_file = site_policy(tmp_path, monkeypatch, server, data_server)
+    stack = build_stack(data_client, client)  # a running API: built once, before the edit
     http = TestClient(create_app(stack.sg))
     cli_search = ["search", "--plate", SEARCH["plate"], "--case", SEARCH["case_number"],
                   "--offence", SEARCH["offence"], "--reason", SEARCH["reason"],
@@ -308,12 +311,12 @@ def test_agency_taken_off_the_mou_list_loses_access_at_once(
     assert http.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
 
 
-def test_an_unreadable_policy_refuses_everyone(
+def test_an_unreadable_policy_refuses_everyone(data_server: LocalRedis, data_client: redis.Redis,
     client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fail closed: a broken edit must not leave the previous MOU list in force.
-    policy_file = site_policy(tmp_path, monkeypatch, server)
-    stack = build_stack(client, client)
+    policy_file = site_policy(tmp_path, monkeypatch, server, data_server)
+    stack = build_stack(data_client, client)
     http = TestClient(create_app(stack.sg))
     edit(policy_file, "owning_agency: Denver CO PD", "owning_agency: [")
     res = http.post("/search", json=SEARCH, headers=stack.auth("det"))
@@ -328,17 +331,18 @@ def _policy_changes(stack: Stack, after_seq: int = 0) -> list[AuditRecord]:
             and r.seq > after_seq]
 
 
-def test_a_change_to_the_mou_list_is_audited_once(
+def test_a_change_to_the_mou_list_is_audited_once(data_server: LocalRedis, data_client: redis.Redis,
     client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
     from alpr.cli import app
 
-    policy_file = site_policy(tmp_path, monkeypatch, server)
-    stack = build_stack(client, client)  # API process 1
+    policy_file = site_policy(tmp_path, monkeypatch, server, data_server)
+    stack = build_stack(data_client, client)  # API process 1
     # API process 2: its own clients and policy reader, the same Redis and policy file.
-    other = Safeguards.build(data=server.client(), audit=server.client())
+    other = Safeguards.build(data=data_server.client(), audit=server.client(),
+                             signer=TEST_SIGNER)
     http, http2 = TestClient(create_app(stack.sg)), TestClient(create_app(other))
     # The first policy a trail sees is recorded as the one in force.
     (first,) = _policy_changes(stack)
@@ -394,11 +398,11 @@ def test_a_change_to_the_mou_list_is_audited_once(
     assert len(_policy_changes(stack)) == 3
 
 
-def test_a_policy_change_that_cannot_be_audited_is_not_used(
+def test_a_policy_change_that_cannot_be_audited_is_not_used(data_server: LocalRedis,
     client: redis.Redis, server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fail closed: no request is decided under terms the audit trail does not show.
-    policy_file = site_policy(tmp_path, monkeypatch, server)
+    policy_file = site_policy(tmp_path, monkeypatch, server, data_server)
     reader = AuditedPolicy(policy_file, AuditLog(redis.Redis(port=1)))
     with pytest.raises(PolicyError, match="could not be audited"):
         reader()

@@ -317,11 +317,12 @@ def test_export_csv_since_a_date(client: redis.Redis) -> None:
     assert rows[1]["hash"] == list(log.records())[-1].hash
 
 
-def test_cli_verify_and_export(client: redis.Redis, server: LocalRedis, tmp_path: Path,
+def test_cli_verify_and_export(data_server: LocalRedis, client: redis.Redis, server: LocalRedis,
+                               tmp_path: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     from alpr.cli import app
 
-    monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", data_server.url)
     monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     log = AuditLog(client)
@@ -370,12 +371,12 @@ def test_cli_verify_and_export(client: redis.Redis, server: LocalRedis, tmp_path
     assert client.xlen(log.stream_key) == before
 
 
-def test_cli_refuses_a_non_durable_audit_redis_clearly(
+def test_cli_refuses_a_non_durable_audit_redis_clearly(data_server: LocalRedis,
     redis_server: LocalRedis, server: LocalRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from alpr.cli import app
 
-    monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", data_server.url)
     monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", redis_server.url)  # no AOF
     result = CliRunner().invoke(app, ["audit", "verify"])

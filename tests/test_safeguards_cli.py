@@ -90,9 +90,13 @@ REDIS_COMMANDS = [
 ]
 
 
-def _point_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
+def _point_at(monkeypatch: pytest.MonkeyPatch, url: str, audit_url: str | None = None
+              ) -> None:
+    """Data and hotlists at `url`, the audit trail at `audit_url` (a server of its own;
+    default: the same URL, for commands that never get to compare the two)."""
+    for name in ("REDIS_URL", "HOTLIST_REDIS_URL"):
         monkeypatch.setenv(f"ALPR_SG_{name}", url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", audit_url or url)
     monkeypatch.delenv("ALPR_SG_POLICY_FILE", raising=False)
 
 
@@ -127,18 +131,20 @@ def test_redis_unreachable_at_start_is_one_clear_line(
 def test_redis_going_away_mid_command_is_one_clear_line_and_loses_nothing(
     args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    with LocalRedis(appendonly=True) as server:
-        client = server.client()
-        build_stack(client, client)  # agencies, users det/disp/aur, a few audit records
-        before = _contents(client)
+    with LocalRedis(appendonly=True) as server, LocalRedis(appendonly=True) as data:
+        client, data_client = server.client(), data.client()
+        build_stack(data_client, client)  # agencies, users det/disp/aur, audit records
+        before = _contents(client), _contents(data_client)
         client.close()
-        _point_at(monkeypatch, server.url)
+        data_client.close()
+        _point_at(monkeypatch, data.url, server.url)
         build = Safeguards.build
 
         def build_then_die(*a: Any, **kw: Any) -> Safeguards:
-            # The command has connected and checked the audit Redis: now it goes away.
+            # The command has connected and checked the audit Redis: now both go away.
             sg = build(*a, **kw)
             server.stop()
+            data.stop()
             return sg
 
         monkeypatch.setattr(Safeguards, "build", build_then_die)
@@ -150,21 +156,23 @@ def test_redis_going_away_mid_command_is_one_clear_line_and_loses_nothing(
 
         # Back up (same AOF): no change was made, no audit record lost or half written.
         server.start()
-        client = server.client()
-        assert _contents(client) == before
+        data.start()
+        client, data_client = server.client(), data.client()
+        assert (_contents(client), _contents(data_client)) == before
         assert AuditLog(client).verify().ok
         client.close()
+        data_client.close()
 
 
 @pytest.mark.parametrize("out", ["-", "{tmp}/audit.csv"])
 def test_an_export_the_trail_cannot_record_is_not_handed_out(
     out: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    with LocalRedis(appendonly=True) as server:
+    with LocalRedis(appendonly=True) as server, LocalRedis() as data:
         client = server.client()
-        build_stack(client, client)
+        build_stack(data.client(), client)
         records = client.xlen(AuditLog(client).stream_key)
-        _point_at(monkeypatch, server.url)
+        _point_at(monkeypatch, data.url, server.url)
         export_csv = AuditLog.export_csv
 
         def export_then_die(self: AuditLog, *a: Any, **kw: Any) -> int:
@@ -190,8 +198,8 @@ def test_bad_redis_url_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_data_redis_down_through_the_real_entry_point(server: LocalRedis) -> None:
-    # The audit Redis answers (the start-up checks pass), the data Redis does not: the
-    # failure comes mid-command, in a real process with typer's own error handling.
+    # The audit Redis answers, the data Redis does not: one line, exit 2, in a real
+    # process with typer's own error handling.
     env = {**os.environ, "ALPR_SG_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
            "ALPR_SG_AUDIT_REDIS_URL": server.url, "ALPR_SG_HOTLIST_REDIS_URL": server.url}
     env.pop("ALPR_SG_POLICY_FILE", None)
@@ -200,7 +208,9 @@ def test_data_redis_down_through_the_real_entry_point(server: LocalRedis) -> Non
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr + result.stdout
-        assert result.stderr.startswith("error: Redis unavailable: "), result.stderr
+        # The start-up check that it is not the audit's server asks it first.
+        assert result.stderr.startswith("cannot start: "), result.stderr
+        assert "Connection refused" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -251,7 +261,7 @@ def test_a_user_change_whose_outcome_record_times_out_prints_its_token_and_exits
         monkeypatch.setattr(Script, "__call__", freeze_then_append)
         try:
             result = finish_within(HANG_DEADLINE_S, lambda: CliRunner().invoke(
-                app, [*args, "--operator", "sgt-k"]))
+                app, args))
         finally:
             for pause in frozen:
                 pause.__exit__(None, None, None)
@@ -272,5 +282,5 @@ def test_a_user_change_whose_outcome_record_times_out_prints_its_token_and_exits
         time.sleep(1.0)  # the thawed server runs what it was sent before it froze
         new = list(AuditLog(audit.client()).records())[before:]
         assert (new[0].actor, new[0].action, new[0].decision) == (
-            "cli:sgt-k", action, "requested")
+            "admin:root", action, "requested")
         assert AuditLog(audit.client()).verify().ok

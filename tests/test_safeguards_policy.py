@@ -27,14 +27,16 @@ SEARCH = {"plate": "ABC123", "case_number": "2025-004711", "offence": "robbery",
 
 
 @pytest.fixture
-def policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalRedis) -> Path:
-    return site_policy(tmp_path, monkeypatch, server)
+def policy_file(data_server: LocalRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                server: LocalRedis) -> Path:
+    return site_policy(tmp_path, monkeypatch, server, data_server)
 
 
 @pytest.fixture
-def running(client: redis.Redis, policy_file: Path) -> tuple[Stack, TestClient]:
+def running(data_client: redis.Redis, client: redis.Redis, policy_file: Path
+            ) -> tuple[Stack, TestClient]:
     """A running API over the site policy: built once, before any edit."""
-    stack = build_stack(client, client)
+    stack = build_stack(data_client, client)
     stack.sg.reads.put(make_read("ABC123", at_ms=now_ms() - 2 * 86_400_000))
     return stack, TestClient(create_app(stack.sg))
 

@@ -175,7 +175,8 @@ def test_alert_index_members_of_an_expired_alert_count_nothing(client: redis.Red
         0, 0)
 
 
-def test_expired_read_disappears_from_storage_indexes_and_search(
+def test_expired_read_disappears_from_storage_indexes_and_search(data_server: LocalRedis,
+                                                                 data_client: redis.Redis,
     client: redis.Redis, monkeypatch: pytest.MonkeyPatch, server: LocalRedis, tmp_path: Path
 ) -> None:
     # A policy file with retention in seconds, used by the services, the API and the CLI.
@@ -184,7 +185,7 @@ def test_expired_read_disappears_from_storage_indexes_and_search(
         "\nretention_days: 30\n", f"\nretention_days: {2 / 86_400!r}\n"))
     policy = load_policy(policy_file)
     assert policy.retention_s == 2
-    stack = build_stack(client, client, policy=policy, bucket_s=1)
+    stack = build_stack(data_client, client, policy=policy, bucket_s=1)
     sg = stack.sg
     read = make_read("EXP123", camera="cam-x")
     keep_out = make_read("EXP999", camera="cam-x")  # same camera, other plate
@@ -194,7 +195,7 @@ def test_expired_read_disappears_from_storage_indexes_and_search(
     http = TestClient(create_app(sg))
     body = {"plate": "EXP1*", "case_number": "2025-000111", "offence": "robbery",
             "reason": "Armed robbery, suspect vehicle seen on camera"}
-    for name, value in (("REDIS_URL", server.url), ("AUDIT_REDIS_URL", server.url),
+    for name, value in (("REDIS_URL", data_server.url), ("AUDIT_REDIS_URL", server.url),
                         ("HOTLIST_REDIS_URL", server.url),
                         ("POLICY_FILE", str(policy_file)), ("INDEX_BUCKET_S", "1")):
         monkeypatch.setenv(f"ALPR_SG_{name}", value)

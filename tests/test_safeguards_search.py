@@ -30,8 +30,8 @@ VALID = {
 
 
 @pytest.fixture
-def stack(client: redis.Redis) -> Stack:
-    stack = build_stack(client, client)
+def stack(data_client: redis.Redis, client: redis.Redis) -> Stack:
+    stack = build_stack(data_client, client)
     now = now_ms()
     stack.sg.reads.put_many([
         make_read("ABC123", camera="cam-1", at_ms=now - 3_600_000),
@@ -201,9 +201,9 @@ def test_results_are_capped_without_paging(http: TestClient, stack: Stack) -> No
     assert search(http, stack, plate="MNY123", offset=200).status_code == 422
 
 
-def test_searches_per_hour_are_bounded(client: redis.Redis) -> None:
+def test_searches_per_hour_are_bounded(data_client: redis.Redis, client: redis.Redis) -> None:
     policy = load_policy(max_searches_per_user_per_hour=2)
-    stack = build_stack(client, client, policy=policy)
+    stack = build_stack(data_client, client, policy=policy)
     http = TestClient(create_app(stack.sg))
     assert [search(http, stack).status_code for _ in range(3)] == [200, 200, 429]
     assert last_audit(stack).decision == "refused:rate_limited"
@@ -264,11 +264,12 @@ def test_search_refused_when_audit_cannot_record(http: TestClient, stack: Stack,
 # --- CLI and OpenAPI -------------------------------------------------------------------
 
 
-def test_cli_search_is_the_same_audited_search(stack: Stack, server: LocalRedis,
+def test_cli_search_is_the_same_audited_search(data_server: LocalRedis, stack: Stack,
+                                               server: LocalRedis,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from alpr.cli import app
 
-    monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", data_server.url)
     monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     runner = CliRunner()
@@ -285,12 +286,14 @@ def test_cli_search_is_the_same_audited_search(stack: Stack, server: LocalRedis,
     assert last_audit(stack).decision == "refused:prohibited_purpose"
 
 
-def test_cli_refusals_are_audited_and_clear(stack: Stack, server: LocalRedis,
+def test_cli_refusals_are_audited_and_clear(data_server: LocalRedis, stack: Stack,
+                                            server: LocalRedis,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from alpr.cli import app
 
-    for name in ("REDIS_URL", "AUDIT_REDIS_URL", "HOTLIST_REDIS_URL"):
-        monkeypatch.setenv(f"ALPR_SG_{name}", server.url)
+    for name in ("REDIS_URL", "HOTLIST_REDIS_URL"):
+        monkeypatch.setenv(f"ALPR_SG_{name}", data_server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     runner = CliRunner()
     base = ["search", "--plate", "ABC123", "--case", VALID["case_number"], "--reason",
             VALID["reason"], "--offence", "robbery"]

@@ -33,8 +33,8 @@ VERIFY = {"outcome": "verified", "check_system": "NCIC", "check_result": "confir
 
 
 @pytest.fixture
-def stack(client: redis.Redis) -> Stack:
-    stack = build_stack(client, client)
+def stack(data_client: redis.Redis, client: redis.Redis) -> Stack:
+    stack = build_stack(data_client, client)
     read = make_read("ABC123", camera="cam-1")
     stack.sg.reads.put(read)
     stack.sg.alerts.put(make_alert(read, make_entry("ABC123")))

@@ -124,18 +124,18 @@ def test_verification_undone_when_audit_fails(http: TestClient, stack: Stack, al
     assert stack.sg.alerts.verification(alert.alert_id) is None
 
 
-def test_cli_lists_and_disables_users(stack: Stack, server: LocalRedis,
+def test_cli_lists_and_disables_users(data_server: LocalRedis, stack: Stack, server: LocalRedis,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from alpr.cli import app
 
-    monkeypatch.setenv("ALPR_SG_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", data_server.url)
     monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     runner = CliRunner()
     result = runner.invoke(app, ["user", "add", "newdisp", "--agency", OWNER_ID, "--role",
-                                 "verify", "--operator", "sgt-k"])
+                                 "verify"])
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
     assert stack.sg.access.authenticate(token).user_id == "newdisp"
