@@ -78,13 +78,21 @@ class Settings(BaseSettings):
         "open passes per camera; the oldest is closed early past this (bounds state)"))
     alert_min_confidence: float = Field(0.80, ge=0, le=1, description=(
         "reads below this are published but never alert on their own"))
+    read_state: bool = Field(True, description=(
+        "read the issuing state printed around a plate (its name or a one-state slogan) "
+        "with the general text recogniser (`PP-OCRv6_rec_small.onnx`, ~20 MB more per "
+        "worker, a few ms on frames with a plate); off: from the plate reader's own reads, "
+        "which name the state less often"))
     state_min_confidence: float = Field(0.90, ge=0, le=1, description=(
         "a read carries the issuing state read from its plate's text only this surely; "
         "hotlist matching never matches an entry of another state, so an unsure state "
         "must not block an alert"))
-    standard_issue_serials: bool = Field(True, description=(
+    standard_issue_serials: bool = Field(False, description=(
         "read I, O and Q as 1, 0, 0 where US standard-issue serials never use those "
-        "letters (`recognizers/issuer_glyphs.py`)"))
+        "letters (`recognizers/issuer_glyphs.py`). Off since the plate reader tells O "
+        "from 0 itself: on held-out crops the rules cost more reads than they fixed "
+        "(US and Brazilian plates that print O, Q or I); hotlist matching treats "
+        "look-alikes as equal either way"))
     min_candidate_confidence: float = Field(0.30, ge=0, le=1, description=(
         "per-frame candidates below this confidence are not worth a pass of their own "
         "(stickers, slogans, distant cars)"))
@@ -121,8 +129,9 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(None, description=(
         "folder with `ch_PP-OCRv4_det_folded.onnx` (made by `python -m tools.graph_folding`; "
         "a folder holding only the export `ch_PP-OCRv4_det_infer.onnx` still works, ~15% "
-        "slower) and `PP-OCRv6_rec_small.onnx`; empty: the ones shipped in "
-        "`recognizers/models/` and the `rapidocr` wheel"))
+        "slower) and the plate reader `plate_rec.onnx` (a folder holding only the general "
+        "`PP-OCRv6_rec_small.onnx` still works, reading plates less well); empty: the "
+        "ones shipped in `recognizers/models/` and the `rapidocr` wheel"))
     rec_model: Path | None = Field(None, description=(
         "the recognition model file, overriding the one in `ALPR_MODEL_DIR` or shipped: "
         "e.g. the plate-trained reader `recognizers/models/plate_rec.onnx` "

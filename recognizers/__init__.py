@@ -50,6 +50,7 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
         DET_MODEL_NAME,
         DET_SOURCE_MODEL_NAME,
         REC_MODEL_NAME,
+        TEXT_REC_MODEL_NAME,
         PPOCRRecognizer,
         default_model_path,
     )
@@ -63,9 +64,23 @@ def load_recognizer(settings: Settings | None = None, backend: str | None = None
         # A model folder set up before the folded detector shipped holds the export:
         # same output, ~15% slower detection (tools/graph_folding.py makes the other).
         det_model = default_model_path(DET_SOURCE_MODEL_NAME, settings.model_dir)
+    try:
+        rec_model = settings.rec_model or default_model_path(REC_MODEL_NAME, settings.model_dir)
+    except FileNotFoundError:
+        # A model folder set up before the plate reader shipped holds the general one.
+        rec_model = default_model_path(TEXT_REC_MODEL_NAME, settings.model_dir)
+    text_rec_model = None
+    if settings.read_state:
+        try:
+            text_rec_model = default_model_path(TEXT_REC_MODEL_NAME, settings.model_dir)
+        except FileNotFoundError:
+            text_rec_model = None  # a folder without it: states from the plate reader's reads
+        if text_rec_model == rec_model:
+            text_rec_model = None  # the general recogniser reads everything already
     return PPOCRRecognizer(
         det_model=det_model,
-        rec_model=settings.rec_model or default_model_path(REC_MODEL_NAME, settings.model_dir),
+        rec_model=rec_model,
+        text_rec_model=text_rec_model,
         det_max_side=settings.det_max_side,
         threads=settings.ort_threads,
         det_runtime=settings.det_runtime,

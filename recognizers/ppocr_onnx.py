@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from recognizers.base import Alternatives, Box, PlateCandidate
+from recognizers.base import Alternatives, Box, PlateCandidate, crop_box
 from recognizers.boxes import (
     Polygon,
     box_in_frame,
@@ -72,7 +72,7 @@ from recognizers.plate_text import (
     reject_reason,
 )
 from recognizers.small_print import MIN_KEPT, TAIL_LENGTHS, char_heights, small_tail
-from recognizers.states import read_state
+from recognizers.states import near_plate, read_state
 
 # ctc_greedy, rec_tensor and rec_width are recognizers.ctc's, re-exported for the callers
 # that take them from here (recognizers/training, benchmarks.stages).
@@ -80,6 +80,7 @@ __all__ = [
     "DET_MODEL_NAME",
     "DET_SOURCE_MODEL_NAME",
     "REC_MODEL_NAME",
+    "TEXT_REC_MODEL_NAME",
     "LineRead",
     "PPOCRRecognizer",
     "ctc_greedy",
@@ -93,7 +94,12 @@ __all__ = [
 # from ships beside it.
 DET_MODEL_NAME = "ch_PP-OCRv4_det_folded.onnx"
 DET_SOURCE_MODEL_NAME = "ch_PP-OCRv4_det_infer.onnx"
-REC_MODEL_NAME = "PP-OCRv6_rec_small.onnx"
+# The plate reader: PP-OCRv6 small recognition fine-tuned on real plates, its classifier
+# cut to A-Z0-9 (recognizers/training, recognizers/models/MODEL_CARD.md). The general
+# text recogniser it was trained from (in the rapidocr wheel) is what older model folders
+# hold, and still loads.
+REC_MODEL_NAME = "plate_rec.onnx"
+TEXT_REC_MODEL_NAME = "PP-OCRv6_rec_small.onnx"
 
 # (x/255 - 0.5) / 0.5 on BGR, as RapidOCR feeds PP-OCR det (its v4 and v6 configs alike).
 # PaddleOCR's usual ImageNet mean/std read fewer plates with v6 det: US dev photos 63.9%
@@ -144,7 +150,7 @@ _ZOOM_SHORTER_THAN = 6
 # Plate-region look (PPOCRRecognizer._plate_region_reads): a plate-like line read again
 # from its box grown by (x, y) x its size on each side (a US serial is about 80% of its
 # plate's width and 45% of its height); the whole read wins if at most this much less sure.
-_REGION_READ = False
+_REGION_READ = True
 _REGION_GROW = (0.12, 0.6)
 _REGION_MARGIN = 0.0
 _ZOOM_SHORT_MARGIN = (0.8, 0.8)
@@ -234,7 +240,11 @@ class PPOCRRecognizer:
         threads: int = 1,
         det_runtime: DetRuntime = "openvino",
         det_precision: DetPrecision = "auto",
+        text_rec_model: Path | None = None,
     ) -> None:
+        """`text_rec_model`: a general text recogniser that reads the state names and
+        slogans around a plate (the plate reader, trained on serials, reads them less
+        well); None reads them with the plate reader."""
         if det_max_side < 32:
             raise ValueError("det_max_side must be >= 32")
         if threads < 1:
@@ -248,6 +258,8 @@ class PPOCRRecognizer:
         plate_columns = [i for i, c in enumerate(self._charset) if c in PLATE_CHARS]
         self._plate_columns = np.array(plate_columns, np.intp)
         self._plate_chars = [self._charset[i] for i in plate_columns]
+        self._text_rec = None if text_rec_model is None else ort_session(text_rec_model, threads)
+        self._text_charset = [] if self._text_rec is None else load_charset(self._text_rec)
 
     @property
     def det_precision(self) -> str:
@@ -421,6 +433,30 @@ class PPOCRRecognizer:
         reads = [self._zoom_in(image, r) for r in reads]
         return self._plate_region_reads(image, reads) if _REGION_READ else reads
 
+    def _state_lines(
+        self, image: NDArray[np.uint8], reads: Sequence[TextRead],
+        candidates: Sequence[PlateCandidate],
+    ) -> list[tuple[str, float, Box]]:
+        """(text, confidence, box) of the lines that may name a plate's state: every read,
+        the ones on a candidate's plate read again by the general text recogniser."""
+        lines = [(normalise(r.raw_text), _read_confidence(r), r.box) for r in reads]
+        if self._text_rec is None:
+            return lines
+        near = [i for i, r in enumerate(reads)
+                if any(r.box != c.box and near_plate(c.box, r.box) for c in candidates)]
+        if not near:
+            return lines
+        crops = [crop_box(image, reads[i].box) for i in near]
+        name = self._text_rec.get_inputs()[0].name
+        for i, crop in zip(near, crops, strict=True):
+            if crop.size == 0:
+                continue
+            probs = self._text_rec.run(None, {name: rec_tensor([crop])})[0][0]
+            text, char_probs = ctc_greedy(probs, self._text_charset)
+            lines[i] = (normalise(text), math.prod(char_probs) if char_probs else 0.0,
+                        reads[i].box)
+        return lines
+
     def _plate_region_reads(
         self, image: NDArray[np.uint8], reads: list[TextRead]
     ) -> list[TextRead]:
@@ -576,9 +612,12 @@ class PPOCRRecognizer:
         plate-like first ([] if none), each with the state its plate's text names (if a
         line on the plate names one)."""
         reads = self.read_regions(image, regions)
-        lines = [(normalise(r.raw_text), _read_confidence(r), r.box) for r in reads]
+        candidates = choose_candidates(reads)
+        if not candidates:
+            return []
+        lines = self._state_lines(_as_bgr(image), reads, candidates)
         out = []
-        for candidate in choose_candidates(reads):
+        for candidate in candidates:
             found = read_state(candidate.box, lines)
             out.append(candidate if found is None else replace(
                 candidate, state=found.state, state_confidence=found.confidence))

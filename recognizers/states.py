@@ -52,6 +52,10 @@ _KEYS: tuple[tuple[str, str], ...] = (
 # A line reads as a name if this similar to it (one or two letters misread in a long name).
 _MIN_SIMILAR = 0.75
 _MIN_LEN = 4  # shorter reads ("IN", "OK", "ME") are too often other words
+# A plate reader reads a state name's round O as 0 (serials use 0): digits are folded to
+# the letters they look like, on both sides, before comparing.
+_LOOKS_LIKE_LETTER = str.maketrans("0158264", "OISBZGA")
+_FOLDED_KEYS = tuple((key.translate(_LOOKS_LIKE_LETTER), code) for key, code in _KEYS)
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,9 @@ def match_state(text: str) -> tuple[str, float] | None:
     """The state a line's text names, with how closely (0..1), or None."""
     if len(text) < _MIN_LEN:
         return None
+    text = text.translate(_LOOKS_LIKE_LETTER)
     best: tuple[float, int, str] | None = None
-    for key, code in _KEYS:
+    for key, code in _FOLDED_KEYS:
         # A name inside a longer line ("ALASKA50", "WASHINGTONDC"), or close to it whole.
         similar = 1.0 if key in text else SequenceMatcher(None, text, key).ratio()
         if similar >= _MIN_SIMILAR and (best is None or (similar, len(key)) > best[:2]):
@@ -73,7 +78,7 @@ def match_state(text: str) -> tuple[str, float] | None:
     return None if best is None else (best[2], best[0])
 
 
-def _near(plate: Box, line: Box) -> bool:
+def near_plate(plate: Box, line: Box) -> bool:
     """Whether a text line lies on the plate around `plate` (the serial's box): within
     two serial heights above or below it and overlapping it across."""
     px, py, pw, ph = plate
@@ -88,7 +93,7 @@ def read_state(plate: Box, lines: Iterable[tuple[str, float, Box]]) -> StateRead
     (text, read confidence, box). The surest match wins; None if no line names one."""
     best: StateRead | None = None
     for text, confidence, box in lines:
-        if not _near(plate, box):
+        if not near_plate(plate, box):
             continue
         found = match_state(text)
         if found is not None:

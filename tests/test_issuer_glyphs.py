@@ -67,7 +67,7 @@ def test_read_frame_drops_the_graphic_with_its_confidence() -> None:
     serial, its seven confidences, and a plate confidence without the graphic's."""
     read = PlateCandidate("4ASC7399", 0.8 * 0.9**7, (0.8,) + (0.9,) * 7, (0, 0, 90, 30), "4ASC7399")
     image = np.zeros((8, 8, 3), np.uint8)
-    (out,) = read_frame(_OneRead(read), image, Settings())
+    (out,) = read_frame(_OneRead(read), image, Settings(standard_issue_serials=True))
     assert out.text == "ASC7399"
     assert out.char_confidences == (0.9,) * 7
     assert out.confidence == pytest.approx(0.9**7)

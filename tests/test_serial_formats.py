@@ -113,7 +113,7 @@ def test_read_frame_fits_us_serials_only_when_us_rules_are_on() -> None:
     capped at 1). EU sites turn the rules off: as read, the G also at its class's."""
     read = _candidate("AGORGT", [1.0, 1.0, 1.0, 1.0, 0.9, 1.0], {4: [("6", 0.39)]})
     image = np.zeros((8, 8, 3), np.uint8)
-    (out,) = read_frame(_OneRead(read), image, Settings())
+    (out,) = read_frame(_OneRead(read), image, Settings(standard_issue_serials=True))
     assert out.text == "AG0R6T"
     assert out.confidence == pytest.approx(1.0)
     (kept,) = read_frame(_OneRead(read), image, Settings(standard_issue_serials=False))

@@ -18,7 +18,12 @@ import pytest
 
 from kernel.settings import Settings
 from recognizers import load_recognizer
-from recognizers.ppocr_onnx import REC_MODEL_NAME, PPOCRRecognizer, default_model_path
+from recognizers.ppocr_onnx import (
+    DET_MODEL_NAME,
+    TEXT_REC_MODEL_NAME,
+    PPOCRRecognizer,
+    default_model_path,
+)
 from recognizers.training.data import by_split, read_folder, split_of
 from recognizers.training.model import PLATE_CHARS, charset_of, plate_head
 from sim.plate_render import render_plate
@@ -73,7 +78,7 @@ def test_a_bad_label_is_an_error_naming_its_file(
 def test_cutting_the_classifier_to_plate_characters_changes_no_plate_read(
     tmp_path: Path,
 ) -> None:
-    source = default_model_path(REC_MODEL_NAME)
+    source = default_model_path(TEXT_REC_MODEL_NAME)
     pruned = plate_head(onnx.load(str(source)))
     assert charset_of(pruned) == ["<blank>", *PLATE_CHARS, " "]
     path = tmp_path / "plate_rec.onnx"
@@ -100,9 +105,20 @@ def test_the_reader_loads_from_an_explicit_path_and_a_missing_one_is_named(
     # Must hold: the recogniser reads with the model given; a missing one is an error
     # naming the path and the setting, not an onnxruntime traceback.
     path = tmp_path / "plate_rec.onnx"
-    onnx.save(plate_head(onnx.load(str(default_model_path(REC_MODEL_NAME)))), str(path))
+    onnx.save(plate_head(onnx.load(str(default_model_path(TEXT_REC_MODEL_NAME)))), str(path))
     recognizer = load_recognizer(Settings(rec_model=path))
     assert recognizer._charset == ["<blank>", *PLATE_CHARS, " "]
     missing = tmp_path / "nope.onnx"
     with pytest.raises(FileNotFoundError, match=f"{missing}.*ALPR_REC_MODEL"):
         load_recognizer(Settings(rec_model=missing))
+
+
+def test_a_model_folder_from_before_the_plate_reader_still_loads(tmp_path: Path) -> None:
+    # Fed: ALPR_MODEL_DIR holding the detector and only the general recogniser (a site's
+    # folder set up before the plate reader shipped). Must hold: it loads, with the
+    # general recogniser's full character set.
+    for name in (DET_MODEL_NAME, TEXT_REC_MODEL_NAME):
+        (tmp_path / name).symlink_to(default_model_path(name))
+    recognizer = load_recognizer(Settings(model_dir=tmp_path))
+    assert len(recognizer._charset) > 10_000
+    assert len(load_recognizer(Settings())._charset) == len(PLATE_CHARS) + 2

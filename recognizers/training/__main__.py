@@ -2,7 +2,7 @@
 
     python -m recognizers.training --data ../shared/data --out recognizers/models/plate_rec.onnx
 
-About 1 hour on 2 CPU cores for the default 1,500 steps. Writes the ONNX model, a JSON
+About 35 minutes on 2 CPU cores for the default 1,000 steps. Writes the ONNX model, a JSON
 report beside it (splits, every evaluation, test figures) and MODEL_CARD.md.
 """
 

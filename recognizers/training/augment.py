@@ -15,8 +15,8 @@ from recognizers.training.samples import Sample
 # Per side, how far a box's edge may move, as a share of the region's height: a detector
 # box is tight or loose by about a character; a whole crop is cut into only a little (a
 # tight crop's end characters are close to its edges).
-_SIDE = {"whole": (-0.05, 0.12), "line": (-0.08, 0.7), "other": (-0.08, 0.7)}
-_TOP_BOTTOM = {"whole": (-0.06, 0.06), "line": (-0.08, 0.25), "other": (-0.08, 0.25)}
+_SIDE = {"whole": (-0.05, 0.12), "line": (-0.08, 0.7)}
+_TOP_BOTTOM = {"whole": (-0.06, 0.06), "line": (-0.08, 0.25)}
 _CORNER_JITTER = 0.04  # of the height, per corner: perspective and a box's slight tilt
 
 

@@ -1,11 +1,10 @@
 """What the plate reader trains on: real plate crops, whole and as the detector cuts them.
 
 At run time the reader sees the detector's text lines (in scenes) and whole plates (a
-crop). Each labelled crop gives: the whole image; the detector's line whose read is
-closest to the label (the serial); and the crop's other lines (state name, slogan,
-dealer frame, sticker), labelled empty, so the reader learns to read nothing from text
-that is not a serial: the plate finder is learned, not a word list. Lines are found once
-with the shipped models and cached, so a re-run does not detect again.
+crop, or the plate region around a serial's line). Each labelled crop gives both: the
+whole image, and the detector's line whose read is closest to the label (the serial).
+Lines are found once with the shipped models and cached, so a re-run does not detect
+again.
 """
 
 from __future__ import annotations
@@ -26,13 +25,10 @@ from recognizers.plate_text import normalise
 from recognizers.ppocr_onnx import PPOCRRecognizer
 from recognizers.training.data import LabelledPlate, Split, split_of
 
-Kind = Literal["whole", "line", "other"]
+Kind = Literal["whole", "line"]
 # A detector line counts as the plate's serial if its read is this similar to the label
 # (a line that holds only part of the serial would teach the reader to invent the rest).
 _LINE_MATCH = 0.7
-# ... and as other text if this dissimilar, not a piece of the serial, and apart from it.
-_OTHER_AT_MOST = 0.34
-_OTHER_MAX_IOU = 0.1
 
 
 @dataclass(frozen=True)
@@ -80,44 +76,19 @@ def detector_lines(
     return found
 
 
-def _bounds(poly: NDArray[np.float32]) -> tuple[float, float, float, float]:
-    return (float(poly[:, 0].min()), float(poly[:, 1].min()),
-            float(poly[:, 0].max()), float(poly[:, 1].max()))
-
-
-def _iou(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
-    ax0, ay0, ax1, ay1 = _bounds(a)
-    bx0, by0, bx1, by1 = _bounds(b)
-    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def serial_and_others(
-    lines: Sequence[Line], label: str
-) -> tuple[NDArray[np.float32] | None, list[NDArray[np.float32]]]:
-    """The line holding the serial (None if no line reads close to the label), and the
-    lines that surely hold other text."""
+def serial_line(lines: Sequence[Line], label: str) -> NDArray[np.float32] | None:
+    """The corners of the line holding the serial; None if no line reads close to it."""
     if not lines:
-        return None, []
-    ratios = [SequenceMatcher(None, ln["read"], label).ratio() for ln in lines]
-    best = int(np.argmax(ratios))
-    serial = (np.array(lines[best]["poly"], np.float32)
-              if ratios[best] >= _LINE_MATCH else None)
-    others = []
-    for ln, ratio in zip(lines, ratios, strict=True):
-        poly = np.array(ln["poly"], np.float32)
-        if (ratio <= _OTHER_AT_MOST and len(ln["read"]) >= 2 and ln["read"] not in label
-                and (serial is None or _iou(poly, serial) <= _OTHER_MAX_IOU)):
-            others.append(poly)
-    return serial, others
+        return None
+    ratio, best = max((SequenceMatcher(None, ln["read"], label).ratio(), i)
+                      for i, ln in enumerate(lines))
+    return np.array(lines[best]["poly"], np.float32) if ratio >= _LINE_MATCH else None
 
 
 def load_samples(
     plates: Sequence[LabelledPlate], source: str, lines: dict[str, list[Line]],
 ) -> Iterator[Sample]:
-    """The whole crop of each plate, its serial line where the detector found one, and
-    its other text lines (label "")."""
+    """The whole crop of each plate, and its serial line where the detector found one."""
     for p in plates:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         if image is None:
@@ -126,11 +97,9 @@ def load_samples(
         h, w = image.shape[:2]
         whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         yield Sample(image, whole, p.plate, "whole", source, split, p.name)
-        serial, others = serial_and_others(lines.get(p.name, []), p.plate)
+        serial = serial_line(lines.get(p.name, []), p.plate)
         if serial is not None:
             yield Sample(image, serial, p.plate, "line", source, split, p.name)
-        for poly in others:
-            yield Sample(image, poly, "", "other", source, split, p.name)
 
 
 def cut(sample: Sample) -> NDArray[np.uint8]:

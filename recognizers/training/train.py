@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from recognizers.ctc import rec_tensor
-from recognizers.ppocr_onnx import REC_MODEL_NAME, default_model_path
+from recognizers.ppocr_onnx import TEXT_REC_MODEL_NAME, default_model_path
 from recognizers.training.augment import augmented
 from recognizers.training.data import read_folder
 from recognizers.training.model import charset_of, export, load_trainable, trainable
@@ -36,15 +36,13 @@ class TrainConfig:
     # target and few, the Brazilian ones many and of two designs only.
     weights: dict[str, float] = field(default_factory=lambda: {
         "openalpr-us-crops-train": 8.0, "openalpr-br-crops": 1.0})
-    # ... and other text (label "") relative to a serial of the same folder.
-    other_weight: float = 0.0
-    steps: int = 1500
+    steps: int = 1000
     batch: int = 32
     lr: float = 1e-4
     warmup: int = 50
     seed: int = 0
     threads: int = 2
-    eval_every: int = 250
+    eval_every: int = 200
     work: Path = Path(".training")
 
 
@@ -73,16 +71,13 @@ def exact_by_group(
 
 
 def _score(figures: dict[str, dict[str, float]]) -> float:
-    """What a checkpoint is chosen by: US serials read, whole and as a line; then US
-    other text read as nothing; then the rest."""
+    """What a checkpoint is chosen by: US plates read, whole and as a line; then the rest."""
     def mean(pick: Callable[[str], bool]) -> float:
         values = [v["exact"] for k, v in figures.items() if pick(k)]
         return float(np.mean(values)) if values else 0.0
 
-    us_serial = mean(lambda k: k.startswith("openalpr-us") and not k.endswith("/other"))
-    us_other = mean(lambda k: k.startswith("openalpr-us") and k.endswith("/other"))
-    rest = mean(lambda k: not k.startswith("openalpr-us"))
-    return us_serial + 0.2 * us_other + 0.01 * rest
+    return mean(lambda k: k.startswith("openalpr-us")) + 0.01 * mean(
+        lambda k: not k.startswith("openalpr-us"))
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -103,7 +98,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     split = {s: [x for x in samples if x.split == s] for s in ("train", "val", "test")}
     print(" ".join(f"{k}={len(v)}" for k, v in split.items()), "samples", flush=True)
 
-    source, model = load_trainable(default_model_path(REC_MODEL_NAME))
+    source, model = load_trainable(default_model_path(TEXT_REC_MODEL_NAME))
     charset = charset_of(source)
     index = {c: i for i, c in enumerate(charset)}
     model.eval()  # frozen batch-norm statistics, no dropout
@@ -122,8 +117,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                                               * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)))
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     pool = split["train"]
-    p = np.array([cfg.weights.get(s.source, 1.0) * (cfg.other_weight if s.kind == "other"
-                                                     else 1.0) for s in pool])
+    p = np.array([cfg.weights.get(s.source, 1.0) for s in pool])
     p /= p.sum()
     best: tuple[float, int] = (-1.0, 0)
     history = [{"step": 0, "val": before}]
@@ -170,7 +164,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "base_model": REC_MODEL_NAME,
+        "base_model": TEXT_REC_MODEL_NAME,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
         "samples": {k: len(v) for k, v in split.items()},
         "chosen_step": best[1],
