@@ -2,11 +2,14 @@
 transparency portal) on a free loopback port, following the demo's `alpr.alerts`, and a
 dispatcher login to open it with.
 
-Demo only: the audit trail shares the demo's throwaway Redis, which does not fsync every
-write (a site runs the audit Redis as safeguards/README.md says)."""
+Demo only: the audit trail is a throwaway redis-server of its own (never the reads'
+server: safeguards refuse that), which does not fsync every write, and the registry's
+records are signed with a key made for this run (a site runs both as
+safeguards/README.md says)."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -19,10 +22,12 @@ from kernel.ports import free_port
 from kernel.redis_client import redis_from_url
 from safeguards.access import Role
 from safeguards.admin import Admin
+from safeguards.admin_auth import RecordSigner
 from safeguards.api import create_app
 from safeguards.console import Console
 from safeguards.settings import SafeguardSettings
 from safeguards.wiring import Safeguards
+from sim.local_services import LocalRedis
 
 __all__ = ["DemoConsole", "dispatch_console"]
 
@@ -43,9 +48,12 @@ class DemoConsole:
 @contextmanager
 def dispatch_console(bootstrap: str, redis_url: str, alerts_topic: str,
                      port: int | None = None) -> Iterator[DemoConsole]:
+    audit_server = LocalRedis()
+    audit_server.start()
     client = redis_from_url(redis_url)
-    sg = Safeguards.build(SafeguardSettings(), data=client, audit=client,
-                          require_durable_audit=False)
+    sg = Safeguards.build(SafeguardSettings(), data=client,
+                          audit=redis_from_url(audit_server.url), require_durable_audit=False,
+                          signer=RecordSigner(secrets.token_bytes(32)))
     admin = Admin(sg.access, sg.audit, "demo")
     admin.ensure_defaults()
     owner = next(a.agency_id for a in sg.access.agencies() if a.kind == "owner")
@@ -72,3 +80,4 @@ def dispatch_console(bootstrap: str, redis_url: str, alerts_topic: str,
         server.should_exit = True
         thread.join(timeout=10)
         console.stop()
+        audit_server.stop()
