@@ -95,13 +95,13 @@ class Desk:
 
 
 @pytest.fixture
-def desk_factory(client: redis.Redis, kafka: str, unique_topic: Callable[[str], str]
-                 ) -> Iterator[Callable[..., Desk]]:
+def desk_factory(data_client: redis.Redis, client: redis.Redis, kafka: str,
+                 unique_topic: Callable[[str], str]) -> Iterator[Callable[..., Desk]]:
     made: list[tuple[Console, Any]] = []
     topics: list[str] = []
 
     def make(idle_timeout_s: float = 600) -> Desk:
-        stack = build_stack(client, client)
+        stack = build_stack(data_client, client)
         tokens = {}
         for user, name in (("dana", "Dana Dispatch"), ("sam", "Sam Second")):
             _, tokens[user] = stack.sg.access.add_user(

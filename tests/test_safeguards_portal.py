@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from policy_helpers import edit
 from safeguard_builders import (
     OWNER_ID,
+    TEST_SIGNER,
     TEST_TOKEN_COST,
     Stack,
     build_stack,
@@ -94,8 +95,10 @@ def test_the_portal_has_every_seed_section_and_defines_every_figure(http: TestCl
     assert http.get("/").text.split("Figures as of")[0] == text.split("Figures as of")[0]
 
 
-def test_searches_refusals_and_hit_outcomes_are_broken_down(client: redis.Redis) -> None:
-    stack = build_stack(client, client)
+def test_searches_refusals_and_hit_outcomes_are_broken_down(
+    data_client: redis.Redis, client: redis.Redis
+) -> None:
+    stack = build_stack(data_client, client)
     reason = "armed robbery of a corner store, suspect vehicle seen leaving"
     _search(stack, "det", "robbery", reason)
     _search(stack, "det", "robbery", reason)
@@ -117,13 +120,15 @@ def test_searches_refusals_and_hit_outcomes_are_broken_down(client: redis.Redis)
     assert f"Record {head.seq:,}," in text and head.hash in text
 
 
-def test_the_change_log_lists_each_policy_change(tmp_path: Path, client: redis.Redis) -> None:
+def test_the_change_log_lists_each_policy_change(
+    tmp_path: Path, data_client: redis.Redis, client: redis.Redis
+) -> None:
     """Fed: the site's policy file, then an edit taking an agency off the MOU list. Must
     survive: two rows, newest first, the removal named."""
     path = tmp_path / "policy.yaml"
     path.write_text(default_policy_path().read_text(encoding="utf-8"), encoding="utf-8")
-    sg = Safeguards.build(SafeguardSettings(policy_file=path), data=client, audit=client,
-                          token_cost=TEST_TOKEN_COST)
+    sg = Safeguards.build(SafeguardSettings(policy_file=path), data=data_client, audit=client,
+                          token_cost=TEST_TOKEN_COST, signer=TEST_SIGNER)
     Admin(sg.access, sg.audit, "test").ensure_defaults()
     http = TestClient(create_app(sg))
     assert "No policy change recorded yet" not in http.get("/transparency.html").text
@@ -135,11 +140,13 @@ def test_the_change_log_lists_each_policy_change(tmp_path: Path, client: redis.R
     assert len(rows) == 2 and "Avon CO PD" in rows[0] and "mou agency ids" in rows[0]
 
 
-def test_a_broken_policy_is_a_plain_html_page(tmp_path: Path, client: redis.Redis) -> None:
+def test_a_broken_policy_is_a_plain_html_page(
+    tmp_path: Path, data_client: redis.Redis, client: redis.Redis
+) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(default_policy_path().read_text(encoding="utf-8"), encoding="utf-8")
-    sg = Safeguards.build(SafeguardSettings(policy_file=path), data=client, audit=client,
-                          token_cost=TEST_TOKEN_COST)
+    sg = Safeguards.build(SafeguardSettings(policy_file=path), data=data_client, audit=client,
+                          token_cost=TEST_TOKEN_COST, signer=TEST_SIGNER)
     edit(path, "  robbery: Robbery\n", "  robbery: Robbery\n  traffic_enforcement: x\n")
     res = TestClient(create_app(sg)).get("/transparency.html")
     assert res.status_code == 503 and res.headers["content-type"].startswith("text/html")
@@ -158,12 +165,12 @@ def test_root_head_and_offline_docs(http: TestClient) -> None:
 
 
 def test_on_a_phone_the_portal_has_no_horizontal_scroll_and_readable_text(
-        client: redis.Redis) -> None:
+        data_client: redis.Redis, client: redis.Redis) -> None:
     """Fed: the portal with data in every table, opened by an emulated phone (Pixel 5:
     device width, touch, device pixel ratio; not a narrow desktop window). Must survive:
     the page lays out at the phone's width, nothing scrolls sideways, no text under 14 px;
     HEAD answers on the real server."""
-    stack = build_stack(client, client)
+    stack = build_stack(data_client, client)
     _search(stack, "det", "robbery", "armed robbery of a corner store, suspect vehicle")
     _close(stack, "PHN100", "N1", HitOutcome.MISREAD)
     stack.sg.access.add_user("dana", OWNER_ID, roles=[Role.DISPATCH])
