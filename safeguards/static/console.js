@@ -21,6 +21,9 @@ let lastActivity = Date.now();
 let lastTouch = 0;
 let idleTimer = null;
 let audio = null;
+// The last refusal of an action, kept across re-renders (an SSE update redraws the
+// details pane and would otherwise wipe the message before the dispatcher reads it).
+let actionError = {alertId: null, text: ""};
 
 const $ = (id) => document.getElementById(id);
 
@@ -279,7 +282,8 @@ function renderDetail(a) {
 
 function actions(a, s) {
   const box = el("div", {id: "actions"});
-  const message = el("p", {class: "error", role: "alert", id: "action-message"});
+  const message = el("p", {class: "error", role: "alert", id: "action-message"},
+                     actionError.alertId === a.alert_id ? actionError.text : "");
   if (s.outcome) {
     box.append(el("p", {class: "done"}, stateText(a)));
     return box;
@@ -316,7 +320,8 @@ function actions(a, s) {
 
 async function claim(alertId) {
   const r = await api("POST", `/console/alerts/${encodeURIComponent(alertId)}/claim`);
-  if (!r.ok) { showError(r.data.detail || `refused (${r.status})`); return; }
+  if (!r.ok) { showError(alertId, r.data.detail || `refused (${r.status})`); return; }
+  actionError = {alertId: null, text: ""};
   const view = alerts.get(alertId);
   if (view) view.state = {...(view.state || {}), claimed_by: r.data.name, claimed_by_id: r.data.user_id};
   render();
@@ -328,13 +333,15 @@ async function record(alertId, form) {
     hit_outcome: data.get("hit_outcome"), check_system: data.get("check_system"),
     rechecked: data.get("rechecked") === "on", note: data.get("note") || "",
   });
-  if (!r.ok) { showError(r.data.detail || `refused (${r.status})`); return; }
+  if (!r.ok) { showError(alertId, r.data.detail || `refused (${r.status})`); return; }
+  actionError = {alertId: null, text: ""};
   const view = alerts.get(alertId);
   if (view) view.state = {...(view.state || {}), outcome: r.data.outcome, hit_outcome: r.data.hit_outcome, closed_by: r.data.user_id};
   render();
 }
 
-function showError(text) {
+function showError(alertId, text) {
+  actionError = {alertId, text};
   const box = $("action-message");
   if (box) box.textContent = text;
 }
