@@ -34,7 +34,7 @@ from benchmarks.pipeline import percentile
 from kernel.settings import Settings
 from recognizers import BACKENDS, load_recognizer
 from recognizers.frame_reader import read_frame
-from recognizers.training.data import SPLITS, split_of
+from recognizers.training.data import SPLITS, read_folder, split_of
 
 _LOOSE = str.maketrans("OI", "01")
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -66,20 +66,9 @@ class ImageResult:
 
 
 def ground_truth(folder: Path) -> list[tuple[Path, str, str]]:
-    """(image path, plate, state or "") for every NAME.txt with its image, by name."""
-    out = []
-    for txt in sorted(folder.glob("*.txt")):
-        fields = txt.read_text().strip().split("\t")
-        if len(fields) < 6:
-            raise ValueError(f"{txt}: expected 6 tab-separated fields, got {len(fields)}")
-        image = folder / fields[0]
-        if not image.is_file():
-            raise FileNotFoundError(f"{txt} names {image}, which is missing")
-        state = fields[6].strip().upper() if len(fields) > 6 else ""
-        out.append((image, fields[5].strip().upper(), state))
-    if not out:
-        raise FileNotFoundError(f"no NAME.txt ground truth files in {folder}")
-    return out
+    """(image path, plate, state or "") for every NAME.txt with its image, by name; a
+    label that does not parse is an error naming its file."""
+    return [(p.path, p.plate, p.state) for p in read_folder(folder)]
 
 
 def evaluate(
