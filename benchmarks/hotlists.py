@@ -259,7 +259,7 @@ class PhotoRead:
 
 def ground_truth(folder: Path, limit: int | None = None) -> dict[str, str]:
     """image name -> true plate, for the first `limit` images (by name) or all."""
-    return {image.name: plate for image, plate in accuracy_truth(folder)[:limit]}
+    return {image.name: plate for image, plate, _ in accuracy_truth(folder)[:limit]}
 
 
 def recognise_folder(folder: Path, cache: Path, limit: int | None = None) -> list[PhotoRead]:
