@@ -2,9 +2,10 @@
 # nothing downloads at run time, so it runs on air-gapped sites.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md requirements.lock ./
-# The locked versions first (hash-checked, the same set CI passed), then the project.
-RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
+COPY pyproject.toml README.md requirements-runtime.lock ./
+# The locked versions first (hash-checked, the same set CI passed, without the test
+# tools), then the project.
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements-runtime.lock
 COPY kernel kernel
 COPY alpr alpr
 COPY flows flows

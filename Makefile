@@ -66,6 +66,10 @@ lock: $(VENV)/.installed
 	printf 'setuptools>=77\n' | $(VENV)/bin/uv pip compile pyproject.toml - --extra dev \
 	  --universal --python-version 3.11 --generate-hashes \
 	  --output-file $(LOCK)
+	# The image's: the same pins without the test tools (tests/test_lock.py checks both).
+	printf 'setuptools>=77\n' | $(VENV)/bin/uv pip compile pyproject.toml - \
+	  --universal --python-version 3.11 --generate-hashes \
+	  --output-file requirements-runtime.lock
 
 # The suite against the newest releases within pyproject.toml's ranges, in a venv of its
 # own: drift seen on purpose, before it reaches the lock. Not part of CI's gate.
