@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     standard_issue_serials: bool = Field(False, description=(
         "read I, O and Q as 1, 0, 0 where US standard-issue serials never use those "
         "letters (`recognizers/issuer_glyphs.py`). Off since the plate reader tells O "
-        "from 0 itself: on held-out crops the rules cost more reads than they fixed "
+        "from 0 itself: on the val splits the rules cost more reads than they fixed "
         "(US and Brazilian plates that print O, Q or I); hotlist matching treats "
         "look-alikes as equal either way"))
     min_candidate_confidence: float = Field(0.30, ge=0, le=1, description=(
