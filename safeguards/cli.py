@@ -424,7 +424,8 @@ def user_add(
     role: Annotated[list[str] | None, typer.Option(
         help="search (default), verify or dispatch (the dispatch console); repeatable.")]
     = None,
-    employer: Annotated[str, typer.Option(help="Employer if not the agency (task forces).")]
+    employer: Annotated[str, typer.Option(
+        help="Employer: the agency itself (the default); any other body is refused.")]
     = "",
     redis_url: RedisOpt = None, audit_url: AuditOpt = None, policy: PolicyOpt = None,
     admin: AdminOpt = None, totp: TotpOpt = None,

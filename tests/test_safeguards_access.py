@@ -105,13 +105,34 @@ def test_federal_agency_written_straight_into_redis_is_still_refused(stack: Stac
 
 
 def test_federal_agent_on_a_denver_task_force_gets_no_account(stack: Stack) -> None:
-    with pytest.raises(RegistryError, match="federal"):
+    with pytest.raises(RegistryError, match="own agency"):
         admin(stack).add_user("agent1", OWNER_ID, employer="FBI Denver")
     # ... and a user whose employer is edited to a federal one afterwards is refused.
     signed_edit(stack.sg.data, "user", "det", employer="HSI Denver")
     with pytest.raises(AccessDeniedError) as exc:
         stack.sg.access.authenticate(stack.tokens["det"])
-    assert exc.value.code == "federal_user"
+    assert exc.value.code == "employer_not_agency"
+
+
+@pytest.mark.parametrize("employer", ["Fbi", "Secret Service",
+                                      "Dept. of H\u043emeland Security", "Aurora CO PD"])
+def test_a_users_employer_must_be_its_own_agency(stack: Stack, employer: str) -> None:
+    """Fed: employers the federal deny-list misses ("Fbi", "Secret Service", a Cyrillic o
+    in "H\u043emeland") and another MOU agency, for a Denver user. Must survive: each is
+    refused when added (no user made) and, written into a signed record, on every request."""
+    with pytest.raises(RegistryError, match="own agency"):
+        admin(stack).add_user("tf1", OWNER_ID, employer=employer)
+    assert stack.sg.access.user("tf1") is None
+    signed_edit(stack.sg.data, "user", "det", employer=employer)
+    with pytest.raises(AccessDeniedError) as exc:
+        stack.sg.access.authenticate(stack.tokens["det"])
+    assert (exc.value.code, exc.value.status) == ("employer_not_agency", 403)
+
+
+def test_a_user_employed_by_its_own_agency_is_allowed(stack: Stack) -> None:
+    """Fed: the agency's own name, respelt in case and spacing. Must survive: access."""
+    user, token = admin(stack).add_user("tf2", OWNER_ID, employer=" denver  co pd ")
+    assert stack.sg.access.authenticate(token).agency_id == OWNER_ID == user.agency_id
 
 
 def test_agency_without_mou_is_refused(stack: Stack) -> None:
