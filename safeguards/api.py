@@ -27,11 +27,13 @@ from typing import Annotated, Any
 
 import redis
 from fastapi import FastAPI, Header, Path, Request, Security
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from safeguards.alerts import Verification
@@ -232,6 +234,21 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024,
                 f"{'.'.join(e['loc'][1:]) if e['type'] != 'json_invalid' else 'body'}: {e['msg']}"
                 for e in errors),
             extra={"errors": errors, "body_excerpt": body[:256].decode("utf-8", "replace"),
+                   "body_bytes": len(body)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot even decode (invalid UTF-8, JSON nested too
+        # deep for the parser) with a bare 400: on the protected endpoints that is a
+        # refusal like any malformed body, audited.
+        if exc.status_code != 400 or _action_for(request.url.path) == "http_request":
+            return await http_exception_handler(request, exc)
+        body = await request.body()
+        return await refuse_unparsed(
+            request.method, request.url.path, token=_token_from_headers(request.headers),
+            client=client_of(request), code="unparsable_body", status=422,
+            message="malformed request: the body cannot be decoded as JSON",
+            extra={"body_excerpt": body[:256].decode("utf-8", "replace"),
                    "body_bytes": len(body)})
 
     @app.post("/search", response_model=SearchResponse, responses=_REFUSALS, tags=["search"])
