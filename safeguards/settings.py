@@ -59,6 +59,14 @@ class SafeguardSettings(BaseSettings):
         "add`); outside Redis. Required by the `alpr agency` / `alpr user` changes"))
     token_ttl_days: int = Field(90, ge=1, le=365, description=(
         "a user's token expires this many days after it was issued (rotate-token)"))
+    login_failures_per_client: int = Field(30, ge=1, description=(
+        "failed logins from one address within `ALPR_SG_LOGIN_LOCKOUT_S` before that "
+        "address is refused (429 `login_throttled`, audited) for the rest of the period"))
+    login_failures_per_user: int = Field(5, ge=1, description=(
+        "consecutive failed logins claiming one user id before that user is locked out "
+        "for `ALPR_SG_LOGIN_LOCKOUT_S` (CJIS 5.5.3: at most 5)"))
+    login_lockout_s: int = Field(600, ge=1, description=(
+        "the failed-login counting and lock-out period"))
     kafka_group: str = Field("alpr-safeguards", description=(
         "Kafka consumer group of the ingest and historical-hit consumers"))
 

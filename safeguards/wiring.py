@@ -27,6 +27,7 @@ from safeguards.policy_audit import AuditedPolicy
 from safeguards.retention import ReadStore
 from safeguards.search import SearchService
 from safeguards.settings import SafeguardSettings
+from safeguards.throttle import FailedLogins
 from safeguards.transparency import TransparencyService
 from safeguards.verification import VerificationService
 
@@ -106,7 +107,10 @@ class Safeguards:
         costs = {} if token_cost is None else {"token_cost": token_cost}
         access = AccessRegistry(data_client, policy_source, signer=signer,
                                 token_ttl_s=settings.token_ttl_days * 86_400, **costs)
-        gate = Gate(access, audit_log, durability_check_s=1.0 if durable else 0.0)
+        gate = Gate(access, audit_log, durability_check_s=1.0 if durable else 0.0,
+                    logins=FailedLogins(per_client=settings.login_failures_per_client,
+                                        per_user=settings.login_failures_per_user,
+                                        lockout_s=settings.login_lockout_s))
         return cls(
             data=data_client, reads=reads, alerts=alerts, access=access,
             audit=audit_log, gate=gate,
