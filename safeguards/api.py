@@ -328,6 +328,11 @@ def build_app(settings: SafeguardSettings | None = None) -> FastAPI:
     from safeguards.persistence import DiskSweeper
 
     DiskSweeper(sg.data, settings.disk_sweep_s).start()
+    if settings.audit_head_file:
+        # The head this run starts from, outside the audit Redis (and the file made).
+        from safeguards.head_log import PublishedHeads
+
+        PublishedHeads(settings.audit_head_file).publish(sg.audit.head())
     return create_app(sg, max_body_bytes=settings.max_body_bytes,
                       console=Console.from_settings(sg, settings))
 

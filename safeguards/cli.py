@@ -36,6 +36,7 @@ from kernel.cli_errors import FailsClearly, one_line
 from safeguards.access import AgencyKind, RegistryError, Role
 from safeguards.audit import Anchor, AuditError, Metric
 from safeguards.gate import Refusal
+from safeguards.head_log import PublishedHeads
 from safeguards.policy import PolicyError
 from safeguards.search import SearchRequest
 from safeguards.settings import SafeguardSettings
@@ -188,24 +189,39 @@ def audit_verify(
     anchor: Annotated[list[str] | None, typer.Option(
         help="A head kept outside (`alpr audit head`: 'seq=N hash=H'); that record must "
         "still be there, unchanged. Repeatable.")] = None,
+    heads_file: Annotated[Path | None, typer.Option(
+        help="Published heads to check (default: ALPR_SG_AUDIT_HEAD_FILE): every one "
+        "must still be in the trail, unchanged.")] = None,
     audit_url: AuditOpt = None, redis_url: RedisOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Check the hash chain: report edited, reordered or deleted records (exit 1)."""
+    """Check the hash chain: report edited, reordered or deleted records (exit 1), and
+    every published head (a wiped or replaced trail is caught)."""
     try:
         anchors = [Anchor.parse(a) for a in anchor or []]
     except ValueError as exc:
         typer.echo(f"--anchor: {exc}", err=True)
         raise typer.Exit(2) from exc
+    heads_file = heads_file or _settings(redis_url, audit_url, None).audit_head_file
+    published: list[Anchor] = []
+    if heads_file is not None:
+        try:
+            published = PublishedHeads(heads_file).anchors()
+        except (OSError, ValueError) as exc:
+            typer.echo(f"cannot read the published audit heads: {one_line(exc)}", err=True)
+            raise typer.Exit(2) from exc
     sg = _services(redis_url, audit_url, None)
-    report = sg.audit.verify(anchors)
+    report = sg.audit.verify([*anchors, *published])
     head = sg.audit.head()
     if as_json:
         _echo_json({"ok": report.ok, "records": report.records, "head_seq": head.seq,
-                    "head_hash": head.hash,
+                    "head_hash": head.hash, "published_heads": len(published),
                     "issues": [asdict(i) for i in report.issues]})
     elif report.ok:
-        typer.echo(f"OK: {report.records} records, chain intact; head seq={head.seq} "
-                   f"hash={head.hash}")
+        against = f", {len(published)} published heads found" if heads_file else (
+            "; no published heads (ALPR_SG_AUDIT_HEAD_FILE unset): a wiped or replaced "
+            "trail cannot be told")
+        typer.echo(f"OK: {report.records} records, chain intact{against}; head "
+                   f"seq={head.seq} hash={head.hash}")
     else:
         first = report.first
         assert first is not None

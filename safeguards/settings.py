@@ -67,6 +67,13 @@ class SafeguardSettings(BaseSettings):
         "for `ALPR_SG_LOGIN_LOCKOUT_S` (CJIS 5.5.3: at most 5)"))
     login_lockout_s: int = Field(600, ge=1, description=(
         "the failed-login counting and lock-out period"))
+    audit_head_file: Path | None = Field(None, description=(
+        "file the audit chain head is appended to as the trail grows (make it "
+        "append-only, copy it off the host); `alpr audit verify` checks every head in it "
+        "by default, so a wiped or re-chained trail does not verify"))
+    audit_head_publish_s: float = Field(60, ge=0, description=(
+        "at most one head per this long is appended to `ALPR_SG_AUDIT_HEAD_FILE` (on the "
+        "first audit record after it)"))
     kafka_group: str = Field("alpr-safeguards", description=(
         "Kafka consumer group of the ingest and historical-hit consumers"))
 

@@ -21,6 +21,7 @@ from safeguards.admin_auth import RecordSigner
 from safeguards.alerts import AlertStore
 from safeguards.audit import AuditLog
 from safeguards.gate import Gate
+from safeguards.head_log import PublishedHeads
 from safeguards.persistence import ensure_separate
 from safeguards.policy import Policy, load_policy
 from safeguards.policy_audit import AuditedPolicy
@@ -83,7 +84,9 @@ class Safeguards:
                                                   redis_from_url(settings.hotlist_url())))
         # The audit's AOF keeps everything forever: never on the reads' server.
         ensure_separate(data_client, audit_client)
-        audit_log = AuditLog(audit_client)
+        heads = (PublishedHeads(settings.audit_head_file, settings.audit_head_publish_s)
+                 if settings.audit_head_file else None)
+        audit_log = AuditLog(audit_client, on_head=heads.after_append if heads else None)
         # Every request re-reads the site's policy file (the terms in force are the ones
         # on disk), and a change to it is audited once (`policy_changed`); a Policy
         # passed in stays fixed (tests).
