@@ -74,6 +74,10 @@ class SafeguardSettings(BaseSettings):
     audit_head_publish_s: float = Field(60, ge=0, description=(
         "at most one head per this long is appended to `ALPR_SG_AUDIT_HEAD_FILE` (on the "
         "first audit record after it)"))
+    trusted_proxies: str = Field("", description=(
+        "comma-separated addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For names the client (audited, throttled); empty: the header is "
+        "ignored from everyone, local processes included"))
     kafka_group: str = Field("alpr-safeguards", description=(
         "Kafka consumer group of the ingest and historical-hit consumers"))
 
