@@ -126,11 +126,17 @@ def _echo_json(data: Any) -> None:
 
 
 def search_cmd(
+    ctx: typer.Context,
     plate: Annotated[str, typer.Option(help="Plate or pattern: A-Z 0-9 * ?")],
     case: Annotated[str, typer.Option("--case", help="Case number (required).")],
     reason: Annotated[str, typer.Option(help="Why the search is needed (required).")],
     offence: Annotated[str, typer.Option(help="Permitted offence category id.")],
-    token: Annotated[str, typer.Option(envvar="ALPR_TOKEN", help="Your token.")],
+    token_file: Annotated[Path | None, typer.Option(
+        envvar="ALPR_TOKEN_FILE", help="File holding your token ('-': read it from stdin); "
+        "or set ALPR_TOKEN. Never on the command line, where `ps` shows it.")] = None,
+    token: Annotated[str | None, typer.Option(
+        envvar="ALPR_TOKEN", help="Your token, from the ALPR_TOKEN variable only: on the "
+        "command line, where `ps` shows it, it is refused.")] = None,
     start: Annotated[datetime | None, typer.Option(help="Window start (UTC).")] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC).")] = None,
     camera: Annotated[list[str] | None, typer.Option(help="Only this camera (repeat).")]
@@ -142,6 +148,14 @@ def search_cmd(
     policy: PolicyOpt = None,
 ) -> None:
     """Search retained reads (the same guarded, audited search as POST /search)."""
+    source = ctx.get_parameter_source("token")
+    if token is not None and source is not None and source.name == "COMMANDLINE":
+        typer.echo("--token: a token on the command line is visible to every local user "
+                   "(ps); use --token-file FILE, --token-file - (stdin) or ALPR_TOKEN",
+                   err=True)
+        raise typer.Exit(2)
+    if token_file is not None:
+        token = _read_secret(token_file)
     sg = _services(redis_url, audit_url, policy)
     fields = {"plate": plate, "case_number": case, "reason": reason, "offence": offence,
               "start": start.replace(tzinfo=start.tzinfo or UTC) if start else None,

@@ -294,9 +294,9 @@ def test_agency_taken_off_the_mou_list_loses_access_at_once(data_server: LocalRe
     http = TestClient(create_app(stack.sg))
     cli_search = ["search", "--plate", SEARCH["plate"], "--case", SEARCH["case_number"],
                   "--offence", SEARCH["offence"], "--reason", SEARCH["reason"],
-                  "--token", stack.tokens["aur"]]
+                  "--token-file", "-"]
     assert http.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
-    assert CliRunner().invoke(app, cli_search).exit_code == 0
+    assert CliRunner().invoke(app, cli_search, input=stack.tokens["aur"]).exit_code == 0
     before = stack.sg.audit.head().seq
 
     # The administrator takes Aurora off the MOU list in the policy file; nothing else.
@@ -305,7 +305,7 @@ def test_agency_taken_off_the_mou_list_loses_access_at_once(data_server: LocalRe
 
     res = http.post("/search", json=SEARCH, headers=stack.auth("aur"))
     assert (res.status_code, res.json()["error"]) == (403, "no_mou")
-    result = CliRunner().invoke(app, cli_search)
+    result = CliRunner().invoke(app, cli_search, input=stack.tokens["aur"])
     assert result.exit_code == 1 and "refused (no_mou)" in result.output
     listed = CliRunner().invoke(app, ["agency", "list"]).output.splitlines()
     assert [line.split()[2] for line in listed if line.startswith(f"{MOU_ID} ")] == [
@@ -378,8 +378,9 @@ def test_a_change_to_the_mou_list_is_audited_once(data_server: LocalRedis, data_
     assert http2.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
     cli_search = ["search", "--plate", SEARCH["plate"], "--case", SEARCH["case_number"],
                   "--offence", SEARCH["offence"], "--reason", SEARCH["reason"],
-                  "--token", stack.tokens["det"]]
-    assert CliRunner().invoke(app, cli_search).exit_code == 0  # a third process
+                  "--token-file", "-"]
+    assert CliRunner().invoke(app, cli_search,  # a third process
+                              input=stack.tokens["det"]).exit_code == 0
 
     (change,) = _policy_changes(stack, before)
     assert change.seq == before + 1  # before the refusal it explains

@@ -200,13 +200,12 @@ def test_expired_read_disappears_from_storage_indexes_and_search(data_server: Lo
                         ("POLICY_FILE", str(policy_file)), ("INDEX_BUCKET_S", "1")):
         monkeypatch.setenv(f"ALPR_SG_{name}", value)
     cli = ["search", "--plate", body["plate"], "--case", body["case_number"], "--offence",
-           body["offence"], "--reason", body["reason"], "--token", stack.tokens["det"],
-           "--json"]
+           body["offence"], "--reason", body["reason"], "--token-file", "-", "--json"]
 
     def found() -> tuple[int, int, int]:
         res = http.post("/search", json=body, headers=stack.auth("det"))
         assert res.status_code == 200, res.text
-        out = CliRunner().invoke(app, cli)
+        out = CliRunner().invoke(app, cli, input=stack.tokens["det"])
         assert out.exit_code == 0, out.output
         return (sg.search.search(stack.tokens["det"], SearchRequest(**body)).count,
                 res.json()["count"], json.loads(out.stdout)["count"])

@@ -329,14 +329,14 @@ def test_cli_search_is_the_same_audited_search(data_server: LocalRedis, stack: S
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     runner = CliRunner()
     args = ["search", "--plate", "AB?123", "--case", VALID["case_number"], "--reason",
-            VALID["reason"], "--offence", "robbery", "--token", stack.tokens["det"]]
-    result = runner.invoke(app, args)
+            VALID["reason"], "--offence", "robbery", "--token-file", "-"]
+    result = runner.invoke(app, args, input=stack.tokens["det"])
     assert result.exit_code == 0, result.output
     assert "3 result(s)" in result.output
     record = last_audit(stack)
     assert (record.decision, record.details["channel"]) == ("allowed", "cli")
-    result = runner.invoke(app, [*args[:-3], "immigration_enforcement", "--token",
-                                 stack.tokens["det"]])
+    result = runner.invoke(app, [*args[:-3], "immigration_enforcement", "--token-file",
+                                 "-"], input=stack.tokens["det"])
     assert result.exit_code == 1
     assert last_audit(stack).decision == "refused:prohibited_purpose"
 
@@ -352,18 +352,19 @@ def test_cli_refusals_are_audited_and_clear(data_server: LocalRedis, stack: Stac
     runner = CliRunner()
     base = ["search", "--plate", "ABC123", "--case", VALID["case_number"], "--reason",
             VALID["reason"], "--offence", "robbery"]
+    stdin = ["--token-file", "-"]
     cases = [
-        ([*base, "--token", stack.tokens["det"], "--camera", "cam*"], "invalid_request",
+        ([*base, *stdin, "--camera", "cam*"], stack.tokens["det"], "invalid_request",
          "det"),  # malformed: refused before the search, still audited
-        ([*base, "--token", stack.tokens["det"], "--reason", "x" * 1001], "invalid_request",
+        ([*base, *stdin, "--reason", "x" * 1001], stack.tokens["det"], "invalid_request",
          "det"),
-        ([*base, "--token", "sg1.det.not-the-secret"], "invalid_token", "anonymous"),
-        ([*base[:-2], "--offence", "traffic_enforcement", "--token", stack.tokens["aur"]],
+        ([*base, *stdin], "sg1.det.not-the-secret", "invalid_token", "anonymous"),
+        ([*base[:-2], "--offence", "traffic_enforcement", *stdin], stack.tokens["aur"],
          "prohibited_purpose", "aur"),
     ]
-    for args, code, actor in cases:
+    for args, token, code, actor in cases:
         before = stack.sg.audit.head().seq
-        result = runner.invoke(app, args)
+        result = runner.invoke(app, args, input=token)
         assert result.exit_code == 1, result.output
         assert f"refused ({code})" in result.output and "Traceback" not in result.output
         (record,) = list(stack.sg.audit.records())[before:]
@@ -371,7 +372,7 @@ def test_cli_refusals_are_audited_and_clear(data_server: LocalRedis, stack: Stac
             f"refused:{code}", actor, "cli")
         assert record.details["query"]["plate"] == "ABC123"
         assert record.details["case_number"] == VALID["case_number"]
-    result = runner.invoke(app, cases[0][0])
+    result = runner.invoke(app, cases[0][0], input=cases[0][1])
     assert "cameras.0: String should match pattern" in result.output
 
 
@@ -545,3 +546,30 @@ def test_a_bucket_with_too_many_matching_plates_is_cut_and_reported(
         found = store.find(PlatePattern.parse(pattern), limit=5000)
         assert found.truncated and found.plates_matched == MAX_PLATES_PER_BUCKET + 1, pattern
         assert len(found.reads) == MAX_PLATES_PER_BUCKET + 1, pattern
+
+
+def test_cli_token_never_on_the_command_line(data_server: LocalRedis, stack: Stack,
+                                             server: LocalRedis, tmp_path: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fed: `alpr search` with the token as --token (argv, seen by `ps`), then from a
+    file, from stdin and from ALPR_TOKEN. Must survive: the argv one is refused with
+    exit 2 before any search (no audit record); the other three search (exit 0)."""
+    from alpr.cli import app
+
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", data_server.url)
+    monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
+    monkeypatch.delenv("ALPR_TOKEN", raising=False)
+    args = ["search", "--plate", "ABC123", "--case", VALID["case_number"], "--reason",
+            VALID["reason"], "--offence", "robbery"]
+    runner = CliRunner()
+    before = stack.sg.audit.head().seq
+    result = runner.invoke(app, [*args, "--token", stack.tokens["det"]])
+    assert result.exit_code == 2 and "--token-file" in result.output
+    assert stack.sg.audit.head().seq == before
+    token_file = tmp_path / "token"
+    token_file.write_text(stack.tokens["det"] + "\n")
+    assert runner.invoke(app, [*args, "--token-file", str(token_file)]).exit_code == 0
+    assert runner.invoke(app, [*args, "--token-file", "-"],
+                         input=stack.tokens["det"]).exit_code == 0
+    assert runner.invoke(app, args, env={"ALPR_TOKEN": stack.tokens["det"]}).exit_code == 0
