@@ -600,13 +600,13 @@ KafkaOpt = Annotated[str, typer.Option("--kafka", envvar="ALPR_KAFKA_BOOTSTRAP",
 
 @retention_app.command("topics")
 def retention_topics(kafka: KafkaOpt = "127.0.0.1:9092", policy: PolicyOpt = None) -> None:
-    """Create alpr.reads and alpr.alerts with the policy's retention (or lower it)."""
+    """Create every topic that carries plates (frames, reads, alerts, dead letters) with
+    the policy's retention, or lower it."""
     from kernel.settings import Topics
     from safeguards.policy import load_policy
-    from safeguards.retention import ensure_retention_topics
+    from safeguards.retention import ensure_retention_topics, plate_data_topics
 
-    topics = Topics()
-    result = ensure_retention_topics(kafka, load_policy(policy), [topics.reads, topics.alerts])
+    result = ensure_retention_topics(kafka, load_policy(policy), plate_data_topics(Topics()))
     for name, ms in result.items():
         typer.echo(f"{name}: retention.ms={ms} ({ms / 86_400_000:g} days)")
 
@@ -617,11 +617,11 @@ def retention_ingest(kafka: KafkaOpt = "127.0.0.1:9092", redis_url: RedisOpt = N
     """Consume alpr.reads and alpr.alerts into the retained stores (Ctrl-C stops)."""
     from kernel.settings import Topics
     from safeguards.ingest import run_ingest
-    from safeguards.retention import ensure_retention_topics
+    from safeguards.retention import ensure_retention_topics, plate_data_topics
 
     sg = _services(redis_url, audit_url, policy)
     topics = Topics()
-    ensure_retention_topics(kafka, sg.policy, [topics.reads, topics.alerts])
+    ensure_retention_topics(kafka, sg.policy, plate_data_topics(topics))
     settings = _settings(redis_url, audit_url, policy)
     try:
         stats = run_ingest(kafka, reads=sg.reads, alerts=sg.alerts, topics=topics,
