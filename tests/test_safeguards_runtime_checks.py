@@ -126,3 +126,31 @@ def test_the_served_api_ignores_x_forwarded_for_from_a_local_process(stack: Stac
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_an_unknown_user_costs_the_same_scrypt_as_a_wrong_secret(
+        stack: Stack, data_client: redis.Redis) -> None:
+    """Fed: at the production scrypt cost, 5 logins with a wrong secret for a real user
+    and 5 claiming a user id that does not exist. Must survive: both refused alike
+    (401 invalid_token), and the unknown user takes at least half as long as the wrong
+    secret (without the dummy hash it answered ~20x faster: user ids could be listed)."""
+    import statistics
+
+    import pytest
+
+    from safeguards.access import AccessDeniedError, AccessRegistry
+
+    registry = AccessRegistry(data_client, stack.sg.access.policy,
+                              signer=stack.sg.access.signer)  # the production cost
+    registry.add_user("slow", "denver-co-pd")
+
+    def timed(token: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(AccessDeniedError) as exc:
+            registry.authenticate(token)
+        assert (exc.value.code, exc.value.status) == ("invalid_token", 401)
+        return time.perf_counter() - start
+
+    wrong = statistics.median(timed(f"sg1.slow.{'w' * 43}") for _ in range(5))
+    unknown = statistics.median(timed(f"sg1.nobody{i}.{'w' * 43}") for i in range(5))
+    assert unknown >= 0.5 * wrong, (unknown, wrong)
