@@ -12,8 +12,8 @@ Tokens are `sg1.{user_id}.{secret}` with 256 random bits; only an scrypt hash is
 and the token is shown once, at creation. Each request re-reads the user and agency
 hashes, so disabling either (one HSET) takes effect on the very next request. Federal
 bodies are refused on every request, not only when added: a name edited straight into
-Redis, or a user employed by a federal agency on a Denver task force, still gets no
-access.
+Redis still gets no access. A user's employer must be its own agency (an allow-list: the
+registry's MOU agency, never a name outside it), checked when added and on every request.
 
 Which agencies have an MOU is the policy's `mou_agencies`, nowhere else: every request
 checks the agency against the current policy (re-read from its file when the registry
@@ -128,6 +128,12 @@ class Principal:
 
 
 _hash_token = hash_secret
+
+
+def employed_by(employer: str, agency: Agency) -> bool:
+    """Whether `employer` names `agency` itself. Compared as the ASCII agency id, so a
+    look-alike letter (a Cyrillic o) or another body's name never matches."""
+    return employer.isascii() and agency_id_for(employer) == agency.agency_id
 _token_matches = secret_matches
 
 
@@ -351,9 +357,13 @@ class AccessRegistry:
         if agency is None:
             raise RegistryError(f"no agency {agency_id!r}")
         employer = " ".join(employer.split()) or agency.name
-        for org in (agency.name, employer):
-            if marker := self.policy.federal_marker(org):
-                raise RegistryError(f"{org!r} is a federal body ({marker!r}): no access")
+        if marker := self.policy.federal_marker(agency.name):
+            raise RegistryError(f"{agency.name!r} is a federal body ({marker!r}): no access")
+        if not employed_by(employer, agency):
+            # An allow-list, not a deny-list: "Fbi", "Secret Service" or a homoglyph
+            # spelling is refused because it is not the user's own (MOU) agency.
+            raise RegistryError(f"employer {employer!r} is not the user's agency "
+                                f"{agency.name!r}: a user must be employed by its own agency")
         role_set = {Role(r) for r in roles}
         if Role.VERIFY in role_set and agency.kind != AgencyKind.OWNER:
             raise RegistryError("only the owning agency's users verify alerts")
@@ -455,14 +465,13 @@ class AccessRegistry:
             raise AccessDeniedError("policy_unavailable", 503, "the access policy cannot be "
                                     "read, so access is refused", user_id=user_id,
                                     agency_id=agency_id) from exc
-        if marker := policy.federal_marker(row.get("employer", "")):
-            raise AccessDeniedError("federal_user", 403, f"users employed by a federal body "
-                                    f"({marker}) have no access", user_id=user_id,
-                                    agency_id=agency_id)
         agency = self.agency(agency_id)
         if agency is None:
             raise AccessDeniedError("agency_unknown", 403, "your agency is not registered",
                                     user_id=user_id, agency_id=agency_id)
+        if not employed_by(row.get("employer", ""), agency):
+            raise AccessDeniedError("employer_not_agency", 403, "users must be employed by "
+                                    "their own agency", user_id=user_id, agency_id=agency_id)
         try:
             self._check_agency_allowed(agency, policy)
         except AccessDeniedError as exc:

@@ -27,12 +27,15 @@ from typing import Annotated, Any
 
 import redis
 from fastapi import FastAPI, Header, Path, Request, Security
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from safeguards.alerts import Verification
 from safeguards.audit import Metric
@@ -167,7 +170,7 @@ class BodyLimit:
 
 
 def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024,
-               console: Console | None = None) -> FastAPI:
+               console: Console | None = None, trusted_proxies: str = "") -> FastAPI:
     app = FastAPI(
         title="ALPR safeguards",
         version="1",
@@ -203,6 +206,11 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024,
             credentials_first=False)
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refuse=refuse_too_large)
+    if proxies := [p.strip() for p in trusted_proxies.split(",") if p.strip()]:
+        # X-Forwarded-For names the client (audited, throttled) only when the peer is a
+        # configured proxy; from anyone else, a local process included, it is ignored.
+        # Outermost, so every refusal sees the client it names.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
 
     @app.exception_handler(Refusal)
     async def on_refusal(request: Request, exc: Refusal) -> JSONResponse:
@@ -232,6 +240,21 @@ def create_app(sg: Safeguards, *, max_body_bytes: int = 16 * 1024,
                 f"{'.'.join(e['loc'][1:]) if e['type'] != 'json_invalid' else 'body'}: {e['msg']}"
                 for e in errors),
             extra={"errors": errors, "body_excerpt": body[:256].decode("utf-8", "replace"),
+                   "body_bytes": len(body)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot even decode (invalid UTF-8, JSON nested too
+        # deep for the parser) with a bare 400: on the protected endpoints that is a
+        # refusal like any malformed body, audited.
+        if exc.status_code != 400 or _action_for(request.url.path) == "http_request":
+            return await http_exception_handler(request, exc)
+        body = await request.body()
+        return await refuse_unparsed(
+            request.method, request.url.path, token=_token_from_headers(request.headers),
+            client=client_of(request), code="unparsable_body", status=422,
+            message="malformed request: the body cannot be decoded as JSON",
+            extra={"body_excerpt": body[:256].decode("utf-8", "replace"),
                    "body_bytes": len(body)})
 
     @app.post("/search", response_model=SearchResponse, responses=_REFUSALS, tags=["search"])
@@ -311,8 +334,26 @@ def build_app(settings: SafeguardSettings | None = None) -> FastAPI:
     from safeguards.persistence import DiskSweeper
 
     DiskSweeper(sg.data, settings.disk_sweep_s).start()
+    if settings.audit_head_file:
+        # The head this run starts from, outside the audit Redis (and the file made).
+        from safeguards.head_log import PublishedHeads
+
+        PublishedHeads(settings.audit_head_file).publish(sg.audit.head())
     return create_app(sg, max_body_bytes=settings.max_body_bytes,
-                      console=Console.from_settings(sg, settings))
+                      console=Console.from_settings(sg, settings),
+                      trusted_proxies=settings.trusted_proxies)
+
+
+def server_config(app: FastAPI, settings: SafeguardSettings) -> Any:
+    """The uvicorn.Config `alpr serve` runs `app` with."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=settings.host, port=settings.port,
+                          # Headers and request lines are bounded too, not only bodies.
+                          h11_max_incomplete_event_size=16 * 1024, log_level="info",
+                          # uvicorn would trust X-Forwarded-For from 127.0.0.1: the app
+                          # trusts only ALPR_SG_TRUSTED_PROXIES (create_app).
+                          proxy_headers=False)
 
 
 def main(settings: SafeguardSettings | None = None) -> None:
@@ -322,9 +363,7 @@ def main(settings: SafeguardSettings | None = None) -> None:
     app = build_app(settings)
     app.state.console.start()  # follows alpr.alerts for the dispatch console
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port,
-                    # Headers and request lines are bounded too, not only bodies.
-                    h11_max_incomplete_event_size=16 * 1024, log_level="info")
+        uvicorn.Server(server_config(app, settings)).run()
     finally:
         app.state.console.stop()
 

@@ -267,8 +267,11 @@ class AuditLog:
         *,
         prefix: str = KEY_PREFIX,
         clock: Callable[[], int] = now_ms,
+        on_head: Callable[[Head], None] | None = None,
     ) -> None:
         self.client = client
+        # Told each new head (`head_log.PublishedHeads.after_append`): a copy outside.
+        self.on_head = on_head
         self.stream_key = f"{prefix}audit"
         self.head_key = f"{prefix}audit:head"
         self._stats_prefix = f"{prefix}stats:"
@@ -399,6 +402,8 @@ class AuditLog:
                           ts - STATS_WINDOW_MS, self._deadline(server_us), *mode_args],
                 )
                 if reply[0] == 1:
+                    if self.on_head is not None:
+                        self.on_head(new_head)
                     return record
                 if reply[0] == 2:
                     return None

@@ -36,6 +36,7 @@ from kernel.cli_errors import FailsClearly, one_line
 from safeguards.access import AgencyKind, RegistryError, Role
 from safeguards.audit import Anchor, AuditError, Metric
 from safeguards.gate import Refusal
+from safeguards.head_log import PublishedHeads
 from safeguards.policy import PolicyError
 from safeguards.search import SearchRequest
 from safeguards.settings import SafeguardSettings
@@ -125,11 +126,17 @@ def _echo_json(data: Any) -> None:
 
 
 def search_cmd(
+    ctx: typer.Context,
     plate: Annotated[str, typer.Option(help="Plate or pattern: A-Z 0-9 * ?")],
     case: Annotated[str, typer.Option("--case", help="Case number (required).")],
     reason: Annotated[str, typer.Option(help="Why the search is needed (required).")],
     offence: Annotated[str, typer.Option(help="Permitted offence category id.")],
-    token: Annotated[str, typer.Option(envvar="ALPR_TOKEN", help="Your token.")],
+    token_file: Annotated[Path | None, typer.Option(
+        envvar="ALPR_TOKEN_FILE", help="File holding your token ('-': read it from stdin); "
+        "or set ALPR_TOKEN. Never on the command line, where `ps` shows it.")] = None,
+    token: Annotated[str | None, typer.Option(
+        envvar="ALPR_TOKEN", help="Your token, from the ALPR_TOKEN variable only: on the "
+        "command line, where `ps` shows it, it is refused.")] = None,
     start: Annotated[datetime | None, typer.Option(help="Window start (UTC).")] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC).")] = None,
     camera: Annotated[list[str] | None, typer.Option(help="Only this camera (repeat).")]
@@ -141,6 +148,14 @@ def search_cmd(
     policy: PolicyOpt = None,
 ) -> None:
     """Search retained reads (the same guarded, audited search as POST /search)."""
+    source = ctx.get_parameter_source("token")
+    if token is not None and source is not None and source.name == "COMMANDLINE":
+        typer.echo("--token: a token on the command line is visible to every local user "
+                   "(ps); use --token-file FILE, --token-file - (stdin) or ALPR_TOKEN",
+                   err=True)
+        raise typer.Exit(2)
+    if token_file is not None:
+        token = _read_secret(token_file)
     sg = _services(redis_url, audit_url, policy)
     fields = {"plate": plate, "case_number": case, "reason": reason, "offence": offence,
               "start": start.replace(tzinfo=start.tzinfo or UTC) if start else None,
@@ -188,24 +203,39 @@ def audit_verify(
     anchor: Annotated[list[str] | None, typer.Option(
         help="A head kept outside (`alpr audit head`: 'seq=N hash=H'); that record must "
         "still be there, unchanged. Repeatable.")] = None,
+    heads_file: Annotated[Path | None, typer.Option(
+        help="Published heads to check (default: ALPR_SG_AUDIT_HEAD_FILE): every one "
+        "must still be in the trail, unchanged.")] = None,
     audit_url: AuditOpt = None, redis_url: RedisOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Check the hash chain: report edited, reordered or deleted records (exit 1)."""
+    """Check the hash chain: report edited, reordered or deleted records (exit 1), and
+    every published head (a wiped or replaced trail is caught)."""
     try:
         anchors = [Anchor.parse(a) for a in anchor or []]
     except ValueError as exc:
         typer.echo(f"--anchor: {exc}", err=True)
         raise typer.Exit(2) from exc
+    heads_file = heads_file or _settings(redis_url, audit_url, None).audit_head_file
+    published: list[Anchor] = []
+    if heads_file is not None:
+        try:
+            published = PublishedHeads(heads_file).anchors()
+        except (OSError, ValueError) as exc:
+            typer.echo(f"cannot read the published audit heads: {one_line(exc)}", err=True)
+            raise typer.Exit(2) from exc
     sg = _services(redis_url, audit_url, None)
-    report = sg.audit.verify(anchors)
+    report = sg.audit.verify([*anchors, *published])
     head = sg.audit.head()
     if as_json:
         _echo_json({"ok": report.ok, "records": report.records, "head_seq": head.seq,
-                    "head_hash": head.hash,
+                    "head_hash": head.hash, "published_heads": len(published),
                     "issues": [asdict(i) for i in report.issues]})
     elif report.ok:
-        typer.echo(f"OK: {report.records} records, chain intact; head seq={head.seq} "
-                   f"hash={head.hash}")
+        against = f", {len(published)} published heads found" if heads_file else (
+            "; no published heads (ALPR_SG_AUDIT_HEAD_FILE unset): a wiped or replaced "
+            "trail cannot be told")
+        typer.echo(f"OK: {report.records} records, chain intact{against}; head "
+                   f"seq={head.seq} hash={head.hash}")
     else:
         first = report.first
         assert first is not None
@@ -424,7 +454,8 @@ def user_add(
     role: Annotated[list[str] | None, typer.Option(
         help="search (default), verify or dispatch (the dispatch console); repeatable.")]
     = None,
-    employer: Annotated[str, typer.Option(help="Employer if not the agency (task forces).")]
+    employer: Annotated[str, typer.Option(
+        help="Employer: the agency itself (the default); any other body is refused.")]
     = "",
     redis_url: RedisOpt = None, audit_url: AuditOpt = None, policy: PolicyOpt = None,
     admin: AdminOpt = None, totp: TotpOpt = None,
@@ -569,13 +600,13 @@ KafkaOpt = Annotated[str, typer.Option("--kafka", envvar="ALPR_KAFKA_BOOTSTRAP",
 
 @retention_app.command("topics")
 def retention_topics(kafka: KafkaOpt = "127.0.0.1:9092", policy: PolicyOpt = None) -> None:
-    """Create alpr.reads and alpr.alerts with the policy's retention (or lower it)."""
+    """Create every topic that carries plates (frames, reads, alerts, dead letters) with
+    the policy's retention, or lower it."""
     from kernel.settings import Topics
     from safeguards.policy import load_policy
-    from safeguards.retention import ensure_retention_topics
+    from safeguards.retention import ensure_retention_topics, plate_data_topics
 
-    topics = Topics()
-    result = ensure_retention_topics(kafka, load_policy(policy), [topics.reads, topics.alerts])
+    result = ensure_retention_topics(kafka, load_policy(policy), plate_data_topics(Topics()))
     for name, ms in result.items():
         typer.echo(f"{name}: retention.ms={ms} ({ms / 86_400_000:g} days)")
 
@@ -586,11 +617,11 @@ def retention_ingest(kafka: KafkaOpt = "127.0.0.1:9092", redis_url: RedisOpt = N
     """Consume alpr.reads and alpr.alerts into the retained stores (Ctrl-C stops)."""
     from kernel.settings import Topics
     from safeguards.ingest import run_ingest
-    from safeguards.retention import ensure_retention_topics
+    from safeguards.retention import ensure_retention_topics, plate_data_topics
 
     sg = _services(redis_url, audit_url, policy)
     topics = Topics()
-    ensure_retention_topics(kafka, sg.policy, [topics.reads, topics.alerts])
+    ensure_retention_topics(kafka, sg.policy, plate_data_topics(topics))
     settings = _settings(redis_url, audit_url, policy)
     try:
         stats = run_ingest(kafka, reads=sg.reads, alerts=sg.alerts, topics=topics,

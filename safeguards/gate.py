@@ -16,6 +16,7 @@ import redis
 
 from safeguards.access import AccessDeniedError, AccessRegistry, Principal, Role
 from safeguards.audit import AuditError, AuditLog, AuditRecord
+from safeguards.throttle import FailedLogins
 
 __all__ = ["Gate", "Refusal"]
 
@@ -42,6 +43,7 @@ class Gate:
     # one that stops fsyncing while the API runs refuses requests from then on.
     durability_check_s: float = 0.0
     _durable_checked_at: float = field(default=-1e9, repr=False)
+    logins: FailedLogins = field(default_factory=FailedLogins)
 
     def _check_durable(self) -> None:
         now = time.monotonic()
@@ -131,12 +133,23 @@ class Gate:
         refused_metrics: tuple[str, ...] = (),
     ) -> Principal:
         """The principal allowed to do `action`, or a Refusal (already audited)."""
+        claimed = self.access.claimed_user(token)
+        login = FailedLogins.keys(str(details.get("client", "")), claimed)
+        if locked := self.logins.blocked(login):
+            # Checked before the token: a locked-out guesser costs no scrypt.
+            self.refuse(action=action, code="login_throttled", status=429,
+                        message="too many failed logins: try again later",
+                        details={**details, "locked_out": locked,
+                                 **({"claimed_user": claimed} if claimed else {})})
         try:
             principal = self.access.authenticate(token)
         except AccessDeniedError as exc:
+            if exc.status == 401 and token:  # a credential that failed, not none at all
+                self.logins.failed(login)
             actor, agency, details = self._who_failed(exc, token, details)
             self.refuse(action=action, code=exc.code, status=exc.status, message=exc.message,
                         details=details, actor=actor, agency=agency, metrics=refused_metrics)
+        self.logins.succeeded(principal.user_id)
         if claimed_agency is not None and claimed_agency != principal.agency_id:
             self.refuse(action=action, code="agency_mismatch", status=403,
                         message="this token belongs to another agency",

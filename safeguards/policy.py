@@ -157,6 +157,11 @@ class Policy(BaseModel):
     max_results: int = Field(200, ge=1, le=1000)
     min_literal_plate_chars: int = Field(3, ge=3, le=10)
     max_searches_per_user_per_hour: int = Field(120, ge=1)
+    # Distinct reads released per UTC day, across searches: slicing the window into
+    # several searches cannot take more (`quotas.py`).
+    max_reads_per_case_per_day: int = Field(200, ge=1)
+    max_reads_per_user_per_day: int = Field(1000, ge=1)
+    max_reads_per_agency_per_day: int = Field(5000, ge=1)
     case_number_pattern: str = r"^[A-Z0-9][A-Z0-9-]{3,31}$"
     min_reason_chars: int = Field(15, ge=1)
     min_reason_words: int = Field(3, ge=1)

@@ -66,6 +66,7 @@ REFUSAL_LABELS = {
     "invalid_case_number": "No valid case number",
     "reason_too_short": "No reason given",
     "rate_limited": "Over the hourly search budget",
+    "daily_cap_reached": "Over a daily cap on reads (per case, user or agency)",
     "no_mou": "Agency without a memorandum of understanding",
     "federal_agency": "Federal agency",
     "invalid_token": "Invalid login",

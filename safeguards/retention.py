@@ -35,6 +35,7 @@ from confluent_kafka.admin import (
 from connectors.kafka import ensure_topics
 from kernel.contracts import PlateRead
 from kernel.plate_text import normalise_plate
+from kernel.settings import Topics
 from safeguards import KEY_PREFIX
 from safeguards.patterns import PlatePattern
 from safeguards.policy import DAY_S, MAX_RETENTION_DAYS, Policy
@@ -46,6 +47,7 @@ __all__ = [
     "check_retention",
     "ensure_retention_topics",
     "now_ms",
+    "plate_data_topics",
     "topic_retention_config",
     "topic_retention_ms",
 ]
@@ -431,6 +433,13 @@ class ReadStore:
 def topic_retention_config(policy: Policy) -> dict[str, str]:
     """Topic config keeping records no longer than the policy's retention."""
     return {"retention.ms": str(policy.retention_s * 1000)}
+
+
+def plate_data_topics(topics: Topics) -> list[str]:
+    """Every topic that carries plates: camera frames (images of them), reads, alerts
+    and the dead letters (refused frames and records, whole). None may keep longer
+    than the policy's retention."""
+    return [topics.frames, topics.reads, topics.alerts, topics.dead_letters]
 
 
 def ensure_retention_topics(

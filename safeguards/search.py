@@ -3,7 +3,8 @@
 A search needs a case number, a reason and a permitted offence category; it is refused
 for a prohibited purpose (by category, and by screening the reason text), for a plate
 pattern that could sweep up all reads, for a window outside retention, and beyond a
-per-user hourly budget. Results are capped and there is no paging: no bulk export.
+per-user hourly budget. Results are capped, per search and per day across searches
+(per case, user and agency: `quotas.py`), and there is no paging: no bulk export.
 Every attempt is audited with who, agency, when, the query, case number, reason,
 result count and decision; a search whose audit record cannot be written returns
 nothing.
@@ -25,6 +26,7 @@ from safeguards.audit import Metric
 from safeguards.gate import Gate
 from safeguards.patterns import PlatePattern, PlatePatternError
 from safeguards.policy import DAY_MS, Policy, mixed_script_word
+from safeguards.quotas import DailyReadQuota
 from safeguards.retention import ReadStore, now_ms
 
 __all__ = ["SearchHit", "SearchRequest", "SearchResponse", "SearchService"]
@@ -107,6 +109,9 @@ class SearchResponse(BaseModel):
     cap: int
     audit_seq: int
     retention_days: float
+    withheld_by_daily_cap: int = Field(0, description="Reads this search found but not "
+                                       "released: a daily cap across searches (per case, "
+                                       "user or agency) is reached.")
 
 
 def _ms(dt: datetime | None) -> int | None:
@@ -123,6 +128,7 @@ class SearchService:
         self.gate = gate
         self._rate = rate_client or reads.client
         self._prefix = prefix
+        self._quota = DailyReadQuota(self._rate, prefix=prefix)
 
     def search(
         self,
@@ -148,15 +154,37 @@ class SearchService:
         self._check_budget(principal, policy, refuse)
         found = self.reads.find(pattern, start_ms=window[0], end_ms=window[1],
                                 cameras=request.cameras, limit=limit)
+        released = self._quota.release(principal, request.case_number,
+                                       [r.read_id for r in found.reads], policy)
+        reads = [r for r in found.reads if r.read_id in released.read_ids]
+        withheld = len(found.reads) - len(reads)
+        if released.withheld_by:
+            self._alert_slicing(principal, details, released.withheld_by, withheld)
+            if not reads:
+                caps = " and ".join(released.withheld_by)
+                refuse("daily_cap_reached", 429, f"the daily {caps} cap on reads released "
+                       "is reached (no bulk export by slicing the window)")
         record = self.gate.record(
             actor=principal.user_id, agency=principal.agency_id, action=ACTION,
             decision="allowed",
-            details={**details, "result_count": len(found.reads), "truncated": found.truncated},
+            details={**details, "result_count": len(reads),
+                     "truncated": found.truncated or bool(withheld),
+                     **({"withheld_by_daily_cap": withheld} if withheld else {})},
             metrics=(Metric.SEARCH_ALLOWED,))
         return SearchResponse(
-            results=[SearchHit.of(r) for r in found.reads], count=len(found.reads),
-            truncated=found.truncated, cap=limit, audit_seq=record.seq,
-            retention_days=self.reads.retention_in_force_ms(policy) / DAY_MS)
+            results=[SearchHit.of(r) for r in reads], count=len(reads),
+            truncated=found.truncated or bool(withheld), cap=limit, audit_seq=record.seq,
+            retention_days=self.reads.retention_in_force_ms(policy) / DAY_MS,
+            withheld_by_daily_cap=withheld)
+
+    def _alert_slicing(self, principal: Principal, details: dict[str, Any],
+                       caps: tuple[str, ...], withheld: int) -> None:
+        """An audit record for oversight: this searcher reached a daily cap across
+        searches, the mark of a bulk export by time slices."""
+        self.gate.record(actor=principal.user_id, agency=principal.agency_id,
+                         action="bulk_export_alert", decision="alert",
+                         details={**details, "daily_caps_reached": list(caps),
+                                  "withheld": withheld})
 
     def _check(
         self, request: SearchRequest, policy: Policy, refuse: _Refuse

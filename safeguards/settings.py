@@ -59,6 +59,25 @@ class SafeguardSettings(BaseSettings):
         "add`); outside Redis. Required by the `alpr agency` / `alpr user` changes"))
     token_ttl_days: int = Field(90, ge=1, le=365, description=(
         "a user's token expires this many days after it was issued (rotate-token)"))
+    login_failures_per_client: int = Field(30, ge=1, description=(
+        "failed logins from one address within `ALPR_SG_LOGIN_LOCKOUT_S` before that "
+        "address is refused (429 `login_throttled`, audited) for the rest of the period"))
+    login_failures_per_user: int = Field(5, ge=1, description=(
+        "consecutive failed logins claiming one user id before that user is locked out "
+        "for `ALPR_SG_LOGIN_LOCKOUT_S` (CJIS 5.5.3: at most 5)"))
+    login_lockout_s: int = Field(600, ge=1, description=(
+        "the failed-login counting and lock-out period"))
+    audit_head_file: Path | None = Field(None, description=(
+        "file the audit chain head is appended to as the trail grows (make it "
+        "append-only, copy it off the host); `alpr audit verify` checks every head in it "
+        "by default, so a wiped or re-chained trail does not verify"))
+    audit_head_publish_s: float = Field(60, ge=0, description=(
+        "at most one head per this long is appended to `ALPR_SG_AUDIT_HEAD_FILE` (on the "
+        "first audit record after it)"))
+    trusted_proxies: str = Field("", description=(
+        "comma-separated addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For names the client (audited, throttled); empty: the header is "
+        "ignored from everyone, local processes included"))
     kafka_group: str = Field("alpr-safeguards", description=(
         "Kafka consumer group of the ingest and historical-hit consumers"))
 

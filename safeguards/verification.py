@@ -23,6 +23,7 @@ from safeguards.access import Role
 from safeguards.alerts import AlertStore, CheckResult, Outcome, Verification
 from safeguards.audit import REQUESTED, Metric
 from safeguards.gate import Gate, Refusal
+from safeguards.redact import scrub_note
 from safeguards.retention import now_ms
 
 __all__ = ["HitOutcome", "VerificationRequest", "VerificationService"]
@@ -83,8 +84,10 @@ class VerificationService:
         client: str = "",
         claimed_agency: str | None = None,
     ) -> Verification:
+        # The audit outlives the note's 30 days with the verification: no plates or
+        # dates of birth in it.
         details = {"alert_id": alert_id[:64], **request.model_dump(mode="json"),
-                   "channel": channel, "client": client}
+                   "note": scrub_note(request.note), "channel": channel, "client": client}
         principal = self.gate.admit(token, action=ACTION, role=Role.VERIFY, details=details,
                                     claimed_agency=claimed_agency)
 

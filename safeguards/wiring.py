@@ -21,12 +21,14 @@ from safeguards.admin_auth import RecordSigner
 from safeguards.alerts import AlertStore
 from safeguards.audit import AuditLog
 from safeguards.gate import Gate
+from safeguards.head_log import PublishedHeads
 from safeguards.persistence import ensure_separate
 from safeguards.policy import Policy, load_policy
 from safeguards.policy_audit import AuditedPolicy
 from safeguards.retention import ReadStore
 from safeguards.search import SearchService
 from safeguards.settings import SafeguardSettings
+from safeguards.throttle import FailedLogins
 from safeguards.transparency import TransparencyService
 from safeguards.verification import VerificationService
 
@@ -82,7 +84,9 @@ class Safeguards:
                                                   redis_from_url(settings.hotlist_url())))
         # The audit's AOF keeps everything forever: never on the reads' server.
         ensure_separate(data_client, audit_client)
-        audit_log = AuditLog(audit_client)
+        heads = (PublishedHeads(settings.audit_head_file, settings.audit_head_publish_s)
+                 if settings.audit_head_file else None)
+        audit_log = AuditLog(audit_client, on_head=heads.after_append if heads else None)
         # Every request re-reads the site's policy file (the terms in force are the ones
         # on disk), and a change to it is audited once (`policy_changed`); a Policy
         # passed in stays fixed (tests).
@@ -106,7 +110,10 @@ class Safeguards:
         costs = {} if token_cost is None else {"token_cost": token_cost}
         access = AccessRegistry(data_client, policy_source, signer=signer,
                                 token_ttl_s=settings.token_ttl_days * 86_400, **costs)
-        gate = Gate(access, audit_log, durability_check_s=1.0 if durable else 0.0)
+        gate = Gate(access, audit_log, durability_check_s=1.0 if durable else 0.0,
+                    logins=FailedLogins(per_client=settings.login_failures_per_client,
+                                        per_user=settings.login_failures_per_user,
+                                        lockout_s=settings.login_lockout_s))
         return cls(
             data=data_client, reads=reads, alerts=alerts, access=access,
             audit=audit_log, gate=gate,

@@ -105,13 +105,34 @@ def test_federal_agency_written_straight_into_redis_is_still_refused(stack: Stac
 
 
 def test_federal_agent_on_a_denver_task_force_gets_no_account(stack: Stack) -> None:
-    with pytest.raises(RegistryError, match="federal"):
+    with pytest.raises(RegistryError, match="own agency"):
         admin(stack).add_user("agent1", OWNER_ID, employer="FBI Denver")
     # ... and a user whose employer is edited to a federal one afterwards is refused.
     signed_edit(stack.sg.data, "user", "det", employer="HSI Denver")
     with pytest.raises(AccessDeniedError) as exc:
         stack.sg.access.authenticate(stack.tokens["det"])
-    assert exc.value.code == "federal_user"
+    assert exc.value.code == "employer_not_agency"
+
+
+@pytest.mark.parametrize("employer", ["Fbi", "Secret Service",
+                                      "Dept. of H\u043emeland Security", "Aurora CO PD"])
+def test_a_users_employer_must_be_its_own_agency(stack: Stack, employer: str) -> None:
+    """Fed: employers the federal deny-list misses ("Fbi", "Secret Service", a Cyrillic o
+    in "H\u043emeland") and another MOU agency, for a Denver user. Must survive: each is
+    refused when added (no user made) and, written into a signed record, on every request."""
+    with pytest.raises(RegistryError, match="own agency"):
+        admin(stack).add_user("tf1", OWNER_ID, employer=employer)
+    assert stack.sg.access.user("tf1") is None
+    signed_edit(stack.sg.data, "user", "det", employer=employer)
+    with pytest.raises(AccessDeniedError) as exc:
+        stack.sg.access.authenticate(stack.tokens["det"])
+    assert (exc.value.code, exc.value.status) == ("employer_not_agency", 403)
+
+
+def test_a_user_employed_by_its_own_agency_is_allowed(stack: Stack) -> None:
+    """Fed: the agency's own name, respelt in case and spacing. Must survive: access."""
+    user, token = admin(stack).add_user("tf2", OWNER_ID, employer=" denver  co pd ")
+    assert stack.sg.access.authenticate(token).agency_id == OWNER_ID == user.agency_id
 
 
 def test_agency_without_mou_is_refused(stack: Stack) -> None:
@@ -273,9 +294,9 @@ def test_agency_taken_off_the_mou_list_loses_access_at_once(data_server: LocalRe
     http = TestClient(create_app(stack.sg))
     cli_search = ["search", "--plate", SEARCH["plate"], "--case", SEARCH["case_number"],
                   "--offence", SEARCH["offence"], "--reason", SEARCH["reason"],
-                  "--token", stack.tokens["aur"]]
+                  "--token-file", "-"]
     assert http.post("/search", json=SEARCH, headers=stack.auth("aur")).status_code == 200
-    assert CliRunner().invoke(app, cli_search).exit_code == 0
+    assert CliRunner().invoke(app, cli_search, input=stack.tokens["aur"]).exit_code == 0
     before = stack.sg.audit.head().seq
 
     # The administrator takes Aurora off the MOU list in the policy file; nothing else.
@@ -284,7 +305,7 @@ def test_agency_taken_off_the_mou_list_loses_access_at_once(data_server: LocalRe
 
     res = http.post("/search", json=SEARCH, headers=stack.auth("aur"))
     assert (res.status_code, res.json()["error"]) == (403, "no_mou")
-    result = CliRunner().invoke(app, cli_search)
+    result = CliRunner().invoke(app, cli_search, input=stack.tokens["aur"])
     assert result.exit_code == 1 and "refused (no_mou)" in result.output
     listed = CliRunner().invoke(app, ["agency", "list"]).output.splitlines()
     assert [line.split()[2] for line in listed if line.startswith(f"{MOU_ID} ")] == [
@@ -357,8 +378,9 @@ def test_a_change_to_the_mou_list_is_audited_once(data_server: LocalRedis, data_
     assert http2.post("/search", json=SEARCH, headers=stack.auth("det")).status_code == 200
     cli_search = ["search", "--plate", SEARCH["plate"], "--case", SEARCH["case_number"],
                   "--offence", SEARCH["offence"], "--reason", SEARCH["reason"],
-                  "--token", stack.tokens["det"]]
-    assert CliRunner().invoke(app, cli_search).exit_code == 0  # a third process
+                  "--token-file", "-"]
+    assert CliRunner().invoke(app, cli_search,  # a third process
+                              input=stack.tokens["det"]).exit_code == 0
 
     (change,) = _policy_changes(stack, before)
     assert change.seq == before + 1  # before the refusal it explains

@@ -383,3 +383,38 @@ def test_cli_refuses_a_non_durable_audit_redis_clearly(data_server: LocalRedis,
     assert result.exit_code == 2
     assert "appendfsync always" in result.output and result.exception is not None
     assert not isinstance(result.exception, AuditNotDurableError)  # a clean exit
+
+
+def test_a_wiped_or_rechained_trail_fails_verify_by_default(
+        data_server: LocalRedis, client: redis.Redis, server: LocalRedis, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fed: a trail of 4 records written with ALPR_SG_AUDIT_HEAD_FILE set (a head
+    published on every record), then the trail wiped, then a new consistent chain of 4
+    written in its place. Must survive: `alpr audit verify`, with no --anchor, says OK
+    first and exits 1 for the wiped and for the re-chained trail, naming the record."""
+    from alpr.cli import app
+
+    heads = tmp_path / "audit-heads.log"
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", data_server.url)
+    monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_HEAD_FILE", str(heads))
+    monkeypatch.setenv("ALPR_SG_AUDIT_HEAD_PUBLISH_S", "0")
+    from safeguards.head_log import PublishedHeads
+
+    log = AuditLog(client, on_head=PublishedHeads(heads, every_s=0).after_append)
+    fill(log, 4)
+    assert len(heads.read_text().splitlines()) == 4
+    runner = CliRunner()
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 0 and "4 published heads" in result.output, result.output
+    client.delete(log.stream_key, log.head_key)  # wiped
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1 and "seq 4: deleted" in result.output, result.output
+    fill(AuditLog(client), 4)  # a new chain as long as the old one, not published
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1 and "seq 1: edited" in result.output, result.output
+    # A heads file that cannot be read is one line and exit 2, not an OK.
+    heads.write_text("seq=banana\n")
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 2 and "published audit heads" in result.output

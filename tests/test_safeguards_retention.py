@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from confluent_kafka.admin import AdminClient
 from fastapi.testclient import TestClient
 from safeguard_builders import build_stack, make_alert, make_entry, make_read
 from typer.testing import CliRunner
@@ -28,6 +29,7 @@ from safeguards.retention import (
     ensure_retention_topics,
     now_ms,
     topic_retention_config,
+    topic_retention_ms,
 )
 from safeguards.search import SearchRequest
 from sim.local_services import LocalRedis
@@ -200,13 +202,12 @@ def test_expired_read_disappears_from_storage_indexes_and_search(data_server: Lo
                         ("POLICY_FILE", str(policy_file)), ("INDEX_BUCKET_S", "1")):
         monkeypatch.setenv(f"ALPR_SG_{name}", value)
     cli = ["search", "--plate", body["plate"], "--case", body["case_number"], "--offence",
-           body["offence"], "--reason", body["reason"], "--token", stack.tokens["det"],
-           "--json"]
+           body["offence"], "--reason", body["reason"], "--token-file", "-", "--json"]
 
     def found() -> tuple[int, int, int]:
         res = http.post("/search", json=body, headers=stack.auth("det"))
         assert res.status_code == 200, res.text
-        out = CliRunner().invoke(app, cli)
+        out = CliRunner().invoke(app, cli, input=stack.tokens["det"])
         assert out.exit_code == 0, out.output
         return (sg.search.search(stack.tokens["det"], SearchRequest(**body)).count,
                 res.json()["count"], json.loads(out.stdout)["count"])
@@ -253,6 +254,27 @@ def test_reads_topic_created_with_retention_and_lowered_if_longer(
         assert result == {fresh: THIRTY_DAYS_MS, too_long: THIRTY_DAYS_MS}
     finally:
         delete_topics(kafka, [fresh, too_long])
+
+
+def test_retention_topics_covers_frames_and_dead_letters(
+    kafka: str, unique_topic: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fed: `alpr retention topics` with the four plate-carrying topics renamed, the dead
+    letters already made with infinite retention. Must survive: frames, reads, alerts and
+    dead letters all end at the policy's 30 days (the dead letters lowered)."""
+    names = {kind: unique_topic(kind) for kind in ("frames", "reads", "alerts", "dead")}
+    ensure_topics(kafka, [names["dead"]], partitions=1, config={"retention.ms": "-1"})
+    for kind, env in (("frames", "FRAMES"), ("reads", "READS"), ("alerts", "ALERTS"),
+                      ("dead", "DEAD_LETTERS")):
+        monkeypatch.setenv(f"ALPR_TOPIC_{env}", names[kind])
+    try:
+        result = CliRunner().invoke(app, ["retention", "topics", "--kafka", kafka])
+        assert result.exit_code == 0, result.output
+        admin = AdminClient({"bootstrap.servers": kafka})
+        assert topic_retention_ms(admin, list(names.values()), 15) == {
+            name: THIRTY_DAYS_MS for name in names.values()}
+    finally:
+        delete_topics(kafka, list(names.values()))
 
 
 # --- ingest ----------------------------------------------------------------------------

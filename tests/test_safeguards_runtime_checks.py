@@ -1,7 +1,10 @@
-"""Issue 17, items 5 and 6 (parts): anonymous refusals do not move the public
-statistics; the audit Redis's durability is checked while the API runs."""
+"""Issue 17, items 5 and 6 (parts) and low items: anonymous refusals do not move the
+public statistics; the audit Redis's durability is checked while the API runs; the
+client address comes from X-Forwarded-For only through a configured proxy."""
 
 from __future__ import annotations
+
+import time
 
 import redis
 from fastapi.testclient import TestClient
@@ -77,3 +80,77 @@ def test_a_token_past_its_expiry_is_refused(stack: Stack, data_client: redis.Red
     with pytest.raises(AccessDeniedError) as exc:
         later.authenticate(stack.tokens["det"])
     assert (exc.value.code, exc.value.status) == ("token_expired", 401)
+
+
+def test_x_forwarded_for_is_trusted_only_from_configured_proxies(stack: Stack) -> None:
+    """Fed: a search from 127.0.0.1 claiming X-Forwarded-For 203.0.113.5, to an API with
+    no trusted proxies, then to one trusting 10.0.0.2 only, then from 10.0.0.2 itself.
+    Must survive: the audit names 127.0.0.1 twice (a local process cannot pick the
+    client it is audited as) and 203.0.113.5 only when the configured proxy says it."""
+    spoofed = {**stack.auth("det"), "X-Forwarded-For": "203.0.113.5"}
+    for proxies, peer, audited in (("", "127.0.0.1", "127.0.0.1"),
+                                   ("10.0.0.2", "127.0.0.1", "127.0.0.1"),
+                                   ("10.0.0.2", "10.0.0.2", "203.0.113.5")):
+        http = TestClient(create_app(stack.sg, trusted_proxies=proxies), client=(peer, 5000))
+        assert http.post("/search", json=SEARCH, headers=spoofed).status_code == 200
+        assert list(stack.sg.audit.records())[-1].details["client"] == audited
+
+
+def test_the_served_api_ignores_x_forwarded_for_from_a_local_process(stack: Stack) -> None:
+    """Fed: the API run by uvicorn as `alpr serve` configures it (no trusted proxies),
+    and a search from 127.0.0.1 claiming X-Forwarded-For 203.0.113.5. Must survive: the
+    audit names 127.0.0.1 (uvicorn's own default trusts a local peer's header)."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from safeguards.api import server_config
+    from safeguards.settings import SafeguardSettings
+    from sim.local_services import free_port
+
+    port = free_port()
+    settings = SafeguardSettings(host="127.0.0.1", port=port)
+    server = uvicorn.Server(server_config(create_app(stack.sg), settings))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        res = httpx.post(f"http://127.0.0.1:{port}/search", json=SEARCH, timeout=10,
+                         headers={**stack.auth("det"), "X-Forwarded-For": "203.0.113.5"})
+        assert res.status_code == 200, res.text
+        assert list(stack.sg.audit.records())[-1].details["client"] == "127.0.0.1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_an_unknown_user_costs_the_same_scrypt_as_a_wrong_secret(
+        stack: Stack, data_client: redis.Redis) -> None:
+    """Fed: at the production scrypt cost, 5 logins with a wrong secret for a real user
+    and 5 claiming a user id that does not exist. Must survive: both refused alike
+    (401 invalid_token), and the unknown user takes at least half as long as the wrong
+    secret (without the dummy hash it answered ~20x faster: user ids could be listed)."""
+    import statistics
+
+    import pytest
+
+    from safeguards.access import AccessDeniedError, AccessRegistry
+
+    registry = AccessRegistry(data_client, stack.sg.access.policy,
+                              signer=stack.sg.access.signer)  # the production cost
+    registry.add_user("slow", "denver-co-pd")
+
+    def timed(token: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(AccessDeniedError) as exc:
+            registry.authenticate(token)
+        assert (exc.value.code, exc.value.status) == ("invalid_token", 401)
+        return time.perf_counter() - start
+
+    wrong = statistics.median(timed(f"sg1.slow.{'w' * 43}") for _ in range(5))
+    unknown = statistics.median(timed(f"sg1.nobody{i}.{'w' * 43}") for i in range(5))
+    assert unknown >= 0.5 * wrong, (unknown, wrong)

@@ -201,6 +201,61 @@ def test_results_are_capped_without_paging(http: TestClient, stack: Stack) -> No
     assert search(http, stack, plate="MNY123", offset=200).status_code == 422
 
 
+def test_slicing_the_window_cannot_take_more_than_the_daily_case_cap(
+        http: TestClient, stack: Stack) -> None:
+    """Fed: 250 reads of MNY123 over 250 minutes, fetched as two windows of 125 (each
+    under the per-search cap of 200) for one case, then again for a new case, and a
+    repeat of the first window. Must survive: the case gets 200 reads in total, the cut
+    search says how many it withheld and an audit alert names the case cap; once the
+    cap is reached a search with nothing new to release is refused (429, audited); a
+    repeat returns what was already released."""
+    now = now_ms()
+    stack.sg.reads.put_many([make_read("MNY123", camera=f"cam-{i}", at_ms=now - i * 60_000)
+                             for i in range(250)])
+    def window(first: int, last: int) -> dict[str, str]:
+        iso = lambda i: datetime.fromtimestamp((now - i * 60_000) / 1000, UTC).isoformat()  # noqa: E731
+        return {"start": iso(last), "end": iso(first)}
+
+    first = search(http, stack, plate="MNY123", **window(0, 124))
+    second = search(http, stack, plate="MNY123", **window(125, 249))
+    assert (first.json()["count"], second.json()["count"]) == (125, 75)
+    assert (second.json()["truncated"], second.json()["withheld_by_daily_cap"]) == (True, 50)
+    records = list(stack.sg.audit.records())
+    alert = next(r for r in records if r.action == "bulk_export_alert")
+    assert alert.actor == "det" and alert.details["daily_caps_reached"] == ["case"]
+    assert alert.details["case_number"] == VALID["case_number"] and alert.details["withheld"] == 50
+    assert records[-1].details["withheld_by_daily_cap"] == 50
+    # The first window again: all 125 were released to this case already.
+    assert search(http, stack, plate="MNY123", **window(0, 124)).json()["count"] == 125
+    # Nothing new can be released to this case today.
+    res = search(http, stack, plate="MNY123", **window(200, 249))
+    assert (res.status_code, res.json()["error"]) == (429, "daily_cap_reached")
+    assert last_audit(stack).decision == "refused:daily_cap_reached"
+
+
+def test_daily_user_and_agency_caps_hold_across_cases(data_client: redis.Redis,
+                                                      client: redis.Redis) -> None:
+    """Fed: a user cap of 30 and an agency cap of 40 a day, and 50 reads fetched under a
+    new case number each time. Must survive: the user gets the same 30 distinct reads
+    each time (already released to the user, so free) and never a 31st; a colleague of
+    the same agency then gets only the agency's remaining 10 of 50 other reads."""
+    policy = load_policy(max_reads_per_user_per_day=30, max_reads_per_agency_per_day=40)
+    stack = build_stack(data_client, client, policy=policy)
+    _, stack.tokens["det2"] = stack.sg.access.add_user("det2", OWNER_ID)
+    http = TestClient(create_app(stack.sg))
+    now = now_ms()
+    stack.sg.reads.put_many([make_read(plate, camera=f"cam-{i}", at_ms=now - i * 1000)
+                             for i in range(50) for plate in ("MNY123", "MNZ456")])
+    taken = [{hit["read_id"] for hit in search(http, stack, plate="MNY123",
+                                               case_number=f"2025-00{n}1").json()["results"]}
+             for n in range(1, 4)]
+    assert [len(t) for t in taken] == [30, 30, 30] and len(set().union(*taken)) == 30
+    res = search(http, stack, "det2", plate="MNZ456", case_number="2025-0099")
+    assert (res.json()["count"], res.json()["withheld_by_daily_cap"]) == (10, 40)
+    alert = [r for r in stack.sg.audit.records() if r.action == "bulk_export_alert"][-1]
+    assert alert.actor == "det2" and alert.details["daily_caps_reached"] == ["agency"]
+
+
 def test_searches_per_hour_are_bounded(data_client: redis.Redis, client: redis.Redis) -> None:
     policy = load_policy(max_searches_per_user_per_hour=2)
     stack = build_stack(data_client, client, policy=policy)
@@ -274,14 +329,14 @@ def test_cli_search_is_the_same_audited_search(data_server: LocalRedis, stack: S
     monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
     runner = CliRunner()
     args = ["search", "--plate", "AB?123", "--case", VALID["case_number"], "--reason",
-            VALID["reason"], "--offence", "robbery", "--token", stack.tokens["det"]]
-    result = runner.invoke(app, args)
+            VALID["reason"], "--offence", "robbery", "--token-file", "-"]
+    result = runner.invoke(app, args, input=stack.tokens["det"])
     assert result.exit_code == 0, result.output
     assert "3 result(s)" in result.output
     record = last_audit(stack)
     assert (record.decision, record.details["channel"]) == ("allowed", "cli")
-    result = runner.invoke(app, [*args[:-3], "immigration_enforcement", "--token",
-                                 stack.tokens["det"]])
+    result = runner.invoke(app, [*args[:-3], "immigration_enforcement", "--token-file",
+                                 "-"], input=stack.tokens["det"])
     assert result.exit_code == 1
     assert last_audit(stack).decision == "refused:prohibited_purpose"
 
@@ -297,18 +352,19 @@ def test_cli_refusals_are_audited_and_clear(data_server: LocalRedis, stack: Stac
     runner = CliRunner()
     base = ["search", "--plate", "ABC123", "--case", VALID["case_number"], "--reason",
             VALID["reason"], "--offence", "robbery"]
+    stdin = ["--token-file", "-"]
     cases = [
-        ([*base, "--token", stack.tokens["det"], "--camera", "cam*"], "invalid_request",
+        ([*base, *stdin, "--camera", "cam*"], stack.tokens["det"], "invalid_request",
          "det"),  # malformed: refused before the search, still audited
-        ([*base, "--token", stack.tokens["det"], "--reason", "x" * 1001], "invalid_request",
+        ([*base, *stdin, "--reason", "x" * 1001], stack.tokens["det"], "invalid_request",
          "det"),
-        ([*base, "--token", "sg1.det.not-the-secret"], "invalid_token", "anonymous"),
-        ([*base[:-2], "--offence", "traffic_enforcement", "--token", stack.tokens["aur"]],
+        ([*base, *stdin], "sg1.det.not-the-secret", "invalid_token", "anonymous"),
+        ([*base[:-2], "--offence", "traffic_enforcement", *stdin], stack.tokens["aur"],
          "prohibited_purpose", "aur"),
     ]
-    for args, code, actor in cases:
+    for args, token, code, actor in cases:
         before = stack.sg.audit.head().seq
-        result = runner.invoke(app, args)
+        result = runner.invoke(app, args, input=token)
         assert result.exit_code == 1, result.output
         assert f"refused ({code})" in result.output and "Traceback" not in result.output
         (record,) = list(stack.sg.audit.records())[before:]
@@ -316,7 +372,7 @@ def test_cli_refusals_are_audited_and_clear(data_server: LocalRedis, stack: Stac
             f"refused:{code}", actor, "cli")
         assert record.details["query"]["plate"] == "ABC123"
         assert record.details["case_number"] == VALID["case_number"]
-    result = runner.invoke(app, cases[0][0])
+    result = runner.invoke(app, cases[0][0], input=cases[0][1])
     assert "cameras.0: String should match pattern" in result.output
 
 
@@ -490,3 +546,30 @@ def test_a_bucket_with_too_many_matching_plates_is_cut_and_reported(
         found = store.find(PlatePattern.parse(pattern), limit=5000)
         assert found.truncated and found.plates_matched == MAX_PLATES_PER_BUCKET + 1, pattern
         assert len(found.reads) == MAX_PLATES_PER_BUCKET + 1, pattern
+
+
+def test_cli_token_never_on_the_command_line(data_server: LocalRedis, stack: Stack,
+                                             server: LocalRedis, tmp_path: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fed: `alpr search` with the token as --token (argv, seen by `ps`), then from a
+    file, from stdin and from ALPR_TOKEN. Must survive: the argv one is refused with
+    exit 2 before any search (no audit record); the other three search (exit 0)."""
+    from alpr.cli import app
+
+    monkeypatch.setenv("ALPR_SG_REDIS_URL", data_server.url)
+    monkeypatch.setenv("ALPR_SG_HOTLIST_REDIS_URL", server.url)
+    monkeypatch.setenv("ALPR_SG_AUDIT_REDIS_URL", server.url)
+    monkeypatch.delenv("ALPR_TOKEN", raising=False)
+    args = ["search", "--plate", "ABC123", "--case", VALID["case_number"], "--reason",
+            VALID["reason"], "--offence", "robbery"]
+    runner = CliRunner()
+    before = stack.sg.audit.head().seq
+    result = runner.invoke(app, [*args, "--token", stack.tokens["det"]])
+    assert result.exit_code == 2 and "--token-file" in result.output
+    assert stack.sg.audit.head().seq == before
+    token_file = tmp_path / "token"
+    token_file.write_text(stack.tokens["det"] + "\n")
+    assert runner.invoke(app, [*args, "--token-file", str(token_file)]).exit_code == 0
+    assert runner.invoke(app, [*args, "--token-file", "-"],
+                         input=stack.tokens["det"]).exit_code == 0
+    assert runner.invoke(app, args, env={"ALPR_TOKEN": stack.tokens["det"]}).exit_code == 0

@@ -230,6 +230,24 @@ def test_malformed_bodies(http: TestClient, guard: Guard, stack: Stack, body: by
     assert record.details["errors"]
 
 
+@pytest.mark.parametrize("body", [
+    b'{"plate": "ABC\xff\xfe123", "case_number": "2025-004711"}',  # invalid UTF-8
+    b'{"plate": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # JSON nested 5,000 deep
+])
+def test_bodies_that_do_not_parse_are_refused_and_audited(
+        http: TestClient, guard: Guard, stack: Stack, body: bytes) -> None:
+    """Fed: a body with invalid UTF-8 and one nested 5,000 deep, from a valid user, and
+    the deep one from a stranger. Must survive: a 422 refusal and exactly one audit
+    record for each (the stranger's a 401 naming the claim only), no data changed."""
+    headers = {**stack.auth("det"), "Content-Type": "application/json"}
+    record = guard.refused(lambda: http.post("/search", content=body, headers=headers), 422,
+                           "unparsable_body", actor="det")
+    assert record.details["body_bytes"] == len(body)
+    guard.refused(lambda: http.post("/search", content=body,
+                                    headers={"Content-Type": "application/json"}),
+                  401, "missing_token")
+
+
 def test_malformed_body_from_a_stranger_gets_401_not_422(http: TestClient,
                                                          guard: Guard) -> None:
     guard.refused(lambda: http.post("/search", content=b"{oops",

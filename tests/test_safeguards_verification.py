@@ -68,6 +68,27 @@ def test_verification_records_who_and_the_ncic_result(http: TestClient, stack: S
     assert "STO123" not in str(d)  # the indefinite audit keeps no plate
 
 
+@pytest.mark.parametrize("note", [
+    "Driver DOB 04/12/1985, plate STO123 confirmed with NCIC",
+    "stopped ABC-123 and STO 123; driver born Jan 5, 1980",
+    "date of birth 1985-04-12 on the licence, vehicle 7ABC123",
+])
+def test_verification_notes_reach_the_audit_without_plates_or_birth_dates(
+        http: TestClient, stack: Stack, alert: Alert, note: str) -> None:
+    """Fed: verification notes with plates (plain, dashed, spaced, with a leading digit)
+    and dates of birth (numeric, with a month name, ISO). Must survive: the verification
+    keeps the note as written (30 days); neither audit record (kept indefinitely) holds a
+    plate or a date of birth, and the rest of the note is still there."""
+    res = post(http, stack, alert.alert_id, {**VERIFIED, "note": note})
+    assert res.status_code == 200, res.json()
+    assert stack.sg.alerts.verification(alert.alert_id).note == note
+    for record in list(stack.sg.audit.records())[-2:]:
+        audited = record.details["note"]
+        for secret in ("STO123", "STO 123", "ABC-123", "7ABC123", "1985", "1980", "04/12"):
+            assert secret not in audited, (secret, audited)
+        assert "[plate]" in audited and "[dob]" in audited
+
+
 def test_dismissal_is_recorded(http: TestClient, stack: Stack, alert: Alert) -> None:
     res = post(http, stack, alert.alert_id, DISMISSED)
     assert res.status_code == 200 and res.json()["outcome"] == "dismissed"
