@@ -24,6 +24,7 @@ from kernel.plate_text import normalise_plate
 from recognizers.base import Alternatives, Box, PlateCandidate
 
 __all__ = [
+    "DIGIT_TO_LETTER",
     "MAX_PLATE_LEN",
     "MIN_PLATE_LEN",
     "SLOGANS",
@@ -92,7 +93,7 @@ _PLATE_WORDS: frozenset[str] = frozenset(
 _STATE_KEYS: tuple[str, ...] = tuple(normalise_plate(s) for s in US_STATES)
 _NAMES_AND_SLOGANS: tuple[str, ...] = tuple(normalise_plate(s) for s in US_STATES + SLOGANS)
 # OCR confuses letters with digits in words too ("C0LORAD0"): compare with digits folded.
-_DIGIT_TO_LETTER = str.maketrans("0158264", "OISBZGA")
+DIGIT_TO_LETTER = str.maketrans("0158264", "OISBZGA")
 # Blurred small print reads an O as D or Q as readily as 0.
 _ROUND_TO_O = str.maketrans("DQ", "OO")
 
@@ -164,7 +165,7 @@ def is_state_or_slogan(text: str) -> bool:
     text = normalise(text)
     if len(text) < 3:
         return False
-    folded = text.translate(_DIGIT_TO_LETTER)
+    folded = text.translate(DIGIT_TO_LETTER)
     if folded in _PLATE_WORDS:
         return True
     # Small print on a blurred plate loses one more letter ("C0LDRAD0", "L0RADG"): a read

@@ -260,6 +260,7 @@ class PPOCRRecognizer:
         self._plate_chars = [self._charset[i] for i in plate_columns]
         self._text_rec = None if text_rec_model is None else ort_session(text_rec_model, threads)
         self._text_charset = [] if self._text_rec is None else load_charset(self._text_rec)
+        self._text_input = "" if self._text_rec is None else self._text_rec.get_inputs()[0].name
 
     @property
     def det_precision(self) -> str:
@@ -446,12 +447,11 @@ class PPOCRRecognizer:
                 if any(r.box != c.box and near_plate(c.box, r.box) for c in candidates)]
         if not near:
             return lines
-        crops = [crop_box(image, reads[i].box) for i in near]
-        name = self._text_rec.get_inputs()[0].name
-        for i, crop in zip(near, crops, strict=True):
+        for i in near:
+            crop = crop_box(image, reads[i].box)
             if crop.size == 0:
                 continue
-            probs = self._text_rec.run(None, {name: rec_tensor([crop])})[0][0]
+            probs = self._text_rec.run(None, {self._text_input: rec_tensor([crop])})[0][0]
             text, char_probs = ctc_greedy(probs, self._text_charset)
             lines[i] = (normalise(text), math.prod(char_probs) if char_probs else 0.0,
                         reads[i].box)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from recognizers.base import Box
+from recognizers.plate_text import DIGIT_TO_LETTER
 
 # Upper case, letters only (as a line reads once spaces and punctuation are dropped).
 STATE_NAMES: dict[str, str] = {
@@ -53,9 +54,9 @@ _KEYS: tuple[tuple[str, str], ...] = (
 _MIN_SIMILAR = 0.75
 _MIN_LEN = 4  # shorter reads ("IN", "OK", "ME") are too often other words
 # A plate reader reads a state name's round O as 0 (serials use 0): digits are folded to
-# the letters they look like, on both sides, before comparing.
-_LOOKS_LIKE_LETTER = str.maketrans("0158264", "OISBZGA")
-_FOLDED_KEYS = tuple((key.translate(_LOOKS_LIKE_LETTER), code) for key, code in _KEYS)
+# the letters they look like, on both sides, before comparing (as the state-name filter
+# of recognizers/plate_text.py does).
+_FOLDED_KEYS = tuple((key.translate(DIGIT_TO_LETTER), code) for key, code in _KEYS)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def match_state(text: str) -> tuple[str, float] | None:
     """The state a line's text names, with how closely (0..1), or None."""
     if len(text) < _MIN_LEN:
         return None
-    text = text.translate(_LOOKS_LIKE_LETTER)
+    text = text.translate(DIGIT_TO_LETTER)
     best: tuple[float, int, str] | None = None
     for key, code in _FOLDED_KEYS:
         # A name inside a longer line ("ALASKA50", "WASHINGTONDC"), or close to it whole.

@@ -58,12 +58,14 @@ def exact_by_group(
 ) -> dict[str, dict[str, float]]:
     """Per (folder, kind): images and the share read exactly, as the run time cuts them."""
     groups: dict[str, list[bool]] = {}
-    order = sorted(range(len(samples)), key=lambda i: cut(samples[i]).shape[1]
-                   / max(1, cut(samples[i]).shape[0]))
+    crops = [cut(s) for s in samples]  # each warped once, not per sort key and batch
+    order = sorted(range(len(samples)), key=lambda i: crops[i].shape[1]
+                   / max(1, crops[i].shape[0]))
     for start in range(0, len(order), 16):
-        chunk = [samples[i] for i in order[start:start + 16]]
-        probs = run(rec_tensor([cut(s) for s in chunk]))
-        for s, p in zip(chunk, probs, strict=True):
+        chunk = order[start:start + 16]
+        probs = run(rec_tensor([crops[i] for i in chunk]))
+        for i, p in zip(chunk, probs, strict=True):
+            s = samples[i]
             groups.setdefault(f"{s.source}/{s.kind}", []).append(
                 greedy_text(p, charset) == s.label)
     return {g: {"images": len(v), "exact": round(100 * sum(v) / len(v), 2)}
@@ -126,7 +128,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         picked = [pool[i] for i in rng.choice(len(pool), cfg.batch, p=p)]
         crops = [augmented(s, rng) for s in picked]
         order = np.argsort([c.shape[1] / max(1, c.shape[0]) for c in crops])
-        model.train(False)
         loss_sum = 0.0
         opt.zero_grad()
         # Two half-batches of similar widths: less padding, as at run time.
