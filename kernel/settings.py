@@ -98,6 +98,17 @@ class Settings(BaseSettings):
         "(stickers, slogans, distant cars)"))
     max_candidates_per_frame: int = Field(3, ge=1, description=(
         "more candidates than this in one frame are not worth a pass of their own"))
+    candidate_scorer: bool = Field(True, description=(
+        "rank a frame's candidates by the learned scorer's probability that each is the "
+        "plate read exactly (`recognizers/candidate_scorer.py`, `python -m "
+        "recognizers.training.scorer`); off: by the hand-set plate score"))
+    scorer_confidence: bool = Field(False, description=(
+        "publish the scorer's probability as the read's confidence instead of the product "
+        "of its characters' (look-alike classes') confidences. Off: on held-out photos it "
+        "raised precision at the 0.80 alert threshold but cut the scene reads that reach it "
+        "(benchmarks/RESULTS.md); a threshold for it needs more held-out scenes"))
+    scorer_model: Path | None = Field(None, description=(
+        "the candidate scorer's JSON file; empty: `recognizers/models/plate_scorer.json`"))
     lane_regions: Annotated[
         dict[str, tuple[float, float, float, float]], AfterValidator(_check_lane_regions)
     ] = Field(default_factory=dict, description=(

@@ -13,6 +13,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recognizers.base import Box, PlateCandidate, Recognizer
+from recognizers.candidate_scorer import (
+    CandidateScorer,
+    default_scorer_path,
+    load_scorer,
+    with_confidence,
+)
 from recognizers.issuer_glyphs import leading_graphic, standard_issue
 from recognizers.lookalike_confidence import lookalike_confidence
 from recognizers.serial_formats import fit_serial_format
@@ -37,14 +43,31 @@ def read_frame(
     matching compares (recognizers/lookalike_confidence.py). `regions`: where in the
     frame it moved (Recognizer.read); None, everywhere."""
     found = recognizer.read(image, regions)
+    # The scorer learned from every candidate the recogniser gives, before any filter.
+    probability = (
+        dict(zip(map(id, found), scorer_of(settings).probabilities(found),
+                 strict=True))
+        if settings.candidate_scorer else {}
+    )
     kept = [c for c in found if c.confidence >= settings.min_candidate_confidence]
+    if probability:
+        kept.sort(key=lambda c: probability[id(c)], reverse=True)
     kept = kept[: settings.max_candidates_per_frame]
     if settings.standard_issue_serials:
         kept = [
             fit_serial_format(_without_leading_graphic(replace(c, text=standard_issue(c.text))))
             for c in kept
         ]
-    return [lookalike_confidence(c) for c in kept]
+    out = [lookalike_confidence(c) for c in kept]
+    if probability and settings.scorer_confidence:
+        # Set after the look-alike classes: the scorer's probability is the read's.
+        out = [with_confidence(c, probability[id(k)]) for c, k in zip(out, kept, strict=True)]
+    return out
+
+
+def scorer_of(settings: Settings) -> CandidateScorer:
+    """The candidate scorer the settings name (loaded once per file)."""
+    return load_scorer(settings.scorer_model or default_scorer_path())
 
 
 def _without_leading_graphic(candidate: PlateCandidate) -> PlateCandidate:
