@@ -122,3 +122,23 @@ def test_a_model_folder_from_before_the_plate_reader_still_loads(tmp_path: Path)
     recognizer = load_recognizer(Settings(model_dir=tmp_path))
     assert len(recognizer._charset) > 10_000
     assert len(load_recognizer(Settings())._charset) == len(PLATE_CHARS) + 2
+
+
+def test_a_scene_photo_trains_on_its_labelled_plate_box_not_the_whole_photo(
+    tmp_path: Path,
+) -> None:
+    """Fed: a 200x100 'scene' whose label puts the plate at (50, 20, 80, 30). Must hold:
+    the reader's `whole` sample is that box, as a crop's is its whole image."""
+    import cv2
+
+    from recognizers.training.samples import cut, load_samples
+
+    scene = np.zeros((100, 200, 3), np.uint8)
+    scene[20:50, 50:130] = 255
+    cv2.imwrite(str(tmp_path / "scene.png"), scene)
+    _label(tmp_path, "scene", "scene.png\t50\t20\t80\t30\tABC123", image=False)
+    plates = read_folder(tmp_path)
+    (sample,) = load_samples(plates, "scenes", lines={})
+    assert sample.kind == "whole" and sample.label == "ABC123"
+    assert cut(sample).shape[:2] == (30, 80)
+    assert cut(sample).min() == 255  # only the plate, none of the dark scene

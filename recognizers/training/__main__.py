@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder holding the labelled crop folders (../shared/data)")
     ap.add_argument("--out", type=Path, required=True, help="ONNX model to write")
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
+    ap.add_argument("--stop-after", type=int, default=None,
+                    help="end after this step of the --steps schedule (a time budget)")
     ap.add_argument("--batch", type=int, default=TrainConfig.batch)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--seed", type=int, default=TrainConfig.seed)
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=TrainConfig.work,
                     help="cache of the detector's serial lines (re-runs skip detection)")
     args = ap.parse_args(argv)
-    cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, batch=args.batch,
+    cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps,
+                      stop_after=args.stop_after, batch=args.batch,
                       lr=args.lr, seed=args.seed, threads=args.threads,
                       eval_every=args.eval_every, work=args.work)
     report = train(cfg)

@@ -18,25 +18,27 @@ def _table(before: dict[str, dict[str, float]], after: dict[str, dict[str, float
 
 def write_card(report: dict[str, Any], path: Path) -> Path:
     cfg = report["config"]
+    stop = f" --stop-after {cfg['stop_after']}" if cfg.get("stop_after") else ""
     text = f"""# Plate reader: model card
 
 `{Path(cfg['out']).name}`: PP-OCRv6 small recognition ({report['base_model']}, from the
 `rapidocr` wheel) with its classifier cut to A-Z, 0-9 (`recognizers/training/model.py`),
-fine-tuned on real plate crops on CPU. Trained {report['date']} on {report['machine']},
+fine-tuned on real plates on CPU. Trained {report['date']} on {report['machine']},
 {report['minutes']} minutes, by:
 
     python -m recognizers.training --data ../shared/data --out {cfg['out']} \\
-        --steps {cfg['steps']} --batch {cfg['batch']} --lr {cfg['lr']} --seed {cfg['seed']}
-
+        --steps {cfg['steps']}{stop} --batch {cfg['batch']} --lr {cfg['lr']} --seed {cfg['seed']}
+{report.get('provenance', '')}
 ## Data
 Folders of `../shared/data` (real photos from the `openalpr/benchmarks` and
 `openalpr/train-detector` repositories, AGPL-3.0): {', '.join(cfg['folders'])}.
 Each is split by plate text (never one plate on two sides; `recognizers/training/data.py`):
 70% train, 15% val (chooses the checkpoint), 15% test (reported here, used for nothing
-else). Samples (whole crop, and the detector's serial line where it found one):
+else). Samples (the plate's labelled box: a crop's whole image, the plate in a scene
+photo; and the detector's serial line where it found one):
 {report['samples']}. The names of every split are in the JSON report beside the model.
 
-Each crop is read two ways, as at run time: `whole` (the plate) and `line` (the text
+Each plate is read two ways, as at run time: `whole` (the plate) and `line` (the text
 line the shipped detector finds around the serial). Augmentation: box edges moved as a
 detector's would be, slight perspective, distance (down- and up-scaling), blur, light,
 IR grey, JPEG (`recognizers/training/augment.py`).
@@ -49,7 +51,8 @@ Chosen checkpoint: step {report['chosen_step']} of {cfg['steps']} (best on val).
 Val at the chosen step: {report['val_chosen']}.
 
 ## Limits
-US crops are few (about 250 plates to train on) and most states have only a handful;
+US plates are few (about 250 crops and 54 scene plates to train on) and most states
+have only a handful;
 designs absent from them (new specialty plates, stacked characters) are read as well as
 the base model reads them, or worse. Letter O and digit 0 are told apart only where the
 training labels did (a few states issue both). Confidence is the model's softmax; see

@@ -1,8 +1,9 @@
-"""What the plate reader trains on: real plate crops, whole and as the detector cuts them.
+"""What the plate reader trains on: real plates, whole and as the detector cuts them.
 
 At run time the reader sees the detector's text lines (in scenes) and whole plates (a
-crop, or the plate region around a serial's line). Each labelled crop gives both: the
-whole image, and the detector's line whose read is closest to the label (the serial).
+crop, or the plate region around a serial's line). Each labelled image gives both: the
+plate's labelled box (a crop's whole image), and the detector's line whose read is
+closest to the label (the serial).
 Lines are found once with the shipped models and cached, so a re-run does not detect
 again.
 """
@@ -94,8 +95,9 @@ def load_samples(
         if image is None:
             raise ValueError(f"{p.path}: not a readable image")
         split = split_of(p.plate)
-        h, w = image.shape[:2]
-        whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        # The label's plate box: the whole image for a crop, the plate in a scene photo.
+        x, y, w, h = p.box
+        whole = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
         yield Sample(image, whole, p.plate, "whole", source, split, p.name)
         serial = serial_line(lines.get(p.name, []), p.plate)
         if serial is not None:

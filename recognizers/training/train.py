@@ -1,10 +1,11 @@
-"""Train the plate reader: the PP-OCR recogniser fine-tuned on real plate crops.
+"""Train the plate reader: the PP-OCR recogniser fine-tuned on real plates.
 
     python -m recognizers.training --data ../shared/data --out recognizers/models/plate_rec.onnx
 
-Every labelled crop folder is split by plate (data.split_of): the reader trains on
-`train`, the checkpoint is chosen on `val`, and the model card reports `test`, which
-neither trained nor chose anything. Seeds are fixed: the same data gives the same model.
+Every labelled folder (crops, and scene photos with the plate's box) is split by plate
+(data.split_of): the reader trains on `train`, the checkpoint is chosen on `val`, and the
+model card reports `test`, which neither trained nor chose anything. Seeds are fixed: the
+same data gives the same model.
 """
 
 from __future__ import annotations
@@ -31,12 +32,17 @@ from recognizers.training.samples import Sample, cut, detector_lines, load_sampl
 class TrainConfig:
     data: Path
     out: Path
-    folders: Sequence[str] = ("openalpr-us-crops-train", "openalpr-br-crops")
-    # How often a folder's samples are drawn relative to its size: the US crops are the
-    # target and few, the Brazilian ones many and of two designs only.
+    folders: Sequence[str] = ("openalpr-us-crops-train", "openalpr-br-crops",
+                              "openalpr-us-dev", "openalpr-eu")
+    # How often a folder's samples are drawn relative to its size: the US plates are the
+    # target and few (crops, and plates cut from scene photos: smaller, blurrier, as the
+    # cameras see them), the Brazilian ones many and of two designs only.
     weights: dict[str, float] = field(default_factory=lambda: {
-        "openalpr-us-crops-train": 8.0, "openalpr-br-crops": 1.0})
+        "openalpr-us-crops-train": 8.0, "openalpr-br-crops": 1.0,
+        "openalpr-us-dev": 8.0, "openalpr-eu": 2.0})
     steps: int = 1000
+    # End the run after this step of the `steps`-long schedule (a time budget); None: all.
+    stop_after: int | None = None
     batch: int = 32
     lr: float = 1e-4
     warmup: int = 50
@@ -73,12 +79,14 @@ def exact_by_group(
 
 
 def _score(figures: dict[str, dict[str, float]]) -> float:
-    """What a checkpoint is chosen by: US plates read, whole and as a line; then the rest."""
-    def mean(pick: Callable[[str], bool]) -> float:
-        values = [v["exact"] for k, v in figures.items() if pick(k)]
-        return float(np.mean(values)) if values else 0.0
+    """What a checkpoint is chosen by: US plates read, whole and as a line; then the rest.
+    Pooled over images, so a group of 10 scene plates weighs what its 10 images do."""
+    def pooled(pick: Callable[[str], bool]) -> float:
+        groups = [v for k, v in figures.items() if pick(k)]
+        images = sum(v["images"] for v in groups)
+        return sum(v["exact"] * v["images"] for v in groups) / images if images else 0.0
 
-    return mean(lambda k: k.startswith("openalpr-us")) + 0.01 * mean(
+    return pooled(lambda k: k.startswith("openalpr-us")) + 0.01 * pooled(
         lambda k: not k.startswith("openalpr-us"))
 
 
@@ -124,7 +132,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     best: tuple[float, int] = (-1.0, 0)
     history = [{"step": 0, "val": before}]
     started, running = time.time(), None
-    for step in range(1, cfg.steps + 1):
+    last = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
+    for step in range(1, last + 1):
         picked = [pool[i] for i in rng.choice(len(pool), cfg.batch, p=p)]
         crops = [augmented(s, rng) for s in picked]
         order = np.argsort([c.shape[1] / max(1, c.shape[0]) for c in crops])
@@ -148,7 +157,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if step % 25 == 0:
             print(f"step {step}/{cfg.steps} loss {running:.3f} "
                   f"{time.time() - started:.0f}s", flush=True)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if step % cfg.eval_every == 0 or step == last:
             figures = exact_by_group(run, charset, split["val"])
             history.append({"step": step, "val": figures})
             print(f"step {step} val {figures}", flush=True)
