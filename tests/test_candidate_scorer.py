@@ -1,9 +1,9 @@
 """The learned candidate scorer (recognizers/candidate_scorer.py) and its training.
 
-Fed: hand-built candidates of one frame, modelled on a held-out US crop (a dealer frame's
-web address read "VISPAC0M" unsurely, which the recogniser's hand-set score ranked first
-for its letter/digit mix; the vanity plate ASUKA read surely and taller; a small unsure
-month sticker), rows of
+Fed: hand-built candidates of one frame, modelled on a held-out Maryland crop (the serial
+read surely but without its first character, "HB822", which the recogniser's hand-set
+score ranked first; the whole serial DHB822 read as surely from a wider box; a small
+unsure month sticker), rows of
 features with known labels, and scorer files written for other features. Must hold: the
 shipped scorer ranks the serial first in the flow's frame reader, and only when it is on;
 a published probability keeps the characters multiplying to it; training learns the
@@ -43,9 +43,8 @@ def _candidate(text: str, probs: Sequence[float], box: Box, raw: str | None = No
     return PlateCandidate(text, math.prod(probs), tuple(probs), box, raw or text, alternatives)
 
 
-FRAME = _candidate("VISPAC0M", [0.95, 0.9, 0.95, 0.9, 0.92, 0.95, 0.9, 0.95],
-                   (10, 80, 200, 20), raw="visPAC.com", runner_up=0.08)
-PLATE = _candidate("ASUKA", [0.999] * 5, (40, 30, 180, 50))
+SHORT = _candidate("HB822", [0.999] * 5, (60, 40, 150, 50))
+PLATE = _candidate("DHB822", [0.999] * 6, (30, 40, 185, 50))
 STICKER = _candidate("SEP4", [0.7, 0.6, 0.8, 0.7], (200, 10, 20, 10), runner_up=0.25)
 
 
@@ -59,22 +58,22 @@ class _FixedRecognizer:
         return list(self.candidates)
 
 
-def test_the_shipped_scorer_ranks_the_plate_above_a_dealer_frame_and_a_sticker() -> None:
+def test_the_shipped_scorer_ranks_the_whole_serial_above_a_cut_one_and_a_sticker() -> None:
     scorer = load_scorer(default_scorer_path())
-    p_frame, p_plate, p_sticker = scorer.probabilities([FRAME, PLATE, STICKER])
-    assert p_plate > p_frame and p_plate > p_sticker
-    assert all(0.0 <= p <= 1.0 for p in (p_frame, p_plate, p_sticker))
+    p_short, p_plate, p_sticker = scorer.probabilities([SHORT, PLATE, STICKER])
+    assert p_plate > p_short and p_plate > p_sticker
+    assert all(0.0 <= p <= 1.0 for p in (p_short, p_plate, p_sticker))
 
 
 def test_the_frame_reader_ranks_by_the_scorer_only_when_it_is_on() -> None:
     image = np.zeros(SHAPE, np.uint8)
-    recognizer = _FixedRecognizer([FRAME, PLATE, STICKER])
+    recognizer = _FixedRecognizer([SHORT, PLATE, STICKER])
     on = read_frame(recognizer, image, Settings(candidate_scorer=True))
     off = read_frame(recognizer, image, Settings(candidate_scorer=False))
-    assert on[0].text == "ASUKA"
+    assert on[0].text == "DHB822"
     # The sticker (0.24) is under the candidate floor either way.
-    assert [c.text for c in off] == ["VISPAC0M", "ASUKA"]
-    assert [c.text for c in on] == ["ASUKA", "VISPAC0M"]
+    assert [c.text for c in off] == ["HB822", "DHB822"]
+    assert [c.text for c in on] == ["DHB822", "HB822"]
     # Ranking alone leaves each read's own confidence as it was.
     assert {c.text: c.confidence for c in on} == {c.text: c.confidence for c in off}
 
@@ -82,10 +81,10 @@ def test_the_frame_reader_ranks_by_the_scorer_only_when_it_is_on() -> None:
 def test_a_published_probability_is_the_reads_confidence_and_its_characters_product() -> None:
     image = np.zeros(SHAPE, np.uint8)
     settings = Settings(candidate_scorer=True, scorer_confidence=True)
-    reads = read_frame(_FixedRecognizer([FRAME, PLATE, STICKER]), image, settings)
-    expected = dict(zip(["VISPAC0M", "ASUKA", "SEP4"],
+    reads = read_frame(_FixedRecognizer([SHORT, PLATE, STICKER]), image, settings)
+    expected = dict(zip(["HB822", "DHB822", "SEP4"],
                         load_scorer(default_scorer_path()).probabilities(
-                            [FRAME, PLATE, STICKER]), strict=True))
+                            [SHORT, PLATE, STICKER]), strict=True))
     for read in reads:
         assert read.confidence == pytest.approx(expected[read.text])
         assert math.prod(read.char_confidences) == pytest.approx(read.confidence, rel=1e-6)
@@ -102,11 +101,14 @@ def test_scaling_keeps_the_characters_order_and_caps_them_at_one() -> None:
 
 
 def test_features_are_one_per_name_and_see_the_other_candidates() -> None:
-    alone = dict(zip(FEATURES, candidate_features(FRAME, [FRAME], 0), strict=True))
-    beside = dict(zip(FEATURES, candidate_features(FRAME, [FRAME, PLATE], 0), strict=True))
+    alone = dict(zip(FEATURES, candidate_features(SHORT, [SHORT], 0), strict=True))
+    beside = dict(zip(FEATURES, candidate_features(SHORT, [SHORT, PLATE, STICKER], 0),
+                      strict=True))
+    sticker = dict(zip(FEATURES, candidate_features(STICKER, [SHORT, PLATE, STICKER], 2),
+                       strict=True))
     assert len(alone) == len(beside) == len(FEATURES)
-    assert alone["height_of_tallest"] == 1.0
-    assert beside["height_of_tallest"] == pytest.approx(20 / 50)
+    assert alone["inside_other"] == 0.0 and beside["inside_other"] == 1.0
+    assert sticker["height_of_tallest"] == pytest.approx(10 / 50)
     assert beside["log_candidates"] > alone["log_candidates"]
 
 
