@@ -53,7 +53,7 @@ class _WorkerResources(threading.local):
     """Per worker thread: its own recogniser session and Redis connection."""
 
     recognizer: Recognizer | None = None
-    store: HotlistStore | None = None
+    stores: dict[str, HotlistStore] | None = None  # by Redis URL
     unchanged: UnchangedFrames | None = None
 
 
@@ -99,11 +99,14 @@ def preload_recognizer(settings: Settings) -> None:
 
 def _store(settings: Settings) -> HotlistStore:
     worker = _worker()
-    if worker.store is None:
-        # A hung Redis times out like a dead one, so the join's retries cover both.
+    if worker.stores is None:
+        worker.stores = {}
+    store = worker.stores.get(settings.redis_url)
+    if store is None:
+        # A hung Redis times out like a dead one, so the join's parking covers both.
         client = redis_from_url(settings.redis_url, timeout_s=settings.redis_socket_timeout_s)
-        worker.store = HotlistStore(client)
-    return worker.store
+        store = worker.stores[settings.redis_url] = HotlistStore(client)
+    return store
 
 
 # ---- stage 1: decode, validate, recognise ---------------------------------------------
@@ -261,17 +264,19 @@ class PassLogic(op.StatefulLogic):
 
 # ---- stage 3: hotlist join and outputs ------------------------------------------------
 
-# One per process: its workers share what they learn of Redis (down, lists vanished).
-_join: HotlistJoin | None = None
-_join_lock = threading.Lock()
+# One per process (and Redis): its workers share what they learn of Redis (down, lists
+# vanished).
+_joins: dict[str, HotlistJoin] = {}
+_joins_lock = threading.Lock()
 
 
 def _hotlist_join(settings: Settings) -> HotlistJoin:
-    global _join
-    with _join_lock:
-        if _join is None:
-            _join = HotlistJoin(lambda: _store(settings), Backoff(settings.hotlist_retry_max_s))
-        return _join
+    with _joins_lock:
+        join = _joins.get(settings.redis_url)
+        if join is None:
+            join = HotlistJoin(lambda: _store(settings), Backoff(settings.hotlist_retry_max_s))
+            _joins[settings.redis_url] = join
+        return join
 
 
 def join_batch(settings: Settings, reads: list[PlateRead]) -> list[OutRecord | Parked]:
