@@ -143,7 +143,7 @@ class HotlistJoin:
         found = self._match(alertable)
         if found is None:
             return JoinOutcome(parked=[Parked(r) for r in alertable])
-        matches, missing = found
+        matches, _, missing = found
         metrics.HOTLIST_LOOKUPS.inc(len(alertable))
         alerts = _alerts(alertable, matches, ALL_SOURCES)
         parked = [Parked(r, missing) for r in alertable] if missing else []
@@ -161,18 +161,23 @@ class HotlistJoin:
             found = self._match([p.read for p in chunk])
             if found is None:
                 return alerts, remaining + list(parked[start:])
-            matches, missing = found
+            matches, serving, missing = found
             for p, hits in zip(chunk, matches, strict=True):
-                ready = p.sources - missing
-                alerts.extend(_alerts([p.read], [hits], ready))
-                if p.sources & missing:
-                    remaining.append(Parked(p.read, p.sources & missing, p.parked_at))
+                # Owed named lists wait until those serve (this process may never have
+                # seen them: the parked step's worker is not the one that parked them);
+                # a failed lookup's read waits only for the lists known to be missing.
+                owed = p.sources & missing if p.sources == ALL_SOURCES else p.sources - serving
+                alerts.extend(_alerts([p.read], [hits], p.sources - owed))
+                if owed:
+                    remaining.append(Parked(p.read, owed, p.parked_at))
         metrics.HOTLIST_LOOKUPS.inc(len(parked) - len(remaining))
         return alerts, remaining
 
     def _match(
         self, reads: Sequence[PlateRead]
-    ) -> tuple[list[list[Hit]], frozenset[HotlistSource]] | None:
+    ) -> tuple[list[list[Hit]], frozenset[HotlistSource], frozenset[HotlistSource]] | None:
+        """Hits of each read, the sources serving, the sources missing (seen serving by
+        this process before, and not now); None if Redis failed (counted, logged)."""
         try:
             matches, serving = match_plates_serving(
                 self.store(), [r.plate for r in reads], [r.state for r in reads])
@@ -183,7 +188,7 @@ class HotlistJoin:
                       len(reads), pause, exc)
             return None
         self.backoff.succeeded()
-        return matches, self.watch.update(serving)
+        return matches, serving, self.watch.update(serving)
 
 
 def _alerts(reads: Sequence[PlateRead], matches: Sequence[list[Hit]],
