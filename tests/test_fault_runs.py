@@ -53,11 +53,17 @@ SNAPSHOT_S = 1.0
 FRAMES_PER_PASS = 4
 
 
-def _passes(n: int, seed: int) -> list[SyntheticPass]:
-    # 150 ms between frames, 2.2 s between one camera's passes (the flow's pass gap is
-    # 2 s): a live camera of ~2.5 frames/s in all.
-    return generate_passes(n, FRAMES_PER_PASS, seed=seed, conditions="clean", cameras=CAMERAS,
-                           frame_interval_ms=150, pass_gap_ms=2200)
+def _passes(*sizes: int, seed: int) -> list[list[SyntheticPass]]:
+    """Batches of passes of one run: generated together, so every frame id (and so
+    every read id) is the run's own. 150 ms between frames, 2.2 s between one camera's
+    passes (the flow's pass gap is 2 s): ~2.5 frames/s from the two cameras."""
+    every = generate_passes(sum(sizes), FRAMES_PER_PASS, seed=seed, conditions="clean",
+                            cameras=CAMERAS, frame_interval_ms=150, pass_gap_ms=2200)
+    out, start = [], 0
+    for size in sizes:
+        out.append(every[start:start + size])
+        start += size
+    return out
 
 
 def _entries(passes: list[SyntheticPass], every: int, tag: str) -> list[HotlistEntry]:
@@ -94,13 +100,17 @@ class Camera:
     def _run(self) -> None:
         producer = make_producer(self.kafka)
         parts = camera_partitions(CAMERAS, len(CAMERAS))
+        frames = list(iter_frames(self.passes))
+        started = time.monotonic()
         try:
-            for frame in iter_frames(self.passes):
-                # One frame at a time, stamped now: a live camera.
+            for frame in frames:
+                # A live camera: each frame when its turn comes (the passes' own spacing),
+                # stamped then.
+                due = started + (frame.captured_at - frames[0].captured_at) / 1000
+                time.sleep(max(0.0, due - time.monotonic()))
                 publish_frames(producer, self.topic, [frame], rewrite_time=True,
                                partitions=parts)
                 self.sent += 1
-                time.sleep(0.15)
         finally:
             self.done.set()
 
@@ -147,24 +157,29 @@ class Site:
         return self.launcher.wait(timeout)
 
     def reads(self) -> list[PlateRead]:
-        return [PlateRead.model_validate_json(r.value)
-                for r in read_all(self.kafka, self.topics.reads, idle=0.5, timeout=10)]
+        return [PlateRead.model_validate_json(r.value) for r in self._all(self.topics.reads)]
 
     def alerts(self) -> list[Alert]:
-        return [Alert.model_validate_json(r.value)
-                for r in read_all(self.kafka, self.topics.alerts, idle=0.5, timeout=10)]
+        return [Alert.model_validate_json(r.value) for r in self._all(self.topics.alerts)]
+
+    def _all(self, topic: str) -> list:
+        # To the end of every partition (its EOF), not "until quiet": a consumer's first
+        # fetch can take longer than any idle time worth waiting.
+        return read_all(self.kafka, topic, stop_at_eof=True, idle=10, timeout=20)
 
     def metric(self, name: str) -> float:
         return sum(_metrics(self.port + i).get(name, 0.0) for i in range(2))
 
-    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 60) -> float:
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 60,
+                 describe: Callable[[], str] = lambda: "") -> float:
         """Seconds until `check()` holds; fails with the flow's log after `timeout`."""
         started = time.monotonic()
         while not check():
             assert self.launcher is not None and self.launcher.poll() is None, (
                 f"flow ended waiting for {what}:\n{self.log.read_text()[-3000:]}")
             assert time.monotonic() - started < timeout, (
-                f"timed out waiting for {what}:\n{self.log.read_text()[-3000:]}")
+                f"timed out waiting for {what}: {describe()}\n"
+                f"{self.log.read_text()[-3000:]}")
             time.sleep(0.5)
         return time.monotonic() - started
 
@@ -193,12 +208,13 @@ def test_a_restart_sends_nothing_again_and_a_crash_replays_little_with_the_same_
 ) -> None:
     # Fed: 6 passes (2 listed), then a clean restart with no new frame, then 1 listed
     # pass, then 8 passes (3 listed) during which process 1 is killed with SIGKILL and
-    # the cluster restarted while the camera goes on. Must hold: after the clean restart
-    # nothing is published again; the new vehicle alerts within seconds of the restart;
+    # the cluster restarted while the camera goes on (2 more passes after). Must hold:
+    # after the clean restart nothing is published again; the new vehicle alerts within
+    # seconds of the restart;
     # after the crash, every pass of the run has its read and every listed plate its
     # alert (none lost), each id re-published is marked replayed, and no more is
     # replayed than the passes of a few seconds.
-    first, one, crash = _passes(6, seed=41), _passes(1, seed=42), _passes(8, seed=43)
+    first, one, crash, tail = _passes(6, 1, 8, 2, seed=41)
     listed = [*_entries(first, 3, "A"), *_entries(one, 1, "B"), *_entries(crash, 3, "C")]
     _load(site, listed)
     ready_s = site.start()
@@ -225,16 +241,28 @@ def test_a_restart_sends_nothing_again_and_a_crash_replays_little_with_the_same_
     code = site.launcher.wait(30)
     assert code not in (0, None), site.log.read_text()[-3000:]
     site.start()
-    everything = _seen(first) | _seen(one) | _seen(crash)
-    recovered_s = site.wait_for(
-        "every read and alert after the crash",
-        lambda: {(r.camera_id, canonical(r.plate)) for r in site.reads()} >= everything
-        and {a.entry.entry_id for a in site.alerts()} >= {e.entry_id for e in listed},
-        timeout=120)
+    # The cameras go on after the restart: the passes caught in the crash are read late
+    # (a backlog), so, by design (flows/pipeline.PassLogic), only their camera's later
+    # frames close them, not the wall clock.
+    camera.done.wait(30)
+    Camera(site.kafka, site.topics.frames, tail).start()
+    everything = _seen(first) | _seen(one) | _seen(crash) | _seen(tail)
+
+    def missing() -> str:
+        got = {(r.camera_id, canonical(r.plate)) for r in site.reads()}
+        ids = {a.entry.entry_id for a in site.alerts()}
+        return (f"reads missing {sorted(everything - got)}, extra {sorted(got - everything)}"
+                f"; alerts missing {sorted({e.entry_id for e in listed} - ids)}; camera "
+                f"sent {camera.sent}/{total}")
+
+    recovered_s = site.wait_for("every read and alert after the crash",
+                                lambda: missing().startswith("reads missing [], extra []; "
+                                                             "alerts missing []"),
+                                timeout=90, describe=missing)
     time.sleep(3)  # anything else on its way
     reads, alerts = site.reads(), site.alerts()
     assert {(r.camera_id, canonical(r.plate)) for r in reads} == everything
-    assert len({r.read_id for r in reads}) == 15
+    assert len({r.read_id for r in reads}) == 17
     assert {a.entry.entry_id for a in alerts} == {e.entry_id for e in listed}
     assert len({a.alert_id for a in alerts}) == len(listed)
     # Every copy after an id's first is a replay, marked so; replays are few.
@@ -263,8 +291,7 @@ def test_redis_outages_stop_no_camera_and_lose_no_alert(site: Site) -> None:
     # later. Must hold: reads of a frozen Redis's passes come out while it is frozen;
     # every listed plate alerts (after each outage ends); the vanished list is counted
     # as an outage and the failed lookups are counted.
-    warm, frozen, killed, flushed = (_passes(2, seed=51), _passes(4, seed=52),
-                                     _passes(4, seed=53), _passes(2, seed=54))
+    warm, frozen, killed, flushed = _passes(2, 4, 4, 2, seed=51)
     listed = [*_entries(warm, 2, "W"), *_entries(frozen, 2, "F"), *_entries(killed, 2, "K"),
               *_entries(flushed, 2, "L")]
     _load(site, listed)
