@@ -27,7 +27,15 @@ from pathlib import Path
 
 from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.connectors.kafka import _KafkaSourcePartition as _Partition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    TopicPartition,
+)
+
+from flows import metrics
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +96,38 @@ class Progress:
 
 
 class _FramesPartition(_Partition):
-    def __init__(self, *args: object, progress: Progress, **kwargs: object) -> None:
+    def __init__(self, *args: object, progress: Progress, skip_before_ms: int | None,
+                 **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._progress = progress
         self._replay_until = progress.read()
+        self._skip_before_ms = skip_before_ms
+        self._skipped = 0
+
+    def _too_old(self, msg: KafkaSourceMessage) -> bool:
+        """Before the look-back: brokers without a time index (tansu answers offset 0 to
+        any time) start too early, so the start is checked here too, until the first
+        frame inside the look-back (later ones are never dropped, whatever their stamp)."""
+        if self._skip_before_ms is None:
+            return False
+        kind, stamp = msg.timestamp or (TIMESTAMP_NOT_AVAILABLE, 0)
+        if kind != TIMESTAMP_NOT_AVAILABLE and stamp < self._skip_before_ms:
+            self._skipped += 1
+            return True
+        if self._skipped:
+            metrics.FRAMES_SKIPPED.labels("before_lookback").inc(self._skipped)
+            log.warning("frames %s[%s]: skipped %d frame(s) older than the look-back",
+                        msg.topic, msg.partition, self._skipped)
+        self._skip_before_ms = None
+        return False
 
     def next_batch(self) -> list[FrameMessage | KafkaError]:
         batch = super().next_batch()
         out: list[FrameMessage | KafkaError] = []
         for item in batch:
             msg = item.msg if isinstance(item, KafkaError) else item
+            if not isinstance(item, KafkaError) and self._too_old(msg):
+                continue
             framed = FrameMessage(**{f: getattr(msg, f) for f in _MESSAGE_FIELDS},
                                   replayed=(msg.offset or 0) < self._replay_until)
             out.append(replace(item, msg=framed) if isinstance(item, KafkaError) else framed)
@@ -125,7 +155,10 @@ class FramesSource(KafkaSource):
                    resume_state: int | None) -> _FramesPartition:
         idx, topic = for_part.split("-", 1)
         part = int(idx)
-        start = resume_state if resume_state is not None else self._start_offset(topic, part)
+        since_ms = int((time.time() - self._lookback_s) * 1000)
+        fresh = resume_state is None and self._lookback_s > 0
+        start = self._start_offset(topic, part, since_ms) if resume_state is None else (
+            resume_state)
         config = {
             "group.id": "BYTEWAX_IGNORED",
             "enable.auto.commit": "false",
@@ -136,12 +169,12 @@ class FramesSource(KafkaSource):
         }
         progress = Progress(self._progress_dir, part)
         return _FramesPartition(step_id, config, topic, part, start, None, self._batch_size,
-                                self._raise_on_errors, progress=progress)
+                                self._raise_on_errors, progress=progress,
+                                skip_before_ms=since_ms if fresh else None)
 
-    def _start_offset(self, topic: str, part: int) -> int:
+    def _start_offset(self, topic: str, part: int, since_ms: int) -> int:
         if self._lookback_s <= 0:
             return OFFSET_BEGINNING
-        since_ms = int((time.time() - self._lookback_s) * 1000)
         consumer = Consumer({"bootstrap.servers": ",".join(self._brokers),
                              "group.id": "BYTEWAX_IGNORED", **self._add_config})
         try:
