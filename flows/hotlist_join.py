@@ -54,11 +54,15 @@ def now_ms() -> int:
 @dataclass(frozen=True)
 class Parked:
     """An alertable read whose join is owed: against `sources` (those that had vanished
-    when it was read), or against every source if the lookup itself failed."""
+    when it was read), or against every source if the lookup itself failed. `expected`:
+    the sources that must be serving before an empty answer from them counts (those the
+    parking process had seen serving): the process that retries may never have seen
+    them."""
 
     read: PlateRead
     sources: frozenset[HotlistSource] = ALL_SOURCES
     parked_at: int = field(default_factory=now_ms)
+    expected: frozenset[HotlistSource] = frozenset()
 
 
 @dataclass
@@ -138,15 +142,15 @@ class HotlistJoin:
         alertable = [r for r in reads if r.alertable]
         if not alertable:
             return JoinOutcome()
-        if not self.backoff.allow():  # Redis failed moments ago: don't wait on it again
-            return JoinOutcome(parked=[Parked(r) for r in alertable])
-        found = self._match(alertable)
+        # Redis failed moments ago: don't wait on it again.
+        found = self._match(alertable) if self.backoff.allow() else None
         if found is None:
-            return JoinOutcome(parked=[Parked(r) for r in alertable])
+            known = frozenset(self.watch.known)
+            return JoinOutcome(parked=[Parked(r, expected=known) for r in alertable])
         matches, _, missing = found
         metrics.HOTLIST_LOOKUPS.inc(len(alertable))
         alerts = _alerts(alertable, matches, ALL_SOURCES)
-        parked = [Parked(r, missing) for r in alertable] if missing else []
+        parked = [Parked(r, missing, expected=missing) for r in alertable] if missing else []
         return JoinOutcome(alerts, parked)
 
     def rejoin(self, parked: Sequence[Parked]) -> tuple[list[Alert], list[Parked]]:
@@ -163,13 +167,13 @@ class HotlistJoin:
                 return alerts, remaining + list(parked[start:])
             matches, serving, missing = found
             for p, hits in zip(chunk, matches, strict=True):
-                # Owed named lists wait until those serve (this process may never have
-                # seen them: the parked step's worker is not the one that parked them);
-                # a failed lookup's read waits only for the lists known to be missing.
-                owed = p.sources & missing if p.sources == ALL_SOURCES else p.sources - serving
+                # Still owed: the sources it waits for that do not serve yet, by what the
+                # parking process had seen serving (this one may never have: the parked
+                # step's worker is not always the one that parked it) or this one has.
+                owed = p.sources & (p.expected | missing) - serving
                 alerts.extend(_alerts([p.read], [hits], p.sources - owed))
                 if owed:
-                    remaining.append(Parked(p.read, owed, p.parked_at))
+                    remaining.append(Parked(p.read, owed, p.parked_at, owed))
         metrics.HOTLIST_LOOKUPS.inc(len(parked) - len(remaining))
         return alerts, remaining
 

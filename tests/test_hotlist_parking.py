@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from safeguard_builders import make_read
 
 from connectors.flow_sink import OutRecord
-from flows.hotlist_join import Parked
+from flows.hotlist_join import Backoff, HotlistJoin, Parked
 from flows.pipeline import ParkedJoins, join_batch
 from hotlists.store import HotlistStore
 from kernel.contracts import Alert, HotlistSource
@@ -142,3 +142,29 @@ def test_parked_joins_survive_a_snapshot_and_restore() -> None:
         # AMB777 was owed a join against NCMEC only (NCIC had answered already).
         assert sorted((json.loads(r.value)["read"]["plate"], json.loads(r.value)["entry"][
             "entry_id"]) for r in out) == [("AMB777", "M1"), ("HOT123", "N1")]
+
+
+def test_a_read_parked_by_one_process_waits_for_the_lists_it_had_seen_in_another() -> None:
+    # Fed: a read HOT123 parked by a process that had seen NCIC serving (its lookup
+    # failed: Redis down), retried by another process that never saw any list (the
+    # parked step's worker), first against a Redis back empty, then after NCIC is
+    # imported. Must hold: the empty answer is not taken as "no hit" (the read stays
+    # owed to NCIC); once NCIC serves, its alert comes and nothing stays parked.
+    with LocalRedis() as server:
+        store = HotlistStore(server.client())
+        parker = HotlistJoin(lambda: store, Backoff(1.0))
+        store.replace_source(HotlistSource.NCIC, [entry("ZZZ999", "N0")])
+        assert parker.join([make_read("ZZZ999")]).alerts  # it has seen NCIC serve
+        server.client().flushall()
+        server.stop()
+        [owed] = parker.join([make_read("HOT123")]).parked
+        assert owed.expected == {HotlistSource.NCIC}
+        server.start()  # back, empty
+
+        retrier = HotlistJoin(lambda: store, Backoff(1.0))
+        alerts, still = retrier.rejoin([pickle.loads(pickle.dumps(owed))])
+        assert alerts == [] and [p.sources for p in still] == [{HotlistSource.NCIC}]
+        store.replace_source(HotlistSource.NCIC, [entry("HOT123", "N1")])
+        alerts, still = retrier.rejoin(still)
+        assert [(a.read.plate, a.entry.entry_id) for a in alerts] == [("HOT123", "N1")]
+        assert still == []
