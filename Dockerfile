@@ -16,6 +16,10 @@ COPY sim sim
 COPY benchmarks benchmarks
 COPY safeguards safeguards
 RUN pip install --no-cache-dir --no-deps --no-build-isolation .
+# The flow's recovery folder (docker-compose.yml mounts a volume here): owned by the user
+# the flow runs as, so a new volume starts writable.
+RUN mkdir -p /var/lib/alpr/recovery && chown nobody /var/lib/alpr/recovery
+ENV ALPR_RECOVERY_DIR=/var/lib/alpr/recovery
 USER nobody
 # Process i of the flow serves /metrics on 9108 + i.
 EXPOSE 9108 9109

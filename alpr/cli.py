@@ -76,7 +76,9 @@ def flow(
     addresses: Annotated[str | None, typer.Option(
         "-a", help="Multi-host only: all processes' host:port, ';'-separated.")] = None,
     recovery_dir: Annotated[Path | None, typer.Option(
-        "-r", help="bytewax recovery dir (the same for every process).")] = None,
+        "-r", help="Recovery folder (default ALPR_RECOVERY_DIR, ~/.alpr/recovery): the "
+        "flow's state per frames topic, made on first start, resumed on restart; the "
+        "same folder for every process.")] = None,
 ) -> None:
     from alpr.launcher import launch
 
@@ -87,10 +89,10 @@ def flow(
     extra: list[str] = []
     if process_id is not None and addresses:
         extra += ["-i", str(process_id), "-a", addresses]
+    env = os.environ.copy()
     if recovery_dir is not None:
-        extra += ["-r", str(recovery_dir)]
-    raise typer.Exit(launch(os.environ.copy(), processes=processes, workers=workers,
-                            extra_args=extra))
+        env["ALPR_RECOVERY_DIR"] = str(recovery_dir)
+    raise typer.Exit(launch(env, processes=processes, workers=workers, extra_args=extra))
 
 
 @app.command()

@@ -139,6 +139,8 @@ def run_demo(
             env = {
                 "ALPR_KAFKA_BOOTSTRAP": bootstrap, "ALPR_REDIS_URL": redis_address,
                 "ALPR_METRICS_PORT": os.environ.get("ALPR_METRICS_PORT", "9108"),
+                # With recovery, as deployed; its own folder, as its broker is its own.
+                "ALPR_RECOVERY_DIR": str(log_dir / "recovery"),
             }
             log = (log_dir / "flow.log").open("wb")
             # One worker per process: recognition's Python steps then run in parallel

@@ -17,7 +17,10 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from bytewax.recovery import init_db_dir
+
 from connectors.kafka import ensure_topics
+from flows.frames_source import topic_state_folder
 from kernel.ports import free_port
 from kernel.settings import Settings, Topics
 from safeguards.policy import load_policy
@@ -64,6 +67,10 @@ def flow_env(bootstrap: str, redis_url: str, topics: FlowTopics, **extra: str) -
         "ALPR_TOPIC_ALERTS": topics.alerts,
         "ALPR_TOPIC_DEAD_LETTERS": topics.dead_letters,
         "ALPR_TAIL": "false",  # stop at the end of the input
+        # A replay of the whole topic, from nothing saved (tests, benchmarks): a run
+        # that wants recovery passes ALPR_RECOVERY_DIR.
+        "ALPR_RECOVERY_DIR": "",
+        "ALPR_START_LOOKBACK_S": "0",
         "ALPR_METRICS_PORT": "0",
         "PYTHONPATH": str(ROOT),
     }
@@ -80,13 +87,54 @@ def process_env(env: dict[str, str], index: int) -> dict[str, str]:
     return {**env, "ALPR_METRICS_PORT": str(port + index)}
 
 
+# bytewax recovery partitions (sqlite files); any number of workers share them.
+RECOVERY_PARTITIONS = 4
+
+
+def _setting(env: dict[str, str], name: str) -> str:
+    field = name.removeprefix("ALPR_").lower()
+    default = Settings.model_fields[field].default
+    return env.get(name, str(default))
+
+
+def recovery_args(env: dict[str, str]) -> list[str]:
+    """bytewax's recovery arguments for a flow run with `env`, its folder made and
+    initialised first if new (none if ALPR_RECOVERY_DIR is empty).
+
+    The launcher initialises the folder once, before any process starts: processes
+    initialising it themselves would race (one reading partitions half made by the
+    other). It is made under a temporary name and renamed into place, so a launcher
+    killed half-way leaves no half-initialised folder either.
+    """
+    folder = topic_state_folder(_setting(env, "ALPR_RECOVERY_DIR"),
+                                env.get("ALPR_TOPIC_FRAMES", Topics().frames))
+    if folder is None:
+        return []
+    snapshot_s = float(_setting(env, "ALPR_SNAPSHOT_INTERVAL_S"))
+    if snapshot_s <= 0:
+        raise ValueError(f"ALPR_SNAPSHOT_INTERVAL_S must be > 0, got {snapshot_s:g}")
+    db = folder / "bytewax"
+    if not any(db.glob("part-*.sqlite3")):
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".bytewax-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        staging.mkdir()
+        init_db_dir(staging, RECOVERY_PARTITIONS)
+        if db.exists():  # an empty leftover folder
+            db.rmdir()
+        staging.rename(db)
+    # Backup interval 0: the folder is not copied elsewhere, so old snapshots need not
+    # be kept.
+    return ["-r", str(db), "-s", f"{snapshot_s:g}", "-b", "0"]
+
+
 def start_flow_processes(env: dict[str, str], workers: int = 1, processes: int = 1,
                          log: IO[bytes] | int | None = subprocess.PIPE,
                          extra_args: Sequence[str] = ()) -> list[subprocess.Popen]:
     """Start the flow as `processes` bytewax processes of `workers` workers each, one
-    cluster on this host; process i serves /metrics on ALPR_METRICS_PORT + i. `log=None`
+    cluster on this host; process i serves /metrics on ALPR_METRICS_PORT + i, all with
+    recovery in ALPR_RECOVERY_DIR unless it is empty (`recovery_args`). `log=None`
     passes their output through."""
-    base = [*FLOW_COMMAND, "-w", str(workers), *extra_args]
+    base = [*FLOW_COMMAND, "-w", str(workers), *recovery_args(env), *extra_args]
     if processes == 1:
         commands: Sequence[list[str]] = [base]
     else:
@@ -216,9 +264,22 @@ def launch(env: dict[str, str], processes: int = 1, workers: int = 1,
            extra_args: Sequence[str] = ()) -> int:
     """`alpr flow`: run the cluster in the foreground, its output passed through, until
     it ends, fails or is signalled; returns the exit code. Main thread only (signals)."""
+    folder = topic_state_folder(_setting(env, "ALPR_RECOVERY_DIR"),
+                                env.get("ALPR_TOPIC_FRAMES", Topics().frames))
+    if folder is None:
+        print("alpr flow: recovery off (ALPR_RECOVERY_DIR empty): a restart starts "
+              f"{_setting(env, 'ALPR_START_LOOKBACK_S')} s back", file=sys.stderr, flush=True)
+    else:
+        print(f"alpr flow: recovery in {folder}, a snapshot every "
+              f"{_setting(env, 'ALPR_SNAPSHOT_INTERVAL_S')} s", file=sys.stderr, flush=True)
     with _stop_signals() as received:
-        procs = start_flow_processes(env, workers, processes, log=None,
-                                     extra_args=extra_args)
+        try:
+            procs = start_flow_processes(env, workers, processes, log=None,
+                                         extra_args=extra_args)
+        except (OSError, ValueError) as exc:
+            print(f"error: alpr flow: cannot prepare the recovery folder {folder}: {exc}",
+                  file=sys.stderr, flush=True)
+            return 2
         for i, proc in enumerate(procs):
             port = int(process_env(env, i).get("ALPR_METRICS_PORT", "0"))
             where = f"/metrics on :{port}" if port > 0 else "no /metrics"

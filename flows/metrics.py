@@ -43,6 +43,28 @@ HOTLIST_HITS = Counter("alpr_hotlist_hits_total", "Hotlist entries matched", ["s
 HOTLIST_LOOKUP_FAILURES = Counter(
     "alpr_hotlist_lookup_failures_total", "Hotlist lookups that failed (Redis unreachable)"
 )
+HOTLIST_PARKED = Gauge(
+    "alpr_hotlist_parked_reads",
+    "Alertable reads whose hotlist join waits for Redis or for a vanished list to return",
+)
+HOTLIST_PARKED_DROPPED = Counter(
+    "alpr_hotlist_parked_dropped_total",
+    "Parked reads dropped unjoined: more than ALPR_HOTLIST_PARKED_MAX were waiting",
+)
+HOTLIST_SOURCE_OUTAGES = Counter(
+    "alpr_hotlist_source_outages_total",
+    "Times a hotlist this process saw serving vanished from Redis (no version, no entries)",
+    ["source"],
+)
+HOTLIST_SOURCE_MISSING = Gauge(
+    "alpr_hotlist_source_missing",
+    "1 while a hotlist this process saw serving is missing or empty in Redis",
+    ["source"],
+)
+FRAMES_REPLAYED = Counter(
+    "alpr_frames_replayed_total",
+    "Frames read again after a restart or crash (their records are marked replayed)",
+)
 ALERTS = Counter("alpr_alerts_total", "Verification-required alerts produced", ["source"])
 DEAD_LETTERS = Counter("alpr_dead_letters_total", "Messages sent to dead letters", ["reason"])
 # Once per worker in a healthy flow: a count that keeps rising means models are being

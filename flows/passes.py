@@ -29,7 +29,7 @@ camera and `max_frames` reads kept per pass (the most confident).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 
 from kernel.contracts import FrameMeta, PlateRead, b64, stable_id
@@ -113,6 +113,8 @@ class PassTracker:
         out = self._close_quiet(self.clock_ms)
         for obs in observations:
             out.extend(self._observe(obs))
+        if meta.replayed:  # re-read after a restart: these may have gone out before
+            out = [r.model_copy(update={"replayed": True}) for r in out]
         return out
 
     def close_all(self) -> list[PlateRead]:
@@ -143,6 +145,7 @@ class PassTracker:
             target.observations.remove(worst)
         result = vote([_frame_vote(o) for o in target.observations])
         target.consensus = result.text
+        _keep_one_crop(target)
         if (
             target.published_text is None
             and result.support >= self.policy.settle_frames
@@ -197,7 +200,10 @@ class PassTracker:
     def _publish(self, p: OpenPass, correction_of: str | None = None) -> PlateRead:
         result = vote([_frame_vote(o) for o in p.observations])
         p.published_text = result.text
-        best = max(p.observations, key=lambda o: (o.text == result.text, o.confidence))
+        # The crop of the best frame reading the voted text; only one is kept per pass
+        # (_keep_one_crop), so a late change of vote may show another frame's crop.
+        best = max(p.observations,
+                   key=lambda o: (o.text == result.text, bool(o.crop_jpeg), o.confidence))
         meta = p.first.meta
         read_id = p.read_id if correction_of is None else stable_id(p.read_id, result.text)
         state, state_confidence = vote_state(p.observations)
@@ -221,6 +227,21 @@ class PassTracker:
             lane=meta.lane,
             alertable=result.confidence >= self.policy.alert_min_confidence,
         )
+
+
+def _keep_one_crop(p: OpenPass) -> None:
+    """Drop the crops of all but the pass's best frame for its current consensus: the
+    read shows one crop, and the state (snapshotted for recovery every few seconds)
+    stays ~3 KB per pass, not a crop per frame."""
+    if len(p.observations) < 2:
+        return
+    best = max(p.observations, key=lambda o: (o.text == p.consensus, o.confidence))
+    p.observations = [
+        o if o is best or not o.crop_jpeg else replace(o, crop_jpeg=b"")
+        for o in p.observations
+    ]
+    if p.first is not best and p.first.crop_jpeg:
+        p.first = replace(p.first, crop_jpeg=b"")
 
 
 def vote_state(observations: list[Observation]) -> tuple[str, float]:

@@ -19,20 +19,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
 import cv2
 import numpy as np
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
-from confluent_kafka import OFFSET_BEGINNING
 
 from connectors.flow_sink import OutRecord, ReliableKafkaSink
 from flows import metrics
 from flows.frame_filter import UnchangedFrames, lane_view
 from flows.frames import DecodedFrame, FrameRejected, RawFrame, dead_letter, decode_frame
-from flows.hotlist_join import join_reads
+from flows.frames_source import FrameMessage, FramesSource, progress_folder
+from flows.hotlist_join import Backoff, HotlistJoin, Parked
 from flows.passes import Observation, PassPolicy, PassTracker
 from flows.worker_thread import keep_thread_state
 from hotlists.store import HotlistStore
@@ -52,7 +53,7 @@ class _WorkerResources(threading.local):
     """Per worker thread: its own recogniser session and Redis connection."""
 
     recognizer: Recognizer | None = None
-    store: HotlistStore | None = None
+    stores: dict[str, HotlistStore] | None = None  # by Redis URL
     unchanged: UnchangedFrames | None = None
 
 
@@ -98,11 +99,14 @@ def preload_recognizer(settings: Settings) -> None:
 
 def _store(settings: Settings) -> HotlistStore:
     worker = _worker()
-    if worker.store is None:
-        # A hung Redis times out like a dead one, so the join's retries cover both.
+    if worker.stores is None:
+        worker.stores = {}
+    store = worker.stores.get(settings.redis_url)
+    if store is None:
+        # A hung Redis times out like a dead one, so the join's parking covers both.
         client = redis_from_url(settings.redis_url, timeout_s=settings.redis_socket_timeout_s)
-        worker.store = HotlistStore(client)
-    return worker.store
+        store = worker.stores[settings.redis_url] = HotlistStore(client)
+    return store
 
 
 # ---- stage 1: decode, validate, recognise ---------------------------------------------
@@ -186,7 +190,13 @@ def process_message(
     except FrameRejected as exc:
         metrics.FRAME_DECODE_FAILURES.labels(exc.reason).inc()
         return _reject(raw, exc.reason, exc.detail)
-    metrics.FRAME_AGE_SECONDS.observe(max(0.0, time.time() - frame.meta.captured_at / 1000))
+    if isinstance(item, FrameMessage) and item.replayed:
+        # Read before a restart: its age is the restart's, not a queue's.
+        metrics.FRAMES_REPLAYED.inc()
+        frame = replace(frame, meta=frame.meta.model_copy(update={"replayed": True}))
+    else:
+        metrics.FRAME_AGE_SECONDS.observe(
+            max(0.0, time.time() - frame.meta.captured_at / 1000))
     try:
         return frame.meta, recognise(settings, frame)
     except Exception as exc:  # a model failure on one frame must not stop the flow
@@ -254,15 +264,95 @@ class PassLogic(op.StatefulLogic):
 
 # ---- stage 3: hotlist join and outputs ------------------------------------------------
 
+# One per process (and Redis): its workers share what they learn of Redis (down, lists
+# vanished).
+_joins: dict[str, HotlistJoin] = {}
+_joins_lock = threading.Lock()
 
-def join_batch(settings: Settings, reads: list[PlateRead]) -> list[OutRecord]:
-    alerts = join_reads(_store(settings), reads)
-    out = [_record(settings.topics.reads, r.camera_id, r) for r in reads]
+
+def _hotlist_join(settings: Settings) -> HotlistJoin:
+    with _joins_lock:
+        join = _joins.get(settings.redis_url)
+        if join is None:
+            join = HotlistJoin(lambda: _store(settings), Backoff(settings.hotlist_retry_max_s))
+            _joins[settings.redis_url] = join
+        return join
+
+
+def join_batch(settings: Settings, reads: list[PlateRead]) -> list[OutRecord | Parked]:
+    """One batch of reads: the reads (always, whatever Redis does), their alerts, and the
+    alertable reads whose join must wait (parked: Redis down, or a list vanished)."""
+    outcome = _hotlist_join(settings).join(reads)
+    out: list[OutRecord | Parked] = [_record(settings.topics.reads, r.camera_id, r)
+                                     for r in reads]
+    out.extend(_alert_records(settings, outcome.alerts))
+    out.extend(outcome.parked)
+    return out
+
+
+def _alert_records(settings: Settings, alerts: list[Alert]) -> list[OutRecord]:
+    out = []
     for alert in alerts:
         metrics.ALERTS.labels(alert.entry.source.value).inc()
-        metrics.CAPTURE_TO_ALERT_SECONDS.observe(alert.latency_ms / 1000)
+        if not alert.replayed:  # a replay's latency is the restart's, not the system's
+            metrics.CAPTURE_TO_ALERT_SECONDS.observe(alert.latency_ms / 1000)
         out.append(_record(settings.topics.alerts, alert.read.camera_id, alert))
     return out
+
+
+class ParkedJoins(op.StatefulLogic):
+    """The joins owed (flows.hotlist_join): kept in this step's state, so a restart keeps
+    them; retried while any wait; bounded, the oldest dropped past the limit (counted and
+    logged: a dropped read may have been a hit)."""
+
+    RETRY_S = 1.0
+
+    def __init__(self, settings: Settings, state: list[Parked] | None) -> None:
+        self.settings = settings
+        self.parked: list[Parked] = list(state or [])
+        metrics.HOTLIST_PARKED.set(len(self.parked))
+
+    def on_item(self, value: Parked) -> tuple[list, bool]:
+        self.parked.append(value)
+        excess = len(self.parked) - self.settings.hotlist_parked_max
+        if excess > 0:
+            dropped, self.parked = self.parked[:excess], self.parked[excess:]
+            metrics.HOTLIST_PARKED_DROPPED.inc(excess)
+            log.error("hotlist joins: %d parked read(s) dropped unjoined (limit %d, "
+                      "ALPR_HOTLIST_PARKED_MAX), oldest %s of camera %s", excess,
+                      self.settings.hotlist_parked_max, dropped[0].read.read_id,
+                      dropped[0].read.camera_id)
+        metrics.HOTLIST_PARKED.set(len(self.parked))
+        return [], self.RETAIN
+
+    def on_notify(self) -> tuple[list, bool]:
+        alerts, self.parked = _hotlist_join(self.settings).rejoin(self.parked)
+        metrics.HOTLIST_PARKED.set(len(self.parked))
+        return _alert_records(self.settings, alerts), self.RETAIN
+
+    def on_eof(self) -> tuple[list, bool]:
+        # End of a bounded input (ALPR_TAIL=false): wait a while for Redis, then say what
+        # could not be joined rather than drop it silently.
+        out: list[OutRecord] = []
+        deadline = time.monotonic() + 60
+        while self.parked and time.monotonic() < deadline:
+            records, _ = self.on_notify()
+            out.extend(records)
+            if self.parked:
+                time.sleep(0.5)
+        if self.parked:
+            log.error("hotlist joins: %d parked read(s) still unjoined at the end of the "
+                      "input", len(self.parked))
+        return out, self.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        if not self.parked:
+            return None
+        wait = max(self.RETRY_S, _hotlist_join(self.settings).backoff.seconds_left())
+        return datetime.now(UTC) + timedelta(seconds=wait)
+
+    def snapshot(self) -> list[Parked]:
+        return list(self.parked)
 
 
 def _record(topic: str, key: str, record: PlateRead | Alert | DeadLetter) -> OutRecord:
@@ -282,15 +372,15 @@ def build_flow(settings: Settings | None = None) -> Dataflow:
         state_min_confidence=s.state_min_confidence,
     )
     flow = Dataflow("alpr")
-    source = KafkaSource(
+    source = FramesSource(
         [s.kafka_bootstrap],
-        [s.topics.frames],
+        s.topics.frames,
         tail=s.tail,
-        starting_offset=OFFSET_BEGINNING,
+        lookback_s=s.start_lookback_s,
+        progress_dir=progress_folder(s.recovery_dir, s.topics.frames),
         # Frames are large and each costs ~0.1-0.3 s of CPU: small batches keep latency
         # low and memory bounded.
         batch_size=4,
-        raise_on_errors=False,
         add_config={"fetch.message.max.bytes": str(max(s.max_frame_bytes * 2, 1 << 20))},
     )
     messages = op.input("frames_in", flow, source)
@@ -302,9 +392,14 @@ def build_flow(settings: Settings | None = None) -> Dataflow:
     )
     reads = op.key_rm("reads", passes)
     joined = op.flat_map_batch("hotlist_join", reads, lambda batch: join_batch(s, batch))
+    owed = op.branch("owed", joined, lambda x: isinstance(x, Parked))
+    # One key: the joins owed are few (only during outages) and retried together.
+    parked = op.key_on("park", owed.trues, lambda _: "parked")
+    rejoined = op.key_rm("rejoined", op.stateful(
+        "parked_joins", parked, lambda state: ParkedJoins(s, state)))
     dead = op.map(
         "dead_letters", split.falses, lambda d: _record(s.topics.dead_letters, d.key or "", d)
     )
-    out = op.merge("outputs", joined, dead)
+    out = op.merge("outputs", owed.falses, rejoined, dead)
     op.output("kafka_out", out, ReliableKafkaSink(s.kafka_bootstrap))
     return flow

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 from hotlists.plates import canonical, compare, normalise_plate
 from hotlists.store import HotlistStore
-from kernel.contracts import HotlistEntry, MatchInfo
+from kernel.contracts import HotlistEntry, HotlistSource, MatchInfo
 
-__all__ = ["Hit", "match_plates"]
+__all__ = ["Hit", "match_plates", "match_plates_serving"]
 
 _METHOD_RANK = {"exact": 0, "ocr_equivalent": 1, "fuzzy": 2}
 
@@ -51,11 +51,23 @@ def match_plates(
     `states`, if given, holds each read's state (or None). Each list is sorted by
     priority (1 first), then how it matched (exact first), source and entry id.
     """
+    return match_plates_serving(store, plates, states, now_ms=now_ms)[0]
+
+
+def match_plates_serving(
+    store: HotlistStore,
+    plates: Sequence[str],
+    states: Sequence[str | None] | None = None,
+    *,
+    now_ms: int | None = None,
+) -> tuple[list[list[Hit]], frozenset[HotlistSource]]:
+    """`match_plates`, and the sources that were serving a non-empty list in the same
+    atomic step: a source missing from them matched nothing because it was not there."""
     if states is not None and len(states) != len(plates):
         raise ValueError("states must have one item per plate")
     reads = [normalise_plate(p) for p in plates]
     keys = [canonical(p) for p in reads]
-    found = store.candidates(keys, store.max_depth, now_ms=now_ms)
+    found, serving = store.candidates_and_serving(keys, store.max_depth, now_ms=now_ms)
     out: list[list[Hit]] = []
     for i, (read, key) in enumerate(zip(reads, keys, strict=True)):
         candidates = found.get(key)
@@ -64,7 +76,7 @@ def match_plates(
             continue
         state = (states[i] or "").upper() or None if states is not None else None
         out.append(_verify(store, read, state, candidates))
-    return out
+    return out, serving
 
 
 def _verify(

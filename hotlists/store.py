@@ -676,11 +676,21 @@ class HotlistStore:
         unique = [k for k in dict.fromkeys(keys) if k]
         if not unique:
             return {}
+        return self.candidates_and_serving(unique, depth, now_ms=now_ms)[0]
+
+    def candidates_and_serving(
+        self, keys: Sequence[str], depth: int, *, now_ms: int | None = None
+    ) -> tuple[dict[str, list[HotlistEntry]], frozenset[HotlistSource]]:
+        """`candidates`, and the sources serving a non-empty version, seen in the same
+        atomic step (a source missing from them found nothing because it is not there:
+        a flushed or restarted-empty Redis, not a clean miss)."""
+        unique = [k for k in dict.fromkeys(keys) if k]
         raw = self._lookup(keys=[SOURCES_KEY], args=[KEY_PREFIX, depth, ",".join(unique)])
+        serving = frozenset(s for s in (_source(reply_text(x)) for x in raw[0]) if s)
         now = _now_ms() if now_ms is None else now_ms
         wanted = set(unique)
         out: dict[str, list[HotlistEntry]] = {}
-        for source_raw, flat_records, flat_links in raw:
+        for source_raw, flat_records, flat_links in raw[1:]:
             try:
                 source = HotlistSource(reply_text(source_raw))
             except ValueError:
@@ -698,7 +708,11 @@ class HotlistStore:
                         parsed[canon] = _parse_records(source, records.get(canon), now)
                     if parsed[canon]:
                         out.setdefault(key, []).extend(parsed[canon])
-        return out
+        return out, serving
+
+    def serving_sources(self) -> frozenset[HotlistSource]:
+        """The sources serving a non-empty version now."""
+        return self.candidates_and_serving([], 0)[1]
 
     def lookup_many(
         self, plates: Sequence[str], now_ms: int | None = None
@@ -875,3 +889,8 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
+def _source(name: str) -> HotlistSource | None:
+    try:
+        return HotlistSource(name)
+    except ValueError:  # a source this version does not know
+        return None

@@ -50,6 +50,8 @@ class FrameMeta(_Record):
     lon: float | None = None
     heading: float | None = None
     lane: str | None = None
+    # Set by the flow, never from a header: this flow read the frame before a restart.
+    replayed: bool = False
 
 
 class PlateRead(_Record):
@@ -77,6 +79,9 @@ class PlateRead(_Record):
     alertable: bool = Field(
         True, description="False when confidence is below the alert threshold: reported only"
     )
+    replayed: bool = Field(False, description=(
+        "True when the flow re-read this pass's frames after a restart or crash: it may "
+        "have been published before, with the same read_id"))
 
 
 class HotlistSource(StrEnum):
@@ -118,6 +123,9 @@ class Alert(_Record):
     alert_id: str
     status: AlertStatus = AlertStatus.VERIFICATION_REQUIRED
     historical: bool = False
+    replayed: bool = Field(False, description=(
+        "True when its read was replayed after a restart or crash: it may have been "
+        "published before, with the same alert_id; its latency is not the system's"))
     read: PlateRead
     entry: HotlistEntry
     match: MatchInfo
@@ -169,4 +177,5 @@ def make_alert(read: PlateRead, entry: HotlistEntry, match: MatchInfo, produced:
             "read_state": read.state, "entry_state": entry.state, "state_agrees": agrees}),
         produced_at=produced,
         latency_ms=max(0, produced - read.last_seen),
+        replayed=read.replayed,
     )

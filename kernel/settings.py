@@ -67,6 +67,32 @@ class Settings(BaseSettings):
         "`false`: stop at the end of the frames topic instead of waiting for more "
         "(replays, tests)"))
 
+    # Recovery: without it every restart re-reads the whole frames topic (a day of every
+    # camera) and never catches up to live.
+    recovery_dir: str = Field("~/.alpr/recovery", description=(
+        "bytewax recovery folder of `alpr flow` (its state: each camera's open vehicle "
+        "passes, parked hotlist joins and frames offsets), one sub-folder per frames "
+        "topic, made on first start; every process of a cluster must see the same "
+        "folder. A restart resumes from the last snapshot. Empty: no recovery (a "
+        "restart starts `ALPR_START_LOOKBACK_S` back)"))
+    snapshot_interval_s: float = Field(2.0, gt=0, description=(
+        "seconds between recovery snapshots: a crash re-reads at most about this much "
+        "of each camera's frames (their records marked `replayed`, with the same ids)"))
+    start_lookback_s: float = Field(300.0, ge=0, description=(
+        "with no saved state (first start, recovery off), the flow starts reading frames "
+        "captured this many seconds ago (by Kafka timestamp), not at the topic's start "
+        "(a day of frames would take weeks to catch up); 0: from the topic's start "
+        "(replays, tests)"))
+    hotlist_parked_max: int = Field(5000, ge=1, description=(
+        "alertable reads whose hotlist join failed (Redis down) or met a vanished list "
+        "kept in the flow's state and joined when Redis answers or the list is back; past "
+        "this the oldest are dropped, counted (`alpr_hotlist_parked_dropped_total`) and "
+        "logged. Reads are published either way"))
+    hotlist_retry_max_s: float = Field(5.0, gt=0, description=(
+        "after a failed hotlist lookup the flow does not ask Redis again for 0.1 s, "
+        "doubling up to this many seconds: reads go out meanwhile and their joins wait "
+        "parked"))
+
     # A 1080p JPEG is ~0.3-1 MB.
     max_frame_bytes: int = Field(4 * 1024 * 1024, description=(
         "larger frames go to dead letters (a 1080p JPEG is ~0.3-1 MB)"))

@@ -158,3 +158,38 @@ def test_the_nearer_plates_of_a_pass_count_more() -> None:
                                                                        heights[i]))
         assert tracker.observe_frame(meta(i, t), [o]) == []
     assert [r.plate for r in tracker.close_all()] == ["FDN4797"]
+
+
+def test_a_pass_keeps_one_crop_in_state_and_the_read_shows_the_best_frames() -> None:
+    # Fed: 8 frames of one plate, each with its own 3 KB crop, confidence rising, one
+    # misread in the middle (the most confident of all). Must hold: the open pass (what
+    # recovery snapshots) holds one crop, not eight; the read shows the crop of the most
+    # confident frame that reads the voted text, not the misread's.
+    import base64
+
+    tracker = PassTracker(PassPolicy(settle_frames=99))
+    for i in range(8):
+        text, conf = ("ABC1284", 0.99) if i == 4 else ("ABC1234", 0.80 + i * 0.02)
+        o = Observation(meta(i, i * 100), text, conf, tuple([conf] * 7),
+                        crop_jpeg=bytes([i]) * 3000)
+        tracker.observe_frame(meta(i, i * 100), [o])
+        [open_pass] = tracker.open
+        kept = [o for o in open_pass.observations if o.crop_jpeg]
+        assert len(kept) == 1 and (open_pass.first.crop_jpeg in (b"", kept[0].crop_jpeg))
+    [read] = tracker.close_all()
+    assert read.plate == "ABC1234"
+    assert base64.b64decode(read.crop_jpeg_b64) == bytes([7]) * 3000
+
+
+def test_reads_of_replayed_frames_are_marked_replayed_with_the_same_ids() -> None:
+    # Fed: the same 4 frames to two trackers, the second time marked replayed (read
+    # again after a restart). Must hold: the same read (same id, plate, frames), marked
+    # replayed only the second time.
+    frames = [(i, i * 200) for i in range(4)]
+    live, again = PassTracker(PassPolicy()), PassTracker(PassPolicy())
+    first = [r for i, t in frames for r in live.observe_frame(meta(i, t), [obs(i, t, "ABC1234")])]
+    replay = [r for i, t in frames
+              for r in again.observe_frame(meta(i, t).model_copy(update={"replayed": True}),
+                                           [obs(i, t, "ABC1234")])]
+    assert [r.replayed for r in first] == [False] and [r.replayed for r in replay] == [True]
+    assert replay[0].model_copy(update={"replayed": False}) == first[0]

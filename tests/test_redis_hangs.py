@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,9 +43,11 @@ from typer.testing import CliRunner
 
 import hotlists.store
 from alpr.cli import app
+from connectors.flow_sink import OutRecord
 from connectors.kafka import delete_topics, read_all
 from flows import metrics
-from flows.pipeline import join_batch
+from flows.hotlist_join import Parked
+from flows.pipeline import ParkedJoins, join_batch
 from hotlists.importers.ncic import format_record
 from hotlists.store import HotlistStore
 from kernel.contracts import HotlistSource
@@ -629,35 +630,48 @@ def _failures() -> float:
     return metrics.HOTLIST_LOOKUP_FAILURES._value.get()
 
 
-def test_flow_hotlist_join_waits_out_a_hung_redis_and_loses_nothing(
+def test_flow_hotlist_join_publishes_reads_while_redis_hangs_and_parks_the_joins(
     hotlist_redis: LocalRedis, caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Fed: one batch of two alertable reads, HOT123 (listed) and ZZZ999, to join_batch
-    # (the flow's hotlist_join step) while the hotlist Redis is frozen. Must hold: each
-    # lookup times out and is retried with backoff, as when Redis is dead (failure
-    # counter rising, nothing published meanwhile: no read dropped or let through
-    # unmatched); once Redis answers, both reads and HOT123's alert come out.
-    settings = Settings(redis_url=hotlist_redis.url, metrics_port=0)
+    # (the flow's hotlist_join step) while the hotlist Redis is frozen, then a second
+    # batch at once. Must hold: the first batch waits one timeout at most, the second
+    # none (the join does not ask a Redis that just failed); both batches' reads come out
+    # at once (cameras never stop for Redis), their joins parked, the failure counted;
+    # once Redis answers, the parked joins give HOT123's alert (ParkedJoins, the flow's
+    # parked_joins step).
+    settings = Settings(redis_url=hotlist_redis.url, metrics_port=0,
+                        redis_socket_timeout_s=TIMEOUT_S)
     reads = [make_read("HOT123"), make_read("ZZZ999", camera="cam-2")]
+    later = [make_read("HOT456", camera="cam-3")]
     out: list[Any] = []
     before = _failures()
     caplog.set_level(logging.ERROR, logger="flows.hotlist_join")
     with hotlist_redis.paused():
-        worker = threading.Thread(target=lambda: out.extend(join_batch(settings, reads)),
-                                  daemon=True)
-        worker.start()
-        deadline = time.monotonic() + DEADLINE_S
-        while _failures() < before + 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _failures() >= before + 2, "the join is stuck on a hung Redis, not retrying"
-        assert worker.is_alive() and out == []
-    worker.join(DEADLINE_S + 5)  # the backoff runs up to 5 s between tries
-    assert not worker.is_alive(), "the join did not resume once Redis answered"
+        out.extend(within_deadline(lambda: join_batch(settings, reads)))
+        started = time.monotonic()
+        out.extend(join_batch(settings, later))
+        assert time.monotonic() - started < TIMEOUT_S / 2, "the join waited on Redis again"
+    assert _failures() == before + 1
     assert any("Timeout" in r.getMessage() for r in caplog.records)
-    topics = [(r.topic, r.key) for r in out]
-    assert topics == [(settings.topics.reads, b"cam-1"), (settings.topics.reads, b"cam-2"),
-                      (settings.topics.alerts, b"cam-1")]
-    assert json.loads(out[2].value)["entry"]["entry_id"] == "N1"
+    published = [(r.topic, r.key) for r in out if isinstance(r, OutRecord)]
+    assert published == [(settings.topics.reads, b"cam-1"), (settings.topics.reads, b"cam-2"),
+                         (settings.topics.reads, b"cam-3")]
+    owed = [p for p in out if isinstance(p, Parked)]
+    assert [p.read.plate for p in owed] == ["HOT123", "ZZZ999", "HOT456"]
+
+    parked = ParkedJoins(settings, None)
+    for p in owed:
+        parked.on_item(p)
+    alerts: list[Any] = []
+    deadline = time.monotonic() + DEADLINE_S + 5  # the pause before the next try
+    while parked.parked and time.monotonic() < deadline:
+        alerts.extend(parked.on_notify()[0])
+        time.sleep(0.1)
+    assert parked.parked == []
+    assert [(r.topic, r.key) for r in alerts] == [(settings.topics.alerts, b"cam-1"),
+                                                  (settings.topics.alerts, b"cam-3")]
+    assert [json.loads(a.value)["entry"]["entry_id"] for a in alerts] == ["N1", "N2"]
 
 
 def test_an_import_whose_switch_over_reply_is_lost_says_the_outcome_is_unknown(

@@ -24,7 +24,8 @@
 --     about one read in twenty: most of this script's time was building those keys.
 --     Older versions lack the halves: every read's "w1:" keys are probed.
 --
--- Returns only sources with candidates: { {source, {canon, records, ...},
+-- Returns first the sources serving a non-empty version, then only sources with
+-- candidates: { {source, ...}, {source, {canon, records, ...},
 -- {read key, "canon,canon", ...}}, ... } where records are the entry JSON records of
 -- that canonical plate, '\n'-separated. The caller verifies every candidate (edit
 -- budget, state, expiry). Running as one script makes the read atomic: each source is
@@ -171,13 +172,17 @@ local function probe(key, fields)
     return out
 end
 
-local result = {}
-if #reads == 0 then
-    return result
-end
+-- The serving sources let the flow tell an empty answer from a vanished list (a Redis
+-- restarted empty, a FLUSHALL): seen in the same atomic step as the lookup.
+local serving = {}
+local result = {serving}
 for _, source in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     local version = redis.call('GET', prefix .. source .. ':active')
-    if version then
+    if version and tonumber(redis.call('HGET', prefix .. source .. ':v' .. version .. ':meta',
+                                       'count') or '0') > 0 then
+        serving[#serving + 1] = source
+    end
+    if version and #reads > 0 then
         local base = prefix .. source .. ':v' .. version .. ':'
         local entries = base .. 'entries'
         local records, fetched = {}, {}
