@@ -4,14 +4,14 @@ The recogniser finds every plate-like text line of a frame (the serial, but also
 sign's phone number, a road sign, a dealer frame, a state name read as letters and
 digits); `plate_text.plate_score` ranks them by hand-set factors, and each read's
 confidence is the product of its characters' softmax, which is over-sure (reads at
-0.99-1.00 were 87% right on held-out US crops). This module replaces both with one
-logistic model, learned from real photos (`python -m recognizers.training.scorer`):
-P(the candidate's text is exactly the plate), from its confidences, its characters'
-margins over their runner-up, its length and letter/digit mix, its box's shape and size
-beside the other candidates, the recogniser's own ranking, and the state read around it. A frame's
-candidates are ranked by that probability, and it becomes the read's confidence
-(recognizers/frame_reader.py), so the alert threshold means what it says
-(`benchmarks.accuracy` prints the reliability curve).
+0.99-1.00 were 87% right on held-out US crops). This module learns one logistic model
+from real photos (`python -m recognizers.training.scorer`): P(the candidate's text is
+exactly the plate), from its confidences, its characters' margins over their runner-up,
+its length and letter/digit mix, its box's shape and size beside the other candidates,
+the recogniser's own ranking, and the state read around it. recognizers/frame_reader.py
+ranks a frame's candidates by that probability (ALPR_CANDIDATE_SCORER) and can publish
+it as the read's confidence (ALPR_SCORER_CONFIDENCE, off: benchmarks/RESULTS.md says why;
+`benchmarks.accuracy` prints the reliability curve).
 
 The model is a JSON file of feature names, standardisation and weights
 (`recognizers/models/plate_scorer.json`): no runtime dependency, ~20 us per candidate.
@@ -136,13 +136,17 @@ def with_confidence(candidate: PlateCandidate, probability: float) -> PlateCandi
     if not chars:
         return replace(candidate, confidence=probability)
     raw = math.prod(chars)
-    factor = (probability / raw) ** (1 / len(chars)) if raw > 0 else probability ** (1 / len(chars))
-    scaled = tuple(min(1.0, c * factor) if raw > 0 else factor for c in chars)
+    if raw > 0:
+        factor = (probability / raw) ** (1 / len(chars))
+        scaled = tuple(min(1.0, c * factor) for c in chars)
+    else:  # nothing to scale: every character gets an equal share
+        scaled = (probability ** (1 / len(chars)),) * len(chars)
     return replace(candidate, confidence=probability, char_confidences=scaled)
 
 
+@functools.cache
 def default_scorer_path() -> Path:
-    """The scorer shipped in recognizers/models/."""
+    """The scorer shipped in recognizers/models/ (resolved once: every frame asks)."""
     return Path(str(importlib.resources.files("recognizers") / "models" / SCORER_NAME))
 
 

@@ -32,7 +32,12 @@ from numpy.typing import NDArray
 
 from kernel.settings import Settings
 from recognizers import load_recognizer
-from recognizers.candidate_scorer import FEATURES, CandidateScorer, candidate_features
+from recognizers.candidate_scorer import (
+    FEATURES,
+    CandidateScorer,
+    candidate_features,
+    default_scorer_path,
+)
 from recognizers.training.data import LabelledPlate, read_folder, split_of
 
 DEFAULT_FOLDERS = ("openalpr-us-dev", "openalpr-eu", "openalpr-us-crops-train",
@@ -140,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--folders", default=",".join(DEFAULT_FOLDERS),
                     help="comma-separated labelled folders under --data")
     ap.add_argument("--reader-report", type=Path,
-                    default=Path("recognizers/models/plate_rec.json"),
+                    default=default_scorer_path().with_name("plate_rec.json"),
                     help="the plate reader's training report: the folders it trained on")
     args = ap.parse_args(argv)
     reader_folders = json.loads(args.reader_report.read_text())["config"]["folders"]
