@@ -258,6 +258,20 @@ class LocalKafka(_Service):
                     continue
             time.sleep(0.02)
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Freeze the broker (SIGSTOP) for the block: connections stay open but nothing
+        answers, like a hung broker or a partitioned network; it keeps what it held (a
+        restart would not: storage is in memory). Thawed (SIGCONT) however the block
+        ends."""
+        if self._proc is None or not self.running:
+            raise LocalServiceError("tansu is not running")
+        os.kill(self._proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self._proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         # On SIGTERM tansu waits for its clients to disconnect, which may be never (a test's
         # leftover producer): storage is in memory, so a short grace then SIGKILL is fine.
