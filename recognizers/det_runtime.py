@@ -58,6 +58,11 @@ BF16_MARGIN = 0.9
 # ratio is what counts (bf16/f32 here: 1.14 at 544x960, 1.25 at 288x512), and the
 # smaller input keeps the extra start-up time to ~0.5 s.
 _TIMING_SHAPE = (1, 3, 288, 512)
+# Input shapes OpenVINO keeps compiled (its default, 5,000, kept every shape a frame's
+# parts ever had: ~5 MB each, a flow's RSS grew without end). 800 frames with random
+# motion regions, 50 shapes: RSS flat at 634 MB with 8, 738 MB with the default, the
+# same ms per frame (benchmarks/RESULTS.md "Soak").
+SHAPE_CACHE = 8
 _TIMED_RUNS = 3
 
 log = logging.getLogger(__name__)
@@ -123,6 +128,7 @@ class _OpenVinoDetector:
                 # the same core (each sees the whole machine).
                 "ENABLE_CPU_PINNING": False,
                 "INFERENCE_PRECISION_HINT": hint,
+                "CPU_RUNTIME_CACHE_CAPACITY": SHAPE_CACHE,
             }
             return core.compile_model(model, "CPU", config).create_infer_request()
 

@@ -110,6 +110,12 @@ _DET_THRESH = 0.3  # pixel is text if p > this
 _DET_MAX_UPSCALE = 3.0
 _DET_UPSCALE_TO = 960
 _BOX_THRESH = 0.5  # a region is text if its mean p >= this
+# A frame's parts (motion regions, close looks) come in every size, and OpenVINO compiles
+# the detector for each input shape it meets (~5 MB each, kept up to
+# det_runtime.SHAPE_CACHE shapes). Parts are padded to multiples of this so most meet a
+# shape already compiled; a camera's whole frame keeps multiples of 32 (one shape per
+# resolution). 96 moved a far plate's box 5 px from the whole frame's; 64 keeps it in 3.
+_PART_GRID = 64
 _UNCLIP_RATIO = 1.5  # DB's expansion: offset = area * ratio / perimeter
 _MIN_SIDE = 3  # px at detector scale; smaller regions are specks
 _MAX_CANDIDATES = 200
@@ -282,10 +288,11 @@ class PPOCRRecognizer:
         return max(1.0, min(_DET_MAX_UPSCALE, target / long_side))
 
     def _det_prepare(
-        self, image: NDArray[np.uint8], max_side: int, scale: float | None = None
+        self, image: NDArray[np.uint8], max_side: int, scale: float | None = None,
+        grid: int = 32,
     ) -> tuple[NDArray[np.float32], float]:
-        """Normalised NCHW tensor and the scale from the image to it (`scale`, or the
-        one _det_scale gives for this image)."""
+        """Normalised NCHW tensor, padded to multiples of `grid`, and the scale from the
+        image to it (`scale`, or the one _det_scale gives for this image)."""
         h, w = image.shape[:2]
         if scale is None:
             scale = self._det_scale(image.shape, max_side)
@@ -295,9 +302,10 @@ class PPOCRRecognizer:
         else:
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             resized = cv2.resize(image, (rw, rh), interpolation=interpolation)
-        # Pad (not stretch) to multiples of 32: the aspect ratio, and so the letter
-        # shapes, stay as the camera saw them, and box coordinates map back by one scale.
-        ph, pw = -(-rh // 32) * 32, -(-rw // 32) * 32
+        # Pad (not stretch) to multiples of the grid (the network needs 32): the aspect
+        # ratio, and so the letter shapes, stay as the camera saw them, and box
+        # coordinates map back by one scale.
+        ph, pw = -(-rh // grid) * grid, -(-rw // grid) * grid
         x = np.zeros((1, 3, ph, pw), np.float32)  # 0 after normalising = the mean colour
         # Channel by channel straight into NCHW: the same values as normalising HWC and
         # transposing, ~7x faster (the transposed copy cost ~5 ms per 720p frame).
@@ -312,6 +320,8 @@ class PPOCRRecognizer:
         image: NDArray[np.uint8],
         max_side: int | None = None,
         regions: Sequence[Box] | None = None,
+        *,
+        part: bool = False,
     ) -> list[Polygon]:
         """Text regions of a BGR image: 4-corner polygons in image pixels, ordered
         top-left, top-right, bottom-right, bottom-left. `max_side` caps the detector's
@@ -324,13 +334,16 @@ class PPOCRRecognizer:
         (a clock whose seconds changed, "44:10 CAM-1" of a longer overlay line) is
         detected again in a band the image's width across its line (TEXT_BAND), so it
         is read whole, as it would be in the whole image.
+
+        `part`: the image is a part of a frame (a close look), padded like regions to the
+        coarser _PART_GRID.
         """
         image = _as_bgr(image)
         if image.shape[0] < 4 or image.shape[1] < 4:
             return []
         max_side = max_side or self.det_max_side
         if regions is None:
-            polys = self._detect_in(image, max_side, None)
+            polys = self._detect_in(image, max_side, None, _PART_GRID if part else 32)
         else:
             scale = self._det_scale(image.shape, max_side)
             polys, cut = [], []
@@ -357,16 +370,16 @@ class PPOCRRecognizer:
         part = image[y0 : y + h, x0 : x + w]
         if part.shape[0] < 4 or part.shape[1] < 4:
             return []
-        polys = self._detect_in(part, max_side, scale)
+        polys = self._detect_in(part, max_side, scale, _PART_GRID)
         for poly in polys:
             poly[:, 0] += x0
             poly[:, 1] += y0
         return polys
 
     def _detect_in(
-        self, image: NDArray[np.uint8], max_side: int, scale: float | None
+        self, image: NDArray[np.uint8], max_side: int, scale: float | None, grid: int
     ) -> list[Polygon]:
-        tensor, scale = self._det_prepare(image, max_side, scale)
+        tensor, scale = self._det_prepare(image, max_side, scale, grid)
         prob = self._det(tensor)[0, 0]
         bitmap = (prob > _DET_THRESH).astype(np.uint8)
         # PaddleOCR dilates by 2x2 so thin strokes still join into one region.
@@ -484,10 +497,11 @@ class PPOCRRecognizer:
         return out
 
     def _read_once(
-        self, image: NDArray[np.uint8], max_side: int, regions: Sequence[Box] | None = None
+        self, image: NDArray[np.uint8], max_side: int, regions: Sequence[Box] | None = None,
+        *, part: bool = False,
     ) -> list[TextRead]:
         polys = []
-        for poly in self.detect(image, max_side, regions):
+        for poly in self.detect(image, max_side, regions, part=part):
             w, h = side_lengths(poly)
             if h >= _MIN_TEXT_HEIGHT and _MIN_TEXT_ASPECT * h <= w <= _MAX_TEXT_ASPECT * h:
                 polys.append(poly)
@@ -603,7 +617,7 @@ class PPOCRRecognizer:
             return None
         k = max(1.0, text_h / max(1, h))
         close = cv2.resize(image[y0:y1, x0:x1], None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
-        return self._read_once(close, max(close.shape[:2])), (x0, y0), k
+        return self._read_once(close, max(close.shape[:2]), part=True), (x0, y0), k
 
     def read(
         self, image: NDArray[np.uint8], regions: Sequence[Box] | None = None

@@ -303,6 +303,39 @@ def test_detector_input_is_normalised_and_padded(recognizer: PPOCRRecognizer) ->
     assert not tensor[0, :, 300:, :].any() and not tensor[0, :, :, 450:].any()
 
 
+def test_parts_of_a_frame_reach_the_detector_in_a_bounded_set_of_shapes(
+    recognizer: PPOCRRecognizer,
+) -> None:
+    """Fed: 150 motion regions of random sizes (24-1000 x 24-600 px) of one 720p frame,
+    then the frame whole. Must hold: every region reaches the detector padded to
+    multiples of 64 (so however long a flow runs it meets at most the 9 x 15 shapes
+    a 720p frame's parts can make, each of which the detector compiles); the
+    whole frame keeps its own multiples of 32 (540 x 960 -> 544 x 960)."""
+    rng = np.random.default_rng(9)
+    frame = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    seen: list[tuple[int, ...]] = []
+    detector = recognizer._det
+
+    def recording(tensor: np.ndarray) -> np.ndarray:
+        seen.append(tensor.shape)
+        return detector(tensor)
+
+    recognizer._det = recording
+    try:
+        for _ in range(150):
+            w, h = int(rng.integers(24, 1000)), int(rng.integers(24, 600))
+            x, y = int(rng.integers(0, 1280 - w)), int(rng.integers(0, 720 - h))
+            recognizer.detect(frame, regions=[(x, y, w, h)])
+        parts = set(seen)
+        seen.clear()
+        recognizer.detect(frame)
+    finally:
+        recognizer._det = detector
+    assert all(s[2] % 64 == 0 and s[3] % 64 == 0 for s in parts), sorted(parts)
+    assert len(parts) <= 9 * 15
+    assert seen == [(1, 3, 544, 960)]
+
+
 def test_no_text_gives_nothing(recognizer: PPOCRRecognizer) -> None:
     img = np.full((720, 1280, 3), 118, np.uint8)
     cv2.rectangle(img, (300, 300), (700, 500), (30, 60, 160), -1)  # a car, roughly

@@ -142,3 +142,27 @@ def test_a_scene_photo_trains_on_its_labelled_plate_box_not_the_whole_photo(
     assert sample.kind == "whole" and sample.label == "ABC123"
     assert cut(sample).shape[:2] == (30, 80)
     assert cut(sample).min() == 255  # only the plate, none of the dark scene
+
+
+def test_rendered_plates_train_only_and_frame_their_serial() -> None:
+    """Fed: 20 rendered plates (seed 3), twice. Must hold: each gives a whole-plate and a
+    serial-line sample, both in the train split (val and test stay real), labelled with
+    the plate's letters and digits only; the line lies inside the whole plate, and the
+    whole plate inside its image with room around it for a loose box; the same seed
+    draws the same samples."""
+    from recognizers.training.synthetic import SOURCE, synthetic_samples
+
+    samples = synthetic_samples(20, seed=3)
+    assert len(samples) == 40
+    assert {s.split for s in samples} == {"train"} and {s.source for s in samples} == {SOURCE}
+    for whole, line in zip(samples[::2], samples[1::2], strict=True):
+        assert (whole.kind, line.kind) == ("whole", "line") and whole.label == line.label
+        assert whole.label.isalnum() and whole.label == whole.label.upper()
+        (x0, y0), (x1, y1) = whole.poly.min(axis=0), whole.poly.max(axis=0)
+        h, w = whole.image.shape[:2]
+        assert min(x0, y0) > 0 and x1 < w and y1 < h
+        (lx0, ly0), (lx1, ly1) = line.poly.min(axis=0), line.poly.max(axis=0)
+        assert x0 < lx0 < lx1 < x1 and y0 < ly0 < ly1 < y1
+    again = synthetic_samples(20, seed=3)
+    assert [s.label for s in again] == [s.label for s in samples]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(again, samples, strict=True))

@@ -30,13 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=TrainConfig.seed)
     ap.add_argument("--threads", type=int, default=TrainConfig.threads)
     ap.add_argument("--eval-every", type=int, default=TrainConfig.eval_every)
+    ap.add_argument("--synthetic", type=int, default=TrainConfig.synthetic,
+                    help="rendered plates to train on beside the real ones (0: none)")
     ap.add_argument("--work", type=Path, default=TrainConfig.work,
                     help="cache of the detector's serial lines (re-runs skip detection)")
     args = ap.parse_args(argv)
     cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps,
                       stop_after=args.stop_after, batch=args.batch,
                       lr=args.lr, seed=args.seed, threads=args.threads,
-                      eval_every=args.eval_every, work=args.work)
+                      eval_every=args.eval_every, work=args.work,
+                      synthetic=args.synthetic)
     report = train(cfg)
     report_path = args.out.with_suffix(".json")
     report_path.write_text(json.dumps(report, indent=1))

@@ -19,6 +19,13 @@ def _table(before: dict[str, dict[str, float]], after: dict[str, dict[str, float
 def write_card(report: dict[str, Any], path: Path) -> Path:
     cfg = report["config"]
     stop = f" --stop-after {cfg['stop_after']}" if cfg.get("stop_after") else ""
+    rendered = cfg.get("synthetic", 0)
+    stop += f" --synthetic {rendered}" if rendered else ""
+    synthetic_line = (
+        f"Train includes {2 * rendered} samples of {rendered} rendered plates\n"
+        "(`recognizers/training/synthetic.py`; each a whole plate and its serial line, train\n"
+        "only): layouts, styles and a digit 0 the real US labels rarely show.\n"
+        if rendered else "")
     text = f"""# Plate reader: model card
 
 `{Path(cfg['out']).name}`: PP-OCRv6 small recognition ({report['base_model']}, from the
@@ -37,7 +44,7 @@ Each is split by plate text (never one plate on two sides; `recognizers/training
 else). Samples (the plate's labelled box: a crop's whole image, the plate in a scene
 photo; and the detector's serial line where it found one):
 {report['samples']}. The names of every split are in the JSON report beside the model.
-
+{synthetic_line}
 Each plate is read two ways, as at run time: `whole` (the plate) and `line` (the text
 line the shipped detector finds around the serial). Augmentation: box edges moved as a
 detector's would be, slight perspective, distance (down- and up-scaling), blur, light,
