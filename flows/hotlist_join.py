@@ -101,11 +101,12 @@ class Backoff:
 
 
 class SourceWatch:
-    """The hotlist sources this process has seen serving. One of them no longer serving
-    (or empty) is an outage until it serves again."""
+    """The hotlist sources this process has seen serving, and those the site requires
+    (`required`: known from the start). One of them not serving (or empty) is an outage
+    until it serves."""
 
-    def __init__(self) -> None:
-        self.known: set[HotlistSource] = set()
+    def __init__(self, required: frozenset[HotlistSource] = frozenset()) -> None:
+        self.known: set[HotlistSource] = set(required)
         self.missing: frozenset[HotlistSource] = frozenset()
         self._lock = threading.Lock()
 
@@ -117,9 +118,9 @@ class SourceWatch:
             for source in sorted(missing - self.missing):
                 metrics.HOTLIST_SOURCE_OUTAGES.labels(source.value).inc()
                 metrics.HOTLIST_SOURCE_MISSING.labels(source.value).set(1)
-                log.error("hotlist %s was serving and now has no entries in Redis (restarted "
-                          "empty, flushed or emptied): reads are parked for it until it is "
-                          "imported again", source.value)
+                log.error("hotlist %s is required or was serving, and has no entries in "
+                          "Redis (never imported, restarted empty, flushed or emptied): "
+                          "reads are parked for it until it is imported", source.value)
             for source in sorted(self.missing - missing):
                 metrics.HOTLIST_SOURCE_MISSING.labels(source.value).set(0)
                 log.warning("hotlist %s is serving again: joining the reads parked for it",

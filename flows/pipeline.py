@@ -33,7 +33,7 @@ from flows import metrics
 from flows.frame_filter import UnchangedFrames, lane_view
 from flows.frames import DecodedFrame, FrameRejected, RawFrame, dead_letter, decode_frame
 from flows.frames_source import FrameMessage, FramesSource, progress_folder
-from flows.hotlist_join import Backoff, HotlistJoin, Parked
+from flows.hotlist_join import Backoff, HotlistJoin, Parked, SourceWatch
 from flows.passes import Observation, PassPolicy, PassTracker
 from flows.worker_thread import keep_thread_state
 from hotlists.store import HotlistStore
@@ -274,7 +274,8 @@ def _hotlist_join(settings: Settings) -> HotlistJoin:
     with _joins_lock:
         join = _joins.get(settings.redis_url)
         if join is None:
-            join = HotlistJoin(lambda: _store(settings), Backoff(settings.hotlist_retry_max_s))
+            join = HotlistJoin(lambda: _store(settings), Backoff(settings.hotlist_retry_max_s),
+                               SourceWatch(settings.required_sources()))
             _joins[settings.redis_url] = join
         return join
 

@@ -13,6 +13,21 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernel.contracts import HotlistSource
+
+
+def _check_sources(value: str) -> str:
+    unknown = [n for n in _names(value) if n not in HotlistSource.__members__]
+    if unknown:
+        raise ValueError(f"unknown hotlist source(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(HotlistSource.__members__)}")
+    return value
+
+
+def _names(value: str) -> list[str]:
+    return [n.strip().upper() for n in value.split(",") if n.strip()]
+
+
 # Where the text detector runs (recognizers/det_runtime.py).
 DetRuntime = Literal["openvino", "onnxruntime"]
 # The arithmetic OpenVINO runs the detector in (recognizers/det_runtime.py).
@@ -88,6 +103,13 @@ class Settings(BaseSettings):
         "kept in the flow's state and joined when Redis answers or the list is back; past "
         "this the oldest are dropped, counted (`alpr_hotlist_parked_dropped_total`) and "
         "logged. Reads are published either way"))
+    hotlist_required_sources: Annotated[str, AfterValidator(_check_sources)] = Field(
+        "", description=(
+            "hotlist sources this site must have serving, comma-separated (e.g. "
+            "`NCIC,NCMEC`): one with no entries in Redis is an outage from the flow's start "
+            "(reads parked for it, `alpr_hotlist_source_missing`, critical rule "
+            "`ALPRHotlistVanished`), even in a process that never saw it serve; empty: a "
+            "source is an outage only once this process has seen it serve"))
     hotlist_retry_max_s: float = Field(5.0, gt=0, description=(
         "after a failed hotlist lookup the flow does not ask Redis again for 0.1 s, "
         "doubling up to this many seconds: reads go out meanwhile and their joins wait "
@@ -197,6 +219,10 @@ class Settings(BaseSettings):
         "defaults of `hotlists/match_policy.py`. Invalid, it is refused when a hotlist store "
         "is made (flow, importers); after raising a max_extra, re-import the source"))
     topics: Topics = Field(default_factory=Topics, description="topic names: `ALPR_TOPIC_*`")
+
+    def required_sources(self) -> frozenset[HotlistSource]:
+        """`hotlist_required_sources` as sources."""
+        return frozenset(HotlistSource(n) for n in _names(self.hotlist_required_sources))
 
 
 @lru_cache(maxsize=1)

@@ -76,7 +76,7 @@ def test_a_vanished_list_is_an_outage_and_its_reads_are_joined_when_it_is_back(
             ("HOT456", ["NCIC", "NCMEC"]), ("AMB777", ["NCIC", "NCMEC"])]
         assert _value("alpr_hotlist_source_outages_total", source="NCIC") == outages + 1
         assert _value("alpr_hotlist_source_missing", source="NCIC") == 1
-        assert any("NCIC was serving and now has no entries" in r.getMessage()
+        assert any("NCIC is required or was serving, and has no entries" in r.getMessage()
                    for r in caplog.records)
 
         parked = ParkedJoins(settings, None)
@@ -168,3 +168,41 @@ def test_a_read_parked_by_one_process_waits_for_the_lists_it_had_seen_in_another
         alerts, still = retrier.rejoin(still)
         assert [(a.read.plate, a.entry.entry_id) for a in alerts] == [("HOT123", "N1")]
         assert still == []
+
+
+def test_a_required_list_missing_at_start_is_an_outage_in_a_process_that_never_saw_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Fed: a Redis holding NCMEC only (NCIC never imported, or lost before this process
+    # started), a flow process told ALPR_HOTLIST_REQUIRED_SOURCES="ncic, NCMEC"; a batch
+    # reading HOT123 (on NCIC, imported later). Must hold: the read goes out; no "no hit"
+    # is taken from the missing list: the join is parked for NCIC, the outage counted
+    # and logged; once NCIC is imported the alert comes. Without the setting, the same
+    # process cannot tell NCIC from a list this site never uses: the read is joined (no
+    # alert) and nothing is parked. An unknown source name is refused by the settings.
+    caplog.set_level(logging.ERROR, logger="flows.hotlist_join")
+    with LocalRedis() as server:
+        store = HotlistStore(server.client())
+        store.replace_source(HotlistSource.NCMEC,
+                             [entry("AMB777", "M1", HotlistSource.NCMEC, priority=1)])
+        plain = HotlistJoin(lambda: store, Backoff(1.0))
+        assert plain.join([make_read("HOT123")]).parked == []
+
+        settings = Settings(redis_url=server.url, metrics_port=0,
+                            hotlist_required_sources="ncic, NCMEC")
+        outages = _value("alpr_hotlist_source_outages_total", source="NCIC")
+        out = join_batch(settings, [make_read("HOT123", camera="cam-9")])
+        assert [(r.topic, r.key) for r in out if isinstance(r, OutRecord)] == [
+            (settings.topics.reads, b"cam-9")]
+        [owed] = [p for p in out if isinstance(p, Parked)]
+        assert owed.sources == {HotlistSource.NCIC}
+        assert _value("alpr_hotlist_source_outages_total", source="NCIC") == outages + 1
+        assert any("NCIC is required or was serving" in r.getMessage() for r in caplog.records)
+
+        parked = ParkedJoins(settings, None)
+        parked.on_item(owed)
+        store.replace_source(HotlistSource.NCIC, [entry("HOT123", "N1")])
+        alerts = _alerts(_drain(parked))
+        assert [(a.read.plate, a.entry.entry_id) for a in alerts] == [("HOT123", "N1")]
+    with pytest.raises(ValueError, match=r"unknown hotlist source.*NCIX"):
+        Settings(hotlist_required_sources="NCIC,NCIX")
