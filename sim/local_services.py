@@ -116,6 +116,18 @@ def _stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 3.0) -> N
         proc.wait(grace)
 
 
+@contextlib.contextmanager
+def _frozen(proc: subprocess.Popen[bytes] | None, name: str) -> Iterator[None]:
+    """`proc` stopped (SIGSTOP) for the block and continued (SIGCONT) however it ends."""
+    if proc is None:
+        raise LocalServiceError(f"{name} is not running")
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+
+
 class _Service:
     """Shared context-manager plumbing: `with X() as x:` starts, leaving stops/cleans."""
 
@@ -264,13 +276,8 @@ class LocalKafka(_Service):
         answers, like a hung broker or a partitioned network; it keeps what it held (a
         restart would not: storage is in memory). Thawed (SIGCONT) however the block
         ends."""
-        if self._proc is None or not self.running:
-            raise LocalServiceError("tansu is not running")
-        os.kill(self._proc.pid, signal.SIGSTOP)
-        try:
+        with _frozen(self._proc if self.running else None, "tansu"):
             yield
-        finally:
-            os.kill(self._proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         # On SIGTERM tansu waits for its clients to disconnect, which may be never (a test's
@@ -401,13 +408,8 @@ class LocalRedis(_Service):
         """Freeze the server (SIGSTOP) for the block: it still accepts connections (the
         kernel does that) but never answers, like a hung Redis or a black-holed network.
         It is thawed (SIGCONT) when the block ends, however it ends."""
-        if self._proc is None or not self.running:
-            raise LocalServiceError("redis-server is not running")
-        os.kill(self._proc.pid, signal.SIGSTOP)
-        try:
+        with _frozen(self._proc if self.running else None, "redis-server"):
             yield
-        finally:
-            os.kill(self._proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         """Stop the server; the data directory stays for `restart()`.
