@@ -59,9 +59,10 @@ BF16_MARGIN = 0.9
 # smaller input keeps the extra start-up time to ~0.5 s.
 _TIMING_SHAPE = (1, 3, 288, 512)
 # Input shapes OpenVINO keeps compiled (its default, 5,000, kept every shape a frame's
-# parts ever had: ~5 MB each, a flow's RSS grew without end). 800 frames with random
-# motion regions, 50 shapes: RSS flat at 634 MB with 8, 738 MB with the default, the
-# same ms per frame (benchmarks/RESULTS.md "Soak").
+# parts ever had: ~5 MB each, a flow's RSS grew without end). Random motion regions,
+# parts padded to 96: 634 MB with 8 against 738 MB with the default after 800 frames,
+# the same ms per frame; padded to 64, 2,000 frames meet 105 shapes and RSS stays at
+# 822-823 MB from frame 400 (benchmarks/RESULTS.md "Soak").
 SHAPE_CACHE = 8
 _TIMED_RUNS = 3
 
