@@ -13,6 +13,9 @@ among % (truth is one of the candidates the flow keeps), ms per image (p50, p95;
 first image warms up and is not timed), calibration (precision and share of images at
 or above each confidence threshold, and at the flow's alert threshold), and every
 misread as truth -> read.
+
+Labels are read with the errata of `recognizers/training/errata/` (labels corrected after
+looking at their images; the report says how many); `--labels-as-given` ignores them.
 """
 
 from __future__ import annotations
@@ -65,18 +68,18 @@ class ImageResult:
         return self.truth in self.candidates
 
 
-def ground_truth(folder: Path) -> list[tuple[Path, str, str]]:
+def ground_truth(folder: Path, errata: bool = True) -> list[tuple[Path, str, str]]:
     """(image path, plate, state or "") for every NAME.txt with its image, by name; a
     label that does not parse is an error naming its file."""
-    return [(p.path, p.plate, p.state) for p in read_folder(folder)]
+    return [(p.path, p.plate, p.state) for p in read_folder(folder, errata)]
 
 
 def evaluate(
     folder: Path, settings: Settings, backend: str | None, limit: int | None,
-    split: str | None = None,
+    split: str | None = None, errata: bool = True,
 ) -> list[ImageResult]:
     recognizer = load_recognizer(settings, backend)
-    items = ground_truth(folder)
+    items = ground_truth(folder, errata)
     if split is not None:  # the plate reader's own split (recognizers/training/data.py)
         items = [item for item in items if split_of(item[1]) == split]
     items = items[:limit]
@@ -177,7 +180,9 @@ def summarise(results: Sequence[ImageResult], settings: Settings) -> dict[str, A
 
 
 def print_report(folder: Path, summary: dict[str, Any]) -> None:
-    print(f"{folder}: {summary['images']} images")
+    fixed = summary.get("labels_corrected", 0)
+    print(f"{folder}: {summary['images']} images"
+          + (f" ({fixed} labels corrected by errata)" if fixed else ""))
     print(f"{'exact %':>8} {'loose %':>8} {'among %':>8} {'no read':>8} {'ms p50':>8} "
           f"{'ms p95':>8}")
     print(f"{summary['exact']:8.1f} {summary['loose']:8.1f} {summary['among']:8.1f} "
@@ -218,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="only the images of this split of the plate reader's training "
                              "(by plate; report `test`, which nothing was trained or tuned on)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--labels-as-given", action="store_true",
+                        help="ignore the errata (recognizers/training/errata/)")
     parser.add_argument("--backend", default=None, choices=BACKENDS,
                         help="default: ALPR_RECOGNIZER_BACKEND (ppocr-onnx)")
     args = parser.parse_args(argv)
@@ -232,8 +239,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "folders": {},
     }
     for folder in args.folders:
-        results = evaluate(folder, settings, args.backend, args.limit, args.split)
+        errata = not args.labels_as_given
+        results = evaluate(folder, settings, args.backend, args.limit, args.split, errata)
         summary = summarise(results, settings)
+        given = {p.name: p.plate for p in read_folder(folder, errata=False)}
+        summary["labels_corrected"] = sum(given[r.name] != r.truth for r in results)
         print_report(folder, summary)
         print()
         summary["results"] = [asdict(r) for r in results]

@@ -24,7 +24,7 @@ from recognizers.ppocr_onnx import (
     PPOCRRecognizer,
     default_model_path,
 )
-from recognizers.training.data import by_split, read_folder, split_of
+from recognizers.training.data import ERRATA_DIR, by_split, read_errata, read_folder, split_of
 from recognizers.training.model import PLATE_CHARS, charset_of, plate_head
 from sim.plate_render import render_plate
 
@@ -166,3 +166,50 @@ def test_rendered_plates_train_only_and_frame_their_serial() -> None:
     again = synthetic_samples(20, seed=3)
     assert [s.label for s in again] == [s.label for s in samples]
     assert all(np.array_equal(a.image, b.image) for a, b in zip(again, samples, strict=True))
+
+
+def test_an_erratum_corrects_its_label_and_moves_the_plate_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fed: a folder whose label KXD7I21 an erratum corrects to KXD7121, a second image
+    of KXD7121 labelled right, and an erratum for a label the folder no longer gives.
+    Must hold: the corrected plate is read, both images of the plate share a split, the
+    stale erratum changes nothing, and `errata=False` gives the labels as written."""
+    data = tmp_path / "plates"
+    data.mkdir()
+    _label(data, "a", "a.png\t0\t0\t10\t5\tKXD7I21")
+    _label(data, "b", "b.png\t0\t0\t10\t5\tKXD7121")
+    _label(data, "c", "c.png\t0\t0\t10\t5\tHLF2160")
+    errata = tmp_path / "errata"
+    errata.mkdir()
+    (errata / "plates.tsv").write_text(
+        "image\tgiven\tcorrected\twhy\n"
+        "a.png\tKXD7I21\tKXD7121\told plate, four digits\n"
+        "c.png\tHLF2D60\tHLF2161\tfixed upstream since\n")
+    monkeypatch.setattr("recognizers.training.data.ERRATA_DIR", errata)
+    plates = {p.name: p.plate for p in read_folder(data)}
+    assert plates == {"a.png": "KXD7121", "b.png": "KXD7121", "c.png": "HLF2160"}
+    assert len({split_of(p) for p in plates.values() if p.startswith("KXD")}) == 1
+    assert [p.plate for p in read_folder(data, errata=False)] == ["KXD7I21", "KXD7121",
+                                                                   "HLF2160"]
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("image\tlabel\tfix\n", "first line"),
+    ("image\tgiven\tcorrected\twhy\na.png\tKXD7I21\tKXD7121\n", ":2: expected 4"),
+    ("image\tgiven\tcorrected\twhy\na.png\tKXD7I21\tKXD-7121\tx\n", ":2: plates are"),
+    ("image\tgiven\tcorrected\twhy\na.png\tA1\tA2\tx\na.png\tA1\tA3\ty\n", ":3: a.png is"),
+])
+def test_a_malformed_erratum_is_an_error_naming_its_line(
+    tmp_path: Path, text: str, error: str
+) -> None:
+    path = tmp_path / "plates.tsv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=error):
+        read_errata(path)
+
+
+def test_the_shipped_errata_parse_and_each_corrects_a_label_to_another() -> None:
+    for path in sorted(ERRATA_DIR.glob("*.tsv")):
+        for fix in read_errata(path).values():
+            assert fix.given != fix.corrected, fix

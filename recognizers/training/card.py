@@ -26,6 +26,10 @@ def write_card(report: dict[str, Any], path: Path) -> Path:
         "(`recognizers/training/synthetic.py`; each a whole plate and its serial line, train\n"
         "only): layouts, styles and a digit 0 the real US labels rarely show.\n"
         if rendered else "")
+    fixed = {f: n for f, n in report.get("errata", {}).items() if n}
+    errata_line = (
+        "Labels corrected after looking at their images (`recognizers/training/errata/`,\n"
+        f"applied to every split): {fixed}.\n" if fixed else "")
     text = f"""# Plate reader: model card
 
 `{Path(cfg['out']).name}`: PP-OCRv6 small recognition ({report['base_model']}, from the
@@ -44,7 +48,7 @@ Each is split by plate text (never one plate on two sides; `recognizers/training
 else). Samples (the plate's labelled box: a crop's whole image, the plate in a scene
 photo; and the detector's serial line where it found one):
 {report['samples']}. The names of every split are in the JSON report beside the model.
-{synthetic_line}
+{errata_line}{synthetic_line}
 Each plate is read two ways, as at run time: `whole` (the plate) and `line` (the text
 line the shipped detector finds around the serial). Augmentation: box edges moved as a
 detector's would be, slight perspective, distance (down- and up-scaling), blur, light,

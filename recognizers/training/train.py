@@ -107,8 +107,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     cfg.work.mkdir(parents=True, exist_ok=True)
 
     samples: list[Sample] = []
+    corrected: dict[str, int] = {}  # labels the errata corrected, per folder
     for folder in cfg.folders:
         plates = read_folder(cfg.data / folder)
+        given = {p.name: p.plate for p in read_folder(cfg.data / folder, errata=False)}
+        corrected[folder] = sum(given[p.name] != p.plate for p in plates)
         lines = detector_lines(plates, cfg.work / f"lines-{folder}.json",
                                lambda done, total, f=folder: print(
                                    f"  {f}: text lines found in {done}/{total}", flush=True))
@@ -186,6 +189,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "base_model": TEXT_REC_MODEL_NAME,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
         "samples": {k: len(v) for k, v in split.items()},
+        "errata": corrected,
         "chosen_step": best[1],
         "minutes": round((time.time() - started) / 60, 1),
         "val_before": before,
