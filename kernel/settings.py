@@ -171,6 +171,11 @@ class Settings(BaseSettings):
         "changed, grown by 80 px at 720p; the whole frame when that is over 60% of it); "
         "text cut by a region's edge is detected again across the frame's width. Needs "
         "`ALPR_UNCHANGED_FRAME_THRESHOLD` > 0. Share looked at: `alpr_detected_frame_share`"))
+    stretch_contrast_below: int = Field(160, ge=0, le=255, description=(
+        "a frame whose grey levels (1st to 99th percentile) span fewer than this is "
+        "stretched to 0-255 before it is read (fog, dusk, IR casts, dirty plates: the "
+        "detector finds no text at low contrast; `recognizers/exposure.py`); frames "
+        "spanning more are read as they are; 0: never"))
     det_max_side: int = Field(960, ge=320, description=(
         "detector input: the long side is capped to this many pixels"))
     ort_threads: int = Field(1, ge=1, description=(

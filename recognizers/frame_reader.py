@@ -19,6 +19,7 @@ from recognizers.candidate_scorer import (
     load_scorer,
     with_confidence,
 )
+from recognizers.exposure import stretch_contrast
 from recognizers.issuer_glyphs import leading_graphic, standard_issue
 from recognizers.lookalike_confidence import lookalike_confidence
 from recognizers.serial_formats import fit_serial_format
@@ -41,8 +42,9 @@ def read_frame(
     read one likely alternative character away from a US serial layout read in it.
     Confidences are then those of each character's look-alike class, which is what hotlist
     matching compares (recognizers/lookalike_confidence.py). `regions`: where in the
-    frame it moved (Recognizer.read); None, everywhere."""
-    found = recognizer.read(image, regions)
+    frame it moved (Recognizer.read); None, everywhere. A dim frame is read with its
+    levels stretched (`stretch_contrast_below`, recognizers/exposure.py)."""
+    found = recognizer.read(stretch_contrast(image, settings.stretch_contrast_below), regions)
     # The scorer learned from every candidate the recogniser gives, before any filter.
     probability = (
         dict(zip(map(id, found), scorer_of(settings).probabilities(found),
