@@ -116,6 +116,7 @@ _BOX_THRESH = 0.5  # a region is text if its mean p >= this
 # shape already compiled; a camera's whole frame keeps multiples of 32 (one shape per
 # resolution). 96 moved a far plate's box 5 px from the whole frame's; 64 keeps it in 3.
 _PART_GRID = 64
+_FRAME_GRID = 32  # the network's own stride: the least padding a whole frame can have
 _UNCLIP_RATIO = 1.5  # DB's expansion: offset = area * ratio / perimeter
 _MIN_SIDE = 3  # px at detector scale; smaller regions are specks
 _MAX_CANDIDATES = 200
@@ -289,7 +290,7 @@ class PPOCRRecognizer:
 
     def _det_prepare(
         self, image: NDArray[np.uint8], max_side: int, scale: float | None = None,
-        grid: int = 32,
+        grid: int = _FRAME_GRID,
     ) -> tuple[NDArray[np.float32], float]:
         """Normalised NCHW tensor, padded to multiples of `grid`, and the scale from the
         image to it (`scale`, or the one _det_scale gives for this image)."""
@@ -343,7 +344,7 @@ class PPOCRRecognizer:
             return []
         max_side = max_side or self.det_max_side
         if regions is None:
-            polys = self._detect_in(image, max_side, None, _PART_GRID if part else 32)
+            polys = self._detect_in(image, max_side, None, _PART_GRID if part else _FRAME_GRID)
         else:
             scale = self._det_scale(image.shape, max_side)
             polys, cut = [], []
