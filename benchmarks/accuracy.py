@@ -54,6 +54,7 @@ class ImageResult:
     truth_state: str = ""  # the label's issuing state, "" where it has none
     state: str = ""  # the best candidate's state read, "" if none
     state_confidence: float = 0.0
+    label_corrected: bool = False  # the truth is an erratum's correction of the label
 
     @property
     def exact(self) -> bool:
@@ -68,10 +69,10 @@ class ImageResult:
         return self.truth in self.candidates
 
 
-def ground_truth(folder: Path, errata: bool = True) -> list[tuple[Path, str, str]]:
+def ground_truth(folder: Path) -> list[tuple[Path, str, str]]:
     """(image path, plate, state or "") for every NAME.txt with its image, by name; a
     label that does not parse is an error naming its file."""
-    return [(p.path, p.plate, p.state) for p in read_folder(folder, errata)]
+    return [(p.path, p.plate, p.state) for p in read_folder(folder)]
 
 
 def evaluate(
@@ -79,12 +80,13 @@ def evaluate(
     split: str | None = None, errata: bool = True,
 ) -> list[ImageResult]:
     recognizer = load_recognizer(settings, backend)
-    items = ground_truth(folder, errata)
+    items = read_folder(folder, errata)
     if split is not None:  # the plate reader's own split (recognizers/training/data.py)
-        items = [item for item in items if split_of(item[1]) == split]
+        items = [item for item in items if split_of(item.plate) == split]
     items = items[:limit]
     results = []
-    for i, (path, truth, truth_state) in enumerate(items):
+    for i, item in enumerate(items):
+        path = item.path
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f"{path}: not a readable image")
@@ -95,11 +97,12 @@ def evaluate(
         ms = (time.perf_counter() - started) * 1000
         best = candidates[0] if candidates else None
         results.append(ImageResult(
-            name=path.name, truth=truth, read=best.text if best else "",
+            name=path.name, truth=item.plate, read=best.text if best else "",
             confidence=best.confidence if best else 0.0,
-            candidates=tuple(c.text for c in candidates), ms=ms, truth_state=truth_state,
+            candidates=tuple(c.text for c in candidates), ms=ms, truth_state=item.state,
             state=best.state if best else "",
             state_confidence=best.state_confidence if best else 0.0,
+            label_corrected=item.corrected,
         ))
     return results
 
@@ -171,6 +174,7 @@ def summarise(results: Sequence[ImageResult], settings: Settings) -> dict[str, A
         "reliability": reliability(results),
         "state": state_figures(results, settings.state_min_confidence),
         "alert_threshold": settings.alert_min_confidence,
+        "labels_corrected": sum(r.label_corrected for r in results),
         "misreads": [
             {"image": r.name, "truth": r.truth, "read": r.read,
              "confidence": round(r.confidence, 3), "among": r.among}
@@ -180,7 +184,7 @@ def summarise(results: Sequence[ImageResult], settings: Settings) -> dict[str, A
 
 
 def print_report(folder: Path, summary: dict[str, Any]) -> None:
-    fixed = summary.get("labels_corrected", 0)
+    fixed = summary["labels_corrected"]
     print(f"{folder}: {summary['images']} images"
           + (f" ({fixed} labels corrected by errata)" if fixed else ""))
     print(f"{'exact %':>8} {'loose %':>8} {'among %':>8} {'no read':>8} {'ms p50':>8} "
@@ -239,11 +243,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "folders": {},
     }
     for folder in args.folders:
-        errata = not args.labels_as_given
-        results = evaluate(folder, settings, args.backend, args.limit, args.split, errata)
+        results = evaluate(folder, settings, args.backend, args.limit, args.split,
+                           errata=not args.labels_as_given)
         summary = summarise(results, settings)
-        given = {p.name: p.plate for p in read_folder(folder, errata=False)}
-        summary["labels_corrected"] = sum(given[r.name] != r.truth for r in results)
         print_report(folder, summary)
         print()
         summary["results"] = [asdict(r) for r in results]

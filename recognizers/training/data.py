@@ -35,8 +35,14 @@ class LabelledPlate:
 
     path: Path
     box: tuple[int, int, int, int]
-    plate: str
+    plate: str  # as corrected by the folder's errata, where one applies
     state: str  # two-letter issuing state, "" where the label has none
+    given: str  # the plate as the label file writes it
+
+    @property
+    def corrected(self) -> bool:
+        """Whether an erratum corrected this label."""
+        return self.plate != self.given
 
     @property
     def name(self) -> str:
@@ -111,9 +117,11 @@ def read_folder(folder: Path, errata: bool = True) -> list[LabelledPlate]:
             raise ValueError(f"{txt}: plate {plate!r} is not letters and digits only")
         state = fields[6].strip().upper() if len(fields) > 6 else ""
         fix = corrections.get(image.name)
-        if fix is not None and fix.given == plate:  # not once the source is corrected
+        # Not once the source is corrected: the erratum must name the label it corrects.
+        given = plate
+        if fix is not None and fix.given == given:
             plate = fix.corrected
-        out.append(LabelledPlate(image, box, plate, state))  # type: ignore[arg-type]
+        out.append(LabelledPlate(image, box, plate, state, given))  # type: ignore[arg-type]
     if not out:
         raise FileNotFoundError(f"no NAME.txt labels in {folder}")
     return out

@@ -110,8 +110,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     corrected: dict[str, int] = {}  # labels the errata corrected, per folder
     for folder in cfg.folders:
         plates = read_folder(cfg.data / folder)
-        given = {p.name: p.plate for p in read_folder(cfg.data / folder, errata=False)}
-        corrected[folder] = sum(given[p.name] != p.plate for p in plates)
+        corrected[folder] = sum(p.corrected for p in plates)
         lines = detector_lines(plates, cfg.work / f"lines-{folder}.json",
                                lambda done, total, f=folder: print(
                                    f"  {f}: text lines found in {done}/{total}", flush=True))
