@@ -277,6 +277,27 @@ def prefer_wider(tight: TextRead, wider: TextRead) -> bool:
     return min(added) >= WIDER_MIN_CHAR_PROB
 
 
+# A second look that reads a line without one of its end letters keeps the first read
+# where the reader gave that letter at least this probability: the leading I of
+# Brazilian serials (INC8808, I at 0.53) was lost to a surer look reading "NC8808".
+KEEP_END_LETTER_PROB = 0.5
+
+
+def drops_end_letter(first: TextRead, second: TextRead) -> bool:
+    """Whether `second` reads `first` less its first or last character, a letter that
+    `first` read with at least KEEP_END_LETTER_PROB. A product of probabilities favours
+    the shorter read whatever the dropped letter's own probability; only letters count
+    (a lone digit at an end is often a county or sticker number: Wyoming's "1" of 1 248)."""
+    a_text, a_probs = normalise_read(first.raw_text, first.char_probs)
+    b_text = normalise(second.raw_text)
+    if len(a_text) != len(b_text) + 1 or not b_text:
+        return False
+    for end, rest in ((0, a_text[1:]), (len(a_text) - 1, a_text[:-1])):
+        if rest == b_text and a_text[end].isalpha() and a_probs[end] >= KEEP_END_LETTER_PROB:
+            return True
+    return False
+
+
 # Two looks at one plate are fused only when they disagree at this many positions or
 # fewer: more means they read different text (a sign, a neighbouring plate).
 FUSE_MAX_DIFFERENCES = 2

@@ -65,6 +65,7 @@ from recognizers.plate_text import (
     MIN_PLATE_LEN,
     TextRead,
     choose_candidates,
+    drops_end_letter,
     fuse_looks,
     normalise,
     normalise_read,
@@ -493,7 +494,9 @@ class PPOCRRecognizer:
             text = normalise(whole.raw_text)
             if (reject_reason(whole.raw_text) is None
                     and MIN_PLATE_LEN <= len(text) <= MAX_PLATE_LEN
-                    and _read_confidence(whole) >= _read_confidence(reads[i]) - _REGION_MARGIN):
+                    and _read_confidence(whole) >= _read_confidence(reads[i]) - _REGION_MARGIN
+                    # nor drop an end letter the line read surely enough (BR: INC8808)
+                    and not drops_end_letter(reads[i], whole)):
                 out[i] = whole
         return out
 
@@ -572,7 +575,7 @@ class PPOCRRecognizer:
                 continue
             if best is None or _read_confidence(again) > _read_confidence(best):
                 best = again
-        if best is None:
+        if best is None or drops_end_letter(read, best):
             return read
         box = box_in_frame(best.box, origin, k)
         surer = _read_confidence(best) > _read_confidence(read)

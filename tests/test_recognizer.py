@@ -21,6 +21,7 @@ from recognizers.base import PlateCandidate, Recognizer, crop_box
 from recognizers.plate_text import (
     TextRead,
     choose_candidates,
+    drops_end_letter,
     fuse_looks,
     is_clock,
     is_latin,
@@ -511,6 +512,22 @@ def test_fuse_looks_keeps_the_surer_character_per_position() -> None:
     assert fused.char_probs == (0.93, 0.98, 1.0, 0.79, 1.0, 1.0, 1.0)
     assert fused.box == (9, 9, 9, 9)
     assert fuse_looks(zoomed, frame_wide, (9, 9, 9, 9)) == fused  # order does not matter
+
+
+def test_a_second_look_may_not_drop_an_end_letter_read_surely_enough() -> None:
+    """Fed: a first read INC8808 with its I at 0.53, and second looks without that I, or
+    without an end digit, or an end letter read at 0.3. Out: only the lost letter read at
+    >= 0.5 counts as dropped (the first read is kept); a dropped digit or an unsure
+    letter lets the surer look win as before."""
+    box = (0, 0, 10, 10)
+    first = TextRead("INC 8808", (0.53, 0.99, 0.98, 1.0, 1.0, 1.0, 1.0, 0.97), box)
+    assert drops_end_letter(first, _read("NC8808", box))
+    assert drops_end_letter(TextRead("ABC123X", (1.0,) * 6 + (0.6,), box), _read("ABC123", box))
+    assert not drops_end_letter(TextRead("1248", (0.9, 1.0, 1.0, 1.0), box), _read("248", box))
+    assert not drops_end_letter(TextRead("INC8808", (0.3,) + (1.0,) * 6, box),
+                                _read("NC8808", box))
+    assert not drops_end_letter(first, _read("NC8809", box))  # another read, not a drop
+    assert not drops_end_letter(first, _read("INC8808", box))
 
 
 def test_fuse_looks_refuses_different_text() -> None:
