@@ -22,6 +22,8 @@
    per 1,000 images, with the plates planted as routine NCIC entries (V: exact and
    OCR-equivalent matching) and as Amber alerts (NCMEC: one extra differing character).
    Recogniser output is cached in the work folder (--workdir) between runs.
+   `--split test` keeps only the photos whose plates the plate reader neither trained
+   nor chose settings on (recognizers/training/data.py): the held-out alert figures.
 
 Run one heavy benchmark at a time: Redis and this process share the machine's cores.
 """
@@ -51,6 +53,7 @@ from hotlists.matching import match_plates
 from hotlists.plates import EQUIVALENCE_CLASSES
 from hotlists.store import HotlistStore
 from kernel.contracts import HotlistEntry, HotlistSource, PlateRead
+from recognizers.training.data import SPLITS, split_of
 from sim.local_services import LocalRedis
 
 # Most states skip I, O and Q on standard plates (too close to 1 and 0).
@@ -257,15 +260,21 @@ class PhotoRead:
     candidates: list[tuple[str, float]]  # (text, confidence), best first
 
 
-def ground_truth(folder: Path, limit: int | None = None) -> dict[str, str]:
-    """image name -> true plate, for the first `limit` images (by name) or all."""
-    return {image.name: plate for image, plate, _ in accuracy_truth(folder)[:limit]}
+def ground_truth(folder: Path, limit: int | None = None, split: str | None = None
+                 ) -> dict[str, str]:
+    """image name -> true plate, for the first `limit` images (by name) or all; with
+    `split`, only the images of that split of the plate reader's training (by plate:
+    `test` is what nothing was trained or tuned on)."""
+    labelled = [(image, plate) for image, plate, _ in accuracy_truth(folder)
+                if split is None or split_of(plate) == split]
+    return {image.name: plate for image, plate in labelled[:limit]}
 
 
-def recognise_folder(folder: Path, cache: Path, limit: int | None = None) -> list[PhotoRead]:
+def recognise_folder(folder: Path, cache: Path, limit: int | None = None,
+                     split: str | None = None) -> list[PhotoRead]:
     """The flow's per-frame reads of each image (recognizers.frame_reader), cached (the
     recogniser costs ~0.3 s per image)."""
-    truth = ground_truth(folder, limit)
+    truth = ground_truth(folder, limit, split)
     cached: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
     todo = [name for name in truth if name not in cached]
     if todo:
@@ -336,7 +345,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     folders = [Path(p) for p in args.photos]
     planted: list[str] = []
     for folder in folders:
-        planted += sorted(set(ground_truth(folder, args.photo_limit).values()))
+        planted += sorted(set(ground_truth(folder, args.photo_limit, args.split).values()))
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or
                     platform.machine()},
@@ -398,7 +407,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         if folders:
             results["photos"] = photo_quality(store, folders, workdir, planted,
-                                              args.photo_limit)
+                                              args.photo_limit, args.split)
+            results["photos_split"] = args.split or "all"
         if not args.keep_file:
             path.unlink()
     finally:
@@ -408,12 +418,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def photo_quality(store: HotlistStore, folders: list[Path], workdir: Path,
-                  planted: list[str], limit: int | None = None) -> dict[str, Any]:
+                  planted: list[str], limit: int | None = None, split: str | None = None
+                  ) -> dict[str, Any]:
     from kernel.settings import Settings
 
     threshold = Settings().alert_min_confidence
     out: dict[str, Any] = {}
-    photos = {f.name: recognise_folder(f, workdir / f"recognised-{f.name}.json", limit)
+    photos = {f.name: recognise_folder(f, workdir / f"recognised-{f.name}.json", limit, split)
               for f in folders}
     for config in ("routine_ncic", "amber_ncmec"):
         if config == "amber_ncmec":
@@ -454,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--photos", action="append", default=[], help="image folder (repeat)")
     parser.add_argument("--photo-limit", type=int,
                         help="only the first N images of each folder (a quick check of the path)")
+    parser.add_argument("--split", choices=SPLITS, default=None,
+                        help="only the photos of this split of the plate reader's training "
+                             "(report `test`: nothing was trained or tuned on it)")
     parser.add_argument("--redis", help="use this Redis (flushes its db!) instead of a new one")
     parser.add_argument("--workdir", help="where the generated file and caches go")
     parser.add_argument("--keep-file", action="store_true")

@@ -37,7 +37,8 @@ def read_frame(
     regions: Sequence[Box] | None = None,
 ) -> list[PlateCandidate]:
     """Plate candidates of one frame, best first: at most `max_candidates_per_frame`,
-    none below `min_candidate_confidence`. When `standard_issue_serials` is on: I/O/Q
+    none below `min_candidate_confidence`, none that is a piece of a better one on the
+    same plate (_without_pieces). When `standard_issue_serials` is on: I/O/Q
     read as digits, a graphic read in front of a seven-character serial dropped, and a
     read one likely alternative character away from a US serial layout read in it.
     Confidences are then those of each character's look-alike class, which is what hotlist
@@ -54,7 +55,7 @@ def read_frame(
     kept = [c for c in found if c.confidence >= settings.min_candidate_confidence]
     if probability:
         kept.sort(key=lambda c: probability[id(c)], reverse=True)
-    kept = kept[: settings.max_candidates_per_frame]
+    kept = _without_pieces(kept)[: settings.max_candidates_per_frame]
     if settings.standard_issue_serials:
         kept = [
             fit_serial_format(_without_leading_graphic(replace(c, text=standard_issue(c.text))))
@@ -70,6 +71,26 @@ def read_frame(
 def scorer_of(settings: Settings) -> CandidateScorer:
     """The candidate scorer the settings name (loaded once per file)."""
     return load_scorer(settings.scorer_model or default_scorer_path())
+
+
+def _without_pieces(candidates: Sequence[PlateCandidate]) -> list[PlateCandidate]:
+    """`candidates` less those whose text is part of an earlier one's on a box that overlaps
+    it: a group of the same plate read on its own (HB822 and DHB of DHB822), not another
+    plate. Published, such a piece can alert on another listed plate (HB822 matched a
+    priority-1 YB822 one character away on held-out US crops); on val no piece was the
+    plate, where 11 of 69 US crops gave one (benchmarks/RESULTS.md)."""
+    out: list[PlateCandidate] = []
+    for candidate in candidates:
+        if not any(candidate.text != kept.text and candidate.text in kept.text
+                   and _overlap(candidate.box, kept.box) for kept in out):
+            out.append(candidate)
+    return out
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
 
 
 def _without_leading_graphic(candidate: PlateCandidate) -> PlateCandidate:

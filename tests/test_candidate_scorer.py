@@ -73,9 +73,25 @@ def test_the_frame_reader_ranks_by_the_scorer_only_when_it_is_on() -> None:
     assert on[0].text == "DHB822"
     # The sticker (0.24) is under the candidate floor either way.
     assert [c.text for c in off] == ["HB822", "DHB822"]
-    assert [c.text for c in on] == ["DHB822", "HB822"]
+    # Ranked second, the cut serial is a piece of the whole one on its plate: not published.
+    assert [c.text for c in on] == ["DHB822"]
     # Ranking alone leaves each read's own confidence as it was.
-    assert {c.text: c.confidence for c in on} == {c.text: c.confidence for c in off}
+    assert on[0].confidence == next(c.confidence for c in off if c.text == "DHB822")
+
+
+def test_a_piece_of_a_better_candidate_on_the_same_plate_is_not_published() -> None:
+    """Fed: DHB822 ranked first, then its pieces HB822 and DHB on boxes inside its own, a
+    plate elsewhere in the frame (XK822) and a piece-like text on another car (B822, its
+    box apart). Out: the pieces on the plate go; the other plates stay, and the freed
+    slot goes to the next candidate."""
+    image = np.zeros(SHAPE, np.uint8)
+    group = _candidate("DHB", [0.999] * 3, (30, 40, 80, 50))
+    elsewhere = _candidate("XK822", [0.99] * 5, (700, 300, 150, 45))
+    apart = _candidate("B822", [0.99] * 4, (900, 500, 120, 40))
+    settings = Settings(candidate_scorer=False, max_candidates_per_frame=3)
+    reads = read_frame(_FixedRecognizer([PLATE, SHORT, group, elsewhere, apart]), image,
+                       settings)
+    assert [c.text for c in reads] == ["DHB822", "XK822", "B822"]
 
 
 def test_a_published_probability_is_the_reads_confidence_and_its_characters_product() -> None:
