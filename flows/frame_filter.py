@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from recognizers.base import boxes_overlap
+
 __all__ = [
     "MAX_MOTION_SHARE",
     "MOTION_CELL_THRESHOLD",
@@ -147,19 +149,13 @@ def _merge_overlapping(boxes: list[tuple[int, ...]]) -> list[Box]:
     out: list[Box] = [(int(x), int(y), int(w), int(h)) for x, y, w, h in boxes]
     i = 0
     while i < len(out):
-        j = next((j for j in range(i + 1, len(out)) if _overlap(out[i], out[j])), None)
+        j = next((j for j in range(i + 1, len(out)) if boxes_overlap(out[i], out[j])), None)
         if j is None:
             i += 1
             continue
         out[i] = _union(out[i], out.pop(j))
         i = 0  # the grown box may now reach one already passed
     return out
-
-
-def _overlap(a: Box, b: Box) -> bool:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
 
 
 def _union(a: Box, b: Box) -> Box:

@@ -13,11 +13,18 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Alternatives", "Box", "PlateCandidate", "Recognizer", "crop_box"]
+__all__ = ["Alternatives", "Box", "PlateCandidate", "Recognizer", "boxes_overlap", "crop_box"]
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels of the original image
 # Per character of a read: (character, probability) pairs, likeliest first.
 Alternatives = tuple[tuple[tuple[str, float], ...], ...]
+
+
+def boxes_overlap(a: Box, b: Box) -> bool:
+    """Whether two (x, y, w, h) boxes share any area (touching edges do not)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
 
 
 def crop_box(image: NDArray[np.uint8], box: Box, pad: float = 0.0) -> NDArray[np.uint8]:

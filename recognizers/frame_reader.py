@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from recognizers.base import Box, PlateCandidate, Recognizer
+from recognizers.base import Box, PlateCandidate, Recognizer, boxes_overlap
 from recognizers.candidate_scorer import (
     CandidateScorer,
     default_scorer_path,
@@ -82,15 +82,9 @@ def _without_pieces(candidates: Sequence[PlateCandidate]) -> list[PlateCandidate
     out: list[PlateCandidate] = []
     for candidate in candidates:
         if not any(candidate.text != kept.text and candidate.text in kept.text
-                   and _overlap(candidate.box, kept.box) for kept in out):
+                   and boxes_overlap(candidate.box, kept.box) for kept in out):
             out.append(candidate)
     return out
-
-
-def _overlap(a: Box, b: Box) -> bool:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
 
 
 def _without_leading_graphic(candidate: PlateCandidate) -> PlateCandidate:
