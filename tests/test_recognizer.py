@@ -530,6 +530,27 @@ def test_a_second_look_may_not_drop_an_end_letter_read_surely_enough() -> None:
     assert not drops_end_letter(first, _read("INC8808", box))
 
 
+def test_the_plate_region_look_keeps_a_line_whose_end_letter_it_would_drop(
+    recognizer: PPOCRRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fed: a line read INC8808 (I at 0.53), and a plate-region look that reads the plate
+    surer but without the I, or surer with every character. Out: the line's read stays
+    where the look drops the letter; the surer whole read still replaces it otherwise."""
+    image = np.full((120, 400, 3), 200, np.uint8)
+    box = (60, 40, 260, 40)
+    line = TextRead("INC8808", (0.53, 0.99, 0.98, 1.0, 1.0, 1.0, 0.97), box)
+
+    def region_reads(text: str) -> list[TextRead]:
+        look = [LineRead(text, (1.0,) * len(text), ())]
+        monkeypatch.setattr(recognizer, "recognize", lambda crops: look * len(crops))
+        return recognizer._plate_region_reads(image, [line])
+
+    (kept,) = region_reads("NC8808")
+    assert kept.raw_text == "INC8808"
+    (whole,) = region_reads("INC8808")
+    assert whole.char_probs == (1.0,) * 7
+
+
 def test_fuse_looks_refuses_different_text() -> None:
     """Fed: looks of different lengths, or differing in 3 of 8 positions (different
     text, e.g. a neighbouring plate). Out: None, nothing is made up from both."""
