@@ -176,6 +176,12 @@ class Settings(BaseSettings):
         "stretched to 0-255 before it is read (fog, dusk, IR casts, dirty plates: the "
         "detector finds no text at low contrast; `recognizers/exposure.py`); frames "
         "spanning more are read as they are; 0: never"))
+    dim_frame_read_unstretched: bool = Field(True, description=(
+        "a stretched (dim) frame is also read as it came, and a read there that extends "
+        "a stretched read of the same plate by end characters (each read at >= 0.5) "
+        "replaces it: the stretch can fade a plate's leading I (`recognizers/"
+        "frame_reader.py`); costs a second read of dim frames only; false: the stretched "
+        "read alone"))
     det_max_side: int = Field(960, ge=320, description=(
         "detector input: the long side is capped to this many pixels"))
     ort_threads: int = Field(1, ge=1, description=(

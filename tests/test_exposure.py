@@ -3,9 +3,12 @@
 Fed: a rendered plate in a frame squeezed into a few grey levels, blurred and noisy (a
 plate at dusk or in fog), a daylight frame, a blank frame. Must hold: the dim plates are
 read exactly with the stretch and not all without it; frames that span most levels, and
-blank ones, reach the recogniser untouched."""
+blank ones, reach the recogniser untouched; an end the stretch faded is taken back from
+the frame as it came, and nothing else is."""
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -13,6 +16,7 @@ import pytest
 
 from kernel.settings import Settings
 from recognizers import load_recognizer
+from recognizers.base import PlateCandidate
 from recognizers.exposure import level_range, stretch_contrast
 from recognizers.frame_reader import read_frame
 from sim.plate_render import render_plate
@@ -58,3 +62,64 @@ def test_wide_and_blank_frames_reach_the_recogniser_untouched(frame: np.ndarray)
     assert stretch_contrast(frame, 160) is frame
     dim = _dim_frame(0, 35)
     assert stretch_contrast(dim, 0) is dim  # 0 turns it off
+
+
+# ----------------------------------------------- a dim frame read again as it came
+
+
+class _StretchFadesAnEnd:
+    """A recogniser stand-in: from the stretched frame it reads "NC8808"; from the frame
+    as it came (the very array read_frame was given), the reads it is built with."""
+
+    def __init__(self, frame: np.ndarray, unstretched: list[PlateCandidate]) -> None:
+        self.frame, self.unstretched, self.calls = frame, unstretched, 0
+
+    def read(self, image: np.ndarray, regions: object = None) -> list[PlateCandidate]:
+        self.calls += 1
+        if image is self.frame:
+            return list(self.unstretched)
+        return [_read("NC8808", (1.0,) * 6, (100, 150, 180, 50))]
+
+
+def _read(text: str, probs: tuple[float, ...], box: tuple[int, int, int, int]) -> PlateCandidate:
+    return PlateCandidate(text, math.prod(probs), probs, box, text)
+
+
+PLATE_BOX = (95, 148, 200, 52)
+
+
+@pytest.mark.parametrize(("unstretched", "published"), [
+    # the leading I the stretch faded, read as it came at 0.51: the whole plate is published
+    ([_read("INC8808", (0.51,) + (1.0,) * 6, PLATE_BOX)], "INC8808"),
+    # ... read at 0.3 only: not sure enough to add
+    ([_read("INC8808", (0.3,) + (1.0,) * 6, PLATE_BOX)], "NC8808"),
+    # a different reading of the same plate is not an extension of it
+    ([_read("NC8B08", (1.0,) * 6, PLATE_BOX)], "NC8808"),
+    # an extension read on another part of the frame is another text
+    ([_read("INC8808", (1.0,) * 7, (400, 20, 180, 50))], "NC8808"),
+    # nothing read as it came
+    ([], "NC8808"),
+])
+def test_a_dim_frame_keeps_the_end_its_stretch_faded(
+    unstretched: list[PlateCandidate], published: str
+) -> None:
+    """Fed: a dim frame whose stretched read lost its first letter, and what the frame as
+    it came reads. Must hold: only a read of the same plate that extends the stretched
+    one by a surely read end character replaces it; the stretched read is never lost."""
+    frame = _dim_frame(0, 35)
+    recognizer = _StretchFadesAnEnd(frame, unstretched)
+    best = read_frame(recognizer, frame, Settings())[0]
+    assert best.text == published
+    assert recognizer.calls == 2
+
+
+def test_only_dim_frames_are_read_twice_and_the_setting_turns_it_off() -> None:
+    """Fed: a daylight frame, and a dim frame with `dim_frame_read_unstretched` off.
+    Must hold: each is read once (a second read costs a dim frame's read time again)."""
+    bright = np.tile(np.linspace(0, 255, 640, dtype=np.uint8), (360, 1))[..., None].repeat(3, 2)
+    once = _StretchFadesAnEnd(bright, [])
+    read_frame(once, bright, Settings())
+    dim = _dim_frame(0, 35)
+    off = _StretchFadesAnEnd(dim, [_read("INC8808", (1.0,) * 7, PLATE_BOX)])
+    assert read_frame(off, dim, Settings(dim_frame_read_unstretched=False))[0].text == "NC8808"
+    assert (once.calls, off.calls) == (1, 1)
