@@ -551,6 +551,25 @@ def test_the_plate_region_look_keeps_a_line_whose_end_letter_it_would_drop(
     assert whole.char_probs == (1.0,) * 7
 
 
+def test_the_closer_look_keeps_a_read_whose_end_letter_it_would_drop(
+    recognizer: PPOCRRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fed: an unsure read INC8808 (I at 0.53), and a closer look that reads it surer but
+    without the I, or surer with every character. Out: the first read stays where the
+    look drops the letter; the surer whole read still replaces it otherwise."""
+    image = np.full((120, 400, 3), 200, np.uint8)
+    box = (60, 40, 260, 40)
+    first = TextRead("INC8808", (0.53, 0.99, 0.98, 1.0, 1.0, 1.0, 0.97), box)
+
+    def closer(text: str) -> TextRead:
+        look = ([TextRead(text, (1.0,) * len(text), box)], (0, 0), 1.0)
+        monkeypatch.setattr(recognizer, "_close_look", lambda *args, **kwargs: look)
+        return recognizer._closer_read(image, first)
+
+    assert closer("NC8808") == first
+    assert closer("INC8808").char_probs == (1.0,) * 7
+
+
 def test_fuse_looks_refuses_different_text() -> None:
     """Fed: looks of different lengths, or differing in 3 of 8 positions (different
     text, e.g. a neighbouring plate). Out: None, nothing is made up from both."""
