@@ -23,6 +23,8 @@ from kernel.contracts import (
     PlateRead,
     make_alert,
 )
+from kernel.settings import Settings
+from recognizers import load_recognizer
 from recognizers.ppocr_onnx import PPOCRRecognizer
 from recognizers.states import STATE_NAMES, match_state, read_state
 from sim.plate_render import render_plate
@@ -33,7 +35,8 @@ SERIAL = (100, 100, 120, 30)  # x, y, w, h of the serial's line
 @pytest.mark.parametrize(("text", "state"), [
     ("NEVADA", "NV"), ("NEVAOA", "NV"), ("ALASKA50", "AK"), ("PENNSYLVANIA", "PA"),
     ("WASHINGTONDC", "DC"), ("WASHINGTON", "WA"), ("LANDOFLINCOLN", "IL"),
-    ("FAMOUSPOTATOES", "ID"),
+    ("FAMOUSPOTATOES", "ID"), ("DISCOVERTHESPIRIT", "ND"), ("AMERICASDAIRYLAND", "WI"),
+    ("VACATIONLAND", "ME"),
 ])
 def test_names_slogans_and_misreads_name_their_state(text: str, state: str) -> None:
     found = match_state(text)
@@ -75,6 +78,26 @@ def test_the_surer_of_two_names_wins() -> None:
 
 
 # --- through the recogniser, the pass vote and the alert ----------------------------------
+
+
+def test_a_state_line_counts_as_either_reader_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fed: a line above the serial that the plate reader read "ITAH" and the general
+    text reader reads "IITAH" (Utah, as both read a real crop). Must hold: both reads are
+    offered, so the plate's state is Utah; the serial's own line is offered as read."""
+    import recognizers.ppocr_onnx as ppocr_onnx
+    from recognizers.plate_text import TextRead, choose_candidates
+
+    recognizer = load_recognizer(Settings())
+    assert isinstance(recognizer, PPOCRRecognizer) and recognizer._text_rec is not None
+    monkeypatch.setattr(ppocr_onnx, "ctc_greedy", lambda probs, charset: ("IITAH", [0.9] * 5))
+    image = np.full((160, 320, 3), 200, np.uint8)
+    reads = [TextRead("ITAH", (0.8,) * 4, (100, 10, 110, 28)),
+             TextRead("Z860VT", (0.99,) * 6, (10, 42, 300, 100))]
+    candidates = choose_candidates(reads)
+    lines = recognizer._state_lines(image, reads, candidates)
+    assert {text for text, _, _ in lines} >= {"ITAH", "IITAH", "Z860VT"}
+    found = read_state(candidates[0].box, lines)
+    assert found is not None and found.state == "UT"
 
 
 def _frame(i: int, state: str, confidence: float, height: int = 30) -> Observation:
