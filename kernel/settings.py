@@ -177,11 +177,11 @@ class Settings(BaseSettings):
         "detector finds no text at low contrast; `recognizers/exposure.py`); frames "
         "spanning more are read as they are; 0: never"))
     dim_frame_read_unstretched: bool = Field(True, description=(
-        "a stretched (dim) frame is also read as it came, and a read there that extends "
-        "a stretched read of the same plate by end characters (each read at >= 0.5) "
-        "replaces it: the stretch can fade a plate's leading I (`recognizers/"
-        "frame_reader.py`); costs a second read of dim frames only; false: the stretched "
-        "read alone"))
+        "a stretched (dim) frame whose read comes within a character of the frame's side "
+        "edge (a tight plate crop) is also read as it came, and a read there that extends "
+        "the stretched read by end characters (each read at >= 0.5) replaces it: the "
+        "stretch can fade an end character into the edge (`recognizers/frame_reader.py`); "
+        "costs such frames a second read; false: the stretched read alone"))
     det_max_side: int = Field(960, ge=320, description=(
         "detector input: the long side is capped to this many pixels"))
     ort_threads: int = Field(1, ge=1, description=(

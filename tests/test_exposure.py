@@ -68,24 +68,26 @@ def test_wide_and_blank_frames_reach_the_recogniser_untouched(frame: np.ndarray)
 
 
 class _StretchFadesAnEnd:
-    """A recogniser stand-in: from the stretched frame it reads "NC8808"; from the frame
-    as it came (the very array read_frame was given), the reads it is built with."""
+    """A recogniser stand-in: from the stretched frame it reads "NC8808" on `box`; from
+    the frame as it came (the very array read_frame was given), the reads it is built
+    with."""
 
-    def __init__(self, frame: np.ndarray, unstretched: list[PlateCandidate]) -> None:
-        self.frame, self.unstretched, self.calls = frame, unstretched, 0
+    def __init__(self, frame: np.ndarray, unstretched: list[PlateCandidate],
+                 box: tuple[int, int, int, int] = (4, 150, 180, 50)) -> None:
+        self.frame, self.unstretched, self.box, self.calls = frame, unstretched, box, 0
 
     def read(self, image: np.ndarray, regions: object = None) -> list[PlateCandidate]:
         self.calls += 1
         if image is self.frame:
             return list(self.unstretched)
-        return [_read("NC8808", (1.0,) * 6, (100, 150, 180, 50))]
+        return [_read("NC8808", (1.0,) * 6, self.box)]
 
 
 def _read(text: str, probs: tuple[float, ...], box: tuple[int, int, int, int]) -> PlateCandidate:
     return PlateCandidate(text, math.prod(probs), probs, box, text)
 
 
-PLATE_BOX = (95, 148, 200, 52)
+PLATE_BOX = (0, 148, 200, 52)  # the whole plate, from the frame's left edge
 
 
 @pytest.mark.parametrize(("unstretched", "published"), [
@@ -103,9 +105,10 @@ PLATE_BOX = (95, 148, 200, 52)
 def test_a_dim_frame_keeps_the_end_its_stretch_faded(
     unstretched: list[PlateCandidate], published: str
 ) -> None:
-    """Fed: a dim frame whose stretched read lost its first letter, and what the frame as
-    it came reads. Must hold: only a read of the same plate that extends the stretched
-    one by a surely read end character replaces it; the stretched read is never lost."""
+    """Fed: a dim frame whose stretched read, at the frame's left edge, lost its first
+    letter, and what the frame as it came reads. Must hold: only a read of the same plate
+    that extends the stretched one by a surely read end character replaces it; the
+    stretched read is never lost."""
     frame = _dim_frame(0, 35)
     recognizer = _StretchFadesAnEnd(frame, unstretched)
     best = read_frame(recognizer, frame, Settings())[0]
@@ -113,13 +116,18 @@ def test_a_dim_frame_keeps_the_end_its_stretch_faded(
     assert recognizer.calls == 2
 
 
-def test_only_dim_frames_are_read_twice_and_the_setting_turns_it_off() -> None:
-    """Fed: a daylight frame, and a dim frame with `dim_frame_read_unstretched` off.
-    Must hold: each is read once (a second read costs a dim frame's read time again)."""
+def test_only_dim_frames_read_at_their_edge_are_read_twice() -> None:
+    """Fed: a daylight frame; a dim frame whose read is mid-frame (a plate in a scene); a
+    dim frame read at its edge with `dim_frame_read_unstretched` off. Must hold: each is
+    read once (a second read costs the frame's read time again), and the stretched read
+    is what is published."""
     bright = np.tile(np.linspace(0, 255, 640, dtype=np.uint8), (360, 1))[..., None].repeat(3, 2)
-    once = _StretchFadesAnEnd(bright, [])
-    read_frame(once, bright, Settings())
+    daylight = _StretchFadesAnEnd(bright, [])
+    read_frame(daylight, bright, Settings())
     dim = _dim_frame(0, 35)
+    whole = [_read("INC8808", (1.0,) * 7, (190, 148, 200, 52))]
+    mid_frame = _StretchFadesAnEnd(dim, whole, box=(200, 150, 180, 50))
+    assert read_frame(mid_frame, dim, Settings())[0].text == "NC8808"
     off = _StretchFadesAnEnd(dim, [_read("INC8808", (1.0,) * 7, PLATE_BOX)])
     assert read_frame(off, dim, Settings(dim_frame_read_unstretched=False))[0].text == "NC8808"
-    assert (once.calls, off.calls) == (1, 1)
+    assert (daylight.calls, mid_frame.calls, off.calls) == (1, 1, 1)
