@@ -77,12 +77,14 @@ def ground_truth(folder: Path) -> list[tuple[Path, str, str]]:
 
 def evaluate(
     folder: Path, settings: Settings, backend: str | None, limit: int | None,
-    split: str | None = None, errata: bool = True,
+    split: str | None = None, errata: bool = True, suffix: str | None = None,
 ) -> list[ImageResult]:
     recognizer = load_recognizer(settings, backend)
     items = read_folder(folder, errata)
     if split is not None:  # the plate reader's own split (recognizers/training/data.py)
         items = [item for item in items if split_of(item.plate) == split]
+    if suffix is not None:
+        items = [item for item in items if item.path.suffix.lower() == suffix.lower()]
     items = items[:limit]
     results = []
     for i, item in enumerate(items):
@@ -229,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--labels-as-given", action="store_true",
                         help="ignore the errata (recognizers/training/errata/)")
+    parser.add_argument("--suffix", default=None,
+                        help="only images whose file name ends so, e.g. .jpg: the real "
+                             "photos of openalpr-br-crops (its .png images, all 240x80, "
+                             "are rendered plates)")
     parser.add_argument("--backend", default=None, choices=BACKENDS,
                         help="default: ALPR_RECOGNIZER_BACKEND (ppocr-onnx)")
     args = parser.parse_args(argv)
@@ -240,11 +246,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "backend": args.backend or settings.recognizer_backend,
         "date": time.strftime("%Y-%m-%d"),
         "split": args.split or "all",
+        "suffix": args.suffix or "any",
         "folders": {},
     }
     for folder in args.folders:
         results = evaluate(folder, settings, args.backend, args.limit, args.split,
-                           errata=not args.labels_as_given)
+                           errata=not args.labels_as_given, suffix=args.suffix)
         summary = summarise(results, settings)
         print_report(folder, summary)
         print()

@@ -3,7 +3,7 @@
 Fed: two rendered plate crops labelled in the ../shared/data format, one of them with a
 wrong label that an erratum corrects. Must hold: the corrected label is what the read is
 judged against, the report counts the correction, and `--labels-as-given` judges against
-the label as written."""
+the label as written; `--suffix` keeps only the images whose file name ends so."""
 
 from __future__ import annotations
 
@@ -43,3 +43,20 @@ def test_reads_are_judged_against_the_corrected_label(
     assert corrected["exact"] == 100 and corrected["labels_corrected"] == 1
     assert given["exact"] == 50 and given["labels_corrected"] == 0
     assert [m["truth"] for m in given["misreads"]] == ["HLF2D60"]
+
+
+def test_suffix_keeps_only_the_images_of_that_kind(tmp_path: Path) -> None:
+    """Fed: a folder of one .png and one .jpg crop. Must hold: `--suffix .jpg` judges the
+    .jpg alone (the real photos of a folder that mixes in rendered .png plates)."""
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i, (plate, ext) in enumerate((("KJX4821", "png"), ("HLF2160", "jpg"))):
+        image = np.asarray(render_plate(plate, np.random.default_rng(i), width=240))[..., :3]
+        cv2.imwrite(str(folder / f"p{i}.{ext}"), np.ascontiguousarray(image))
+        h, w = image.shape[:2]
+        (folder / f"p{i}.txt").write_text(f"p{i}.{ext}\t0\t0\t{w}\t{h}\t{plate}\n")
+    out = tmp_path / "report.json"
+    accuracy.main([str(folder), "--suffix", ".jpg", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["images"] == 1 and report["suffix"] == ".jpg"
+    assert [r["truth"] for r in report["folders"][str(folder)]["results"]] == ["HLF2160"]
