@@ -208,6 +208,10 @@ class PassTracker:
         read_id = p.read_id if correction_of is None else stable_id(p.read_id, result.text)
         state, state_confidence = vote_state(p.observations)
         sure = state_confidence >= self.policy.state_min_confidence
+        # A pass with a frame read again after a restart may have gone out before the
+        # crash, whichever frame publishes it now: a live frame of the camera can close a
+        # pass rebuilt from replayed frames (observe_frame marks only its own frame's).
+        replayed = p.first.meta.replayed or any(o.meta.replayed for o in p.observations)
         return PlateRead(
             read_id=read_id,
             plate=result.text,
@@ -226,6 +230,7 @@ class PassTracker:
             heading=meta.heading,
             lane=meta.lane,
             alertable=result.confidence >= self.policy.alert_min_confidence,
+            replayed=replayed,
         )
 
 

@@ -193,3 +193,22 @@ def test_reads_of_replayed_frames_are_marked_replayed_with_the_same_ids() -> Non
                                            [obs(i, t, "ABC1234")])]
     assert [r.replayed for r in first] == [False] and [r.replayed for r in replay] == [True]
     assert replay[0].model_copy(update={"replayed": False}) == first[0]
+
+
+def test_a_pass_rebuilt_from_replayed_frames_is_marked_replayed_when_a_live_frame_closes_it(
+) -> None:
+    # Fed: 2 frames of a vehicle read again after a restart (too few to settle), then a
+    # live frame of the camera, a gap later, with no plate. Must hold: the pass's read,
+    # published on that live frame, is marked replayed (it may have gone out before the
+    # crash); a pass of live frames only is not.
+    tracker = PassTracker(PassPolicy())
+    for i, t in ((0, 0), (1, 200)):
+        again = meta(i, t).model_copy(update={"replayed": True})
+        tracker.observe_frame(again, [Observation(again, "ABC1234", 0.95, (0.95,) * 7)])
+    [read] = tracker.observe_frame(meta(2, 5000), [])
+    assert read.plate == "ABC1234" and read.replayed
+    live = PassTracker(PassPolicy())
+    for i, t in ((0, 0), (1, 200)):
+        live.observe_frame(meta(i, t), [obs(i, t, "ABC1234")])
+    [read] = live.observe_frame(meta(2, 5000), [])
+    assert not read.replayed
