@@ -211,7 +211,7 @@ class PassTracker:
         # A pass with a frame read again after a restart may have gone out before the
         # crash, whichever frame publishes it now: a live frame of the camera can close a
         # pass rebuilt from replayed frames (observe_frame marks only its own frame's).
-        replayed = p.first.meta.replayed or any(o.meta.replayed for o in p.observations)
+        replayed = any(o.meta.replayed for o in p.observations)  # the first frame included
         return PlateRead(
             read_id=read_id,
             plate=result.text,

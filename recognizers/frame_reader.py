@@ -22,7 +22,7 @@ from recognizers.candidate_scorer import (
 from recognizers.exposure import stretch_contrast
 from recognizers.issuer_glyphs import leading_graphic, standard_issue
 from recognizers.lookalike_confidence import lookalike_confidence
-from recognizers.plate_text import KEEP_END_LETTER_PROB
+from recognizers.plate_text import KEEP_END_LETTER_PROB, added_at_ends
 from recognizers.serial_formats import fit_serial_format
 
 if TYPE_CHECKING:
@@ -134,11 +134,8 @@ def _at_side_edge(box: Box, frame_width: int) -> bool:
 def _extends(short: PlateCandidate, longer: PlateCandidate) -> bool:
     """Whether `longer` is `short` with characters added at its ends, each read at >=
     KEEP_END_LETTER_PROB."""
-    at = longer.text.find(short.text)
-    if not short.text or len(longer.text) <= len(short.text) or at < 0:
-        return False
-    added = longer.char_confidences[:at] + longer.char_confidences[at + len(short.text):]
-    return min(added) >= KEEP_END_LETTER_PROB
+    added = added_at_ends(short.text, longer.text, longer.char_confidences)
+    return added is not None and min(added) >= KEEP_END_LETTER_PROB
 
 
 def _without_leading_graphic(candidate: PlateCandidate) -> PlateCandidate:

@@ -30,6 +30,7 @@ __all__ = [
     "SLOGANS",
     "US_STATES",
     "TextRead",
+    "added_at_ends",
     "choose_candidates",
     "fuse_looks",
     "is_clock",
@@ -268,13 +269,20 @@ def prefer_wider(tight: TextRead, wider: TextRead) -> bool:
         return False
     t_text, _ = normalise_read(tight.raw_text, tight.char_probs)
     w_text, w_probs = normalise_read(wider.raw_text, wider.char_probs)
-    if not t_text or len(w_text) <= len(t_text):
-        return False
-    at = w_text.find(t_text)
-    if at < 0:
-        return False
-    added = w_probs[:at] + w_probs[at + len(t_text) :]
-    return min(added) >= WIDER_MIN_CHAR_PROB
+    added = added_at_ends(t_text, w_text, w_probs)
+    return added is not None and min(added) >= WIDER_MIN_CHAR_PROB
+
+
+def added_at_ends(
+    short: str, longer: str, longer_probs: Sequence[float]
+) -> tuple[float, ...] | None:
+    """The probabilities (of `longer_probs`, one per character of `longer`) of the
+    characters `longer` adds around `short`; None unless `longer` is a non-empty `short`
+    with characters added at its ends."""
+    at = longer.find(short)
+    if not short or len(longer) <= len(short) or at < 0:
+        return None
+    return tuple(longer_probs[:at]) + tuple(longer_probs[at + len(short) :])
 
 
 # A second look that reads a line without one of its end letters keeps the first read

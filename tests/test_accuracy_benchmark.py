@@ -18,16 +18,24 @@ from benchmarks import accuracy
 from sim.plate_render import render_plate
 
 
+def _crops(tmp_path: Path, crops: list[tuple[str, str, str]]) -> Path:
+    """A folder of rendered crops in the ../shared/data format: (image name, plate drawn,
+    label written), the i-th drawn with seed i."""
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i, (name, plate, label) in enumerate(crops):
+        image = np.asarray(render_plate(plate, np.random.default_rng(i), width=240))[..., :3]
+        cv2.imwrite(str(folder / name), np.ascontiguousarray(image))
+        h, w = image.shape[:2]
+        (folder / name).with_suffix(".txt").write_text(f"{name}\t0\t0\t{w}\t{h}\t{label}\n")
+    return folder
+
+
 def test_reads_are_judged_against_the_corrected_label(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "crops"
-    folder.mkdir()
-    for i, (plate, label) in enumerate((("KJX4821", "KJX4821"), ("HLF2160", "HLF2D60"))):
-        image = np.asarray(render_plate(plate, np.random.default_rng(i), width=240))[..., :3]
-        cv2.imwrite(str(folder / f"p{i}.png"), np.ascontiguousarray(image))
-        h, w = image.shape[:2]
-        (folder / f"p{i}.txt").write_text(f"p{i}.png\t0\t0\t{w}\t{h}\t{label}\n")
+    folder = _crops(tmp_path, [("p0.png", "KJX4821", "KJX4821"),
+                               ("p1.png", "HLF2160", "HLF2D60")])
     errata = tmp_path / "errata"
     errata.mkdir()
     (errata / "crops.tsv").write_text("image\tgiven\tcorrected\twhy\n"
@@ -48,13 +56,8 @@ def test_reads_are_judged_against_the_corrected_label(
 def test_suffix_keeps_only_the_images_of_that_kind(tmp_path: Path) -> None:
     """Fed: a folder of one .png and one .jpg crop. Must hold: `--suffix .jpg` judges the
     .jpg alone (the real photos of a folder that mixes in rendered .png plates)."""
-    folder = tmp_path / "crops"
-    folder.mkdir()
-    for i, (plate, ext) in enumerate((("KJX4821", "png"), ("HLF2160", "jpg"))):
-        image = np.asarray(render_plate(plate, np.random.default_rng(i), width=240))[..., :3]
-        cv2.imwrite(str(folder / f"p{i}.{ext}"), np.ascontiguousarray(image))
-        h, w = image.shape[:2]
-        (folder / f"p{i}.txt").write_text(f"p{i}.{ext}\t0\t0\t{w}\t{h}\t{plate}\n")
+    folder = _crops(tmp_path, [("p0.png", "KJX4821", "KJX4821"),
+                               ("p1.jpg", "HLF2160", "HLF2160")])
     out = tmp_path / "report.json"
     accuracy.main([str(folder), "--suffix", ".jpg", "--json", str(out)])
     report = json.loads(out.read_text())
